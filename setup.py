@@ -1,0 +1,23 @@
+"""Builds the optional C speed-ups; everything else is in pyproject.toml.
+
+Set WS4PY_BUILD_EXTENSION=no to skip the extension, =yes to make a failed
+build an error (the default is to fall back to pure Python quietly).
+"""
+
+import os
+
+from setuptools import Extension, setup
+
+build = os.environ.get("WS4PY_BUILD_EXTENSION", "auto")
+ext_modules = []
+if build != "no":
+    ext_modules.append(
+        Extension(
+            "ws4py._speedups",
+            sources=["src/ws4py/_speedups.c"],
+            extra_compile_args=["-O3"] if os.name == "posix" else [],
+            optional=build != "yes",
+        )
+    )
+
+setup(ext_modules=ext_modules)

@@ -1,0 +1,56 @@
+"""ws4py: WebSocket client and server for Python 3 (RFC 6455, RFC 7692)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from typing import Any
+
+from .protocol.handshake import WS_KEY, WS_VERSION
+
+__version__ = "1.0.0.dev0"
+__author__ = "ws4py developers"
+__all__ = ["WS_KEY", "WS_VERSION", "configure_logger", "format_addresses"]
+
+_FORMAT = "[%(asctime)s] %(levelname)s %(message)s"
+
+
+def configure_logger(stdout: bool = True, filepath: str | None = None, level: int = logging.INFO) -> logging.Logger:
+    """Set up and return the ``ws4py`` logger.
+
+    Adds a stdout handler and/or a rotating file handler (10 MiB, 3 backups).
+    Calling it again replaces the handlers it added before instead of
+    duplicating every line (the original added a new set on each call).
+    """
+    logger = logging.getLogger("ws4py")
+    for handler in [h for h in logger.handlers if getattr(h, "_ws4py", False)]:
+        logger.removeHandler(handler)
+        handler.close()
+    formatter = logging.Formatter(_FORMAT)
+    handlers: list[logging.Handler] = []
+    if stdout:
+        handlers.append(logging.StreamHandler(sys.stdout))
+    if filepath:
+        handlers.append(logging.handlers.RotatingFileHandler(filepath, maxBytes=10 * 2**20, backupCount=3))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.setLevel(level)
+        handler._ws4py = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    return logger
+
+
+def _format_address(address: Any) -> str:
+    host, port = address[0], address[1]
+    return f"{host}:{port}"
+
+
+def format_addresses(ws: Any) -> str:
+    """``[Local => ip:port | Remote => ip:port]`` for a websocket, or
+    ``[Bound to '<path>']`` for one on a Unix socket."""
+    local, peer = ws.local_address, ws.peer_address
+    if isinstance(local, tuple) and isinstance(peer, tuple):
+        return f"[Local => {_format_address(local)} | Remote => {_format_address(peer)}]"
+    return f"[Bound to {local!r}]"

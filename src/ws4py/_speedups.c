@@ -1,0 +1,330 @@
+/*
+ * ws4py._speedups: the compiled hot path of the protocol core.
+ *
+ * The twin of src/ws4py/protocol/_frames_py.py: same functions, same results,
+ * same errors. Its docstring is the contract; tests/core runs against both.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* XOR n bytes of src into dst with the key rotated so that dst[0] uses key[phase]. */
+static void
+xor_mask(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const unsigned char key[4])
+{
+    Py_ssize_t i = 0;
+    uint32_t k32;
+    uint64_t k64;
+    memcpy(&k32, key, 4);
+    k64 = ((uint64_t)k32 << 32) | k32;
+#if defined(__SSE2__)
+    {
+        __m128i k128 = _mm_set1_epi32((int)k32);
+        for (; i + 64 <= n; i += 64) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(src + i + 16));
+            __m128i c = _mm_loadu_si128((const __m128i *)(src + i + 32));
+            __m128i d = _mm_loadu_si128((const __m128i *)(src + i + 48));
+            _mm_storeu_si128((__m128i *)(dst + i), _mm_xor_si128(a, k128));
+            _mm_storeu_si128((__m128i *)(dst + i + 16), _mm_xor_si128(b, k128));
+            _mm_storeu_si128((__m128i *)(dst + i + 32), _mm_xor_si128(c, k128));
+            _mm_storeu_si128((__m128i *)(dst + i + 48), _mm_xor_si128(d, k128));
+        }
+        for (; i + 16 <= n; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
+            _mm_storeu_si128((__m128i *)(dst + i), _mm_xor_si128(a, k128));
+        }
+    }
+#endif
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, src + i, 8);
+        w ^= k64;
+        memcpy(dst + i, &w, 8);
+    }
+    /* i is a multiple of 4 here, so the key phase is back at 0. */
+    for (; i < n; i++) {
+        dst[i] = src[i] ^ key[i & 3];
+    }
+}
+
+/* A new bytes object holding src (length n) XORed with key. */
+static PyObject *
+masked_bytes(const unsigned char *src, Py_ssize_t n, const unsigned char key[4])
+{
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n);
+    if (out == NULL) {
+        return NULL;
+    }
+    xor_mask((unsigned char *)PyBytes_AS_STRING(out), src, n, key);
+    return out;
+}
+
+PyDoc_STRVAR(apply_mask_doc,
+"apply_mask(data, mask_key) -> bytes\n\n"
+"Return data XORed with the repeated 4-byte mask_key.");
+
+static PyObject *
+apply_mask(PyObject *self, PyObject *args)
+{
+    Py_buffer data, key;
+    PyObject *out;
+    if (!PyArg_ParseTuple(args, "y*y*:apply_mask", &data, &key)) {
+        return NULL;
+    }
+    if (key.len != 4) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "mask_key must be 4 bytes");
+        return NULL;
+    }
+    out = masked_bytes((const unsigned char *)data.buf, data.len, (const unsigned char *)key.buf);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&key);
+    return out;
+}
+
+static PyObject *
+parse_result(PyObject *frames, Py_ssize_t pos, int code, const char *reason)
+{
+    PyObject *error;
+    if (code) {
+        error = Py_BuildValue("(is)", code, reason);
+        if (error == NULL) {
+            Py_DECREF(frames);
+            return NULL;
+        }
+    } else {
+        error = Py_NewRef(Py_None);
+    }
+    return Py_BuildValue("(NnN)", frames, pos, error);
+}
+
+PyDoc_STRVAR(parse_frames_doc,
+"parse_frames(buf, pos, expect_mask, allowed_rsv, max_frame_size)\n"
+"    -> (frames, pos, error)\n\n"
+"Parse every complete frame of buf from pos; see ws4py.protocol._frames_py.");
+
+static PyObject *
+parse_frames(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t pos;
+    int expect_mask;
+    unsigned int allowed_rsv;
+    unsigned long long max_frame_size;
+    PyObject *frames, *result;
+    const unsigned char *buf;
+    Py_ssize_t end;
+    int code = 0;
+    char reason[96];
+
+    if (!PyArg_ParseTuple(args, "y*npIK:parse_frames", &view, &pos, &expect_mask,
+                          &allowed_rsv, &max_frame_size)) {
+        return NULL;
+    }
+    buf = (const unsigned char *)view.buf;
+    end = view.len;
+    if (pos < 0 || pos > end) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "pos out of range");
+        return NULL;
+    }
+    frames = PyList_New(0);
+    if (frames == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    reason[0] = '\0';
+    while (end - pos >= 2) {
+        unsigned char b0 = buf[pos], b1 = buf[pos + 1];
+        unsigned int opcode = b0 & 0x0F;
+        int masked = (b1 & 0x80) != 0;
+        unsigned long long length = b1 & 0x7F;
+        Py_ssize_t header = 2, start;
+        PyObject *payload, *frame;
+
+        if (b0 & 0x70 & ~allowed_rsv) {
+            code = 1002;
+            strcpy(reason, "reserved bits must be 0");
+            break;
+        }
+        if (opcode > 0xA || (opcode > 2 && opcode < 8)) {
+            code = 1002;
+            snprintf(reason, sizeof reason, "reserved opcode %#x", opcode);
+            break;
+        }
+        if (masked != (expect_mask != 0)) {
+            code = 1002;
+            strcpy(reason, expect_mask ? "a client must mask its frames"
+                                       : "a server must not mask its frames");
+            break;
+        }
+        if (opcode & 0x08) {
+            if (!(b0 & 0x80)) {
+                code = 1002;
+                strcpy(reason, "control frames must not be fragmented");
+                break;
+            }
+            if (length > 125) {
+                code = 1002;
+                strcpy(reason, "control frame payload over 125 bytes");
+                break;
+            }
+        } else if (length == 126) {
+            if (end - pos < 4) {
+                break;
+            }
+            length = ((unsigned long long)buf[pos + 2] << 8) | buf[pos + 3];
+            header = 4;
+        } else if (length == 127) {
+            int k;
+            if (end - pos < 10) {
+                break;
+            }
+            length = 0;
+            for (k = 2; k < 10; k++) {
+                length = (length << 8) | buf[pos + k];
+            }
+            if (length >> 63) {
+                code = 1002;
+                strcpy(reason, "frame length has its most significant bit set");
+                break;
+            }
+            header = 10;
+        }
+        if (length > max_frame_size) {
+            code = 1009;
+            snprintf(reason, sizeof reason, "frame of %llu bytes exceeds the limit of %llu",
+                     length, max_frame_size);
+            break;
+        }
+        start = pos + header + (masked ? 4 : 0);
+        if ((unsigned long long)(end - start) < length || end < start) {
+            break;
+        }
+        if (masked && length) {
+            payload = masked_bytes(buf + start, (Py_ssize_t)length, buf + start - 4);
+        } else {
+            payload = PyBytes_FromStringAndSize((const char *)buf + start, (Py_ssize_t)length);
+        }
+        if (payload == NULL) {
+            goto fail;
+        }
+        frame = PyTuple_New(2);
+        if (frame == NULL) {
+            Py_DECREF(payload);
+            goto fail;
+        }
+        PyTuple_SET_ITEM(frame, 0, PyLong_FromLong(b0));
+        PyTuple_SET_ITEM(frame, 1, payload);
+        if (PyList_Append(frames, frame) < 0) {
+            Py_DECREF(frame);
+            goto fail;
+        }
+        Py_DECREF(frame);
+        pos = start + (Py_ssize_t)length;
+    }
+    PyBuffer_Release(&view);
+    result = parse_result(frames, pos, code, reason);
+    return result;
+
+fail:
+    PyBuffer_Release(&view);
+    Py_DECREF(frames);
+    return NULL;
+}
+
+PyDoc_STRVAR(build_frame_doc,
+"build_frame(first_byte, payload, mask_key) -> bytes\n\n"
+"Serialise one frame; mask_key is 4 bytes or None.");
+
+static PyObject *
+build_frame(PyObject *self, PyObject *args)
+{
+    unsigned char b0;
+    Py_buffer payload;
+    PyObject *mask_obj, *out;
+    Py_buffer key;
+    int masked;
+    Py_ssize_t n, header;
+    unsigned char *p;
+
+    if (!PyArg_ParseTuple(args, "by*O:build_frame", &b0, &payload, &mask_obj)) {
+        return NULL;
+    }
+    masked = mask_obj != Py_None;
+    if (masked) {
+        if (PyObject_GetBuffer(mask_obj, &key, PyBUF_SIMPLE) < 0) {
+            PyBuffer_Release(&payload);
+            return NULL;
+        }
+        if (key.len != 4) {
+            PyBuffer_Release(&key);
+            PyBuffer_Release(&payload);
+            PyErr_SetString(PyExc_ValueError, "mask_key must be 4 bytes");
+            return NULL;
+        }
+    }
+    n = payload.len;
+    header = n < 126 ? 2 : (n < 65536 ? 4 : 10);
+    out = PyBytes_FromStringAndSize(NULL, header + (masked ? 4 : 0) + n);
+    if (out == NULL) {
+        goto done;
+    }
+    p = (unsigned char *)PyBytes_AS_STRING(out);
+    p[0] = b0;
+    if (n < 126) {
+        p[1] = (unsigned char)n;
+    } else if (n < 65536) {
+        p[1] = 126;
+        p[2] = (unsigned char)(n >> 8);
+        p[3] = (unsigned char)n;
+    } else {
+        int k;
+        unsigned long long len = (unsigned long long)n;
+        p[1] = 127;
+        for (k = 9; k >= 2; k--) {
+            p[k] = (unsigned char)len;
+            len >>= 8;
+        }
+    }
+    p += header;
+    if (masked) {
+        PyBytes_AS_STRING(out)[1] |= (char)0x80;
+        memcpy(p, key.buf, 4);
+        xor_mask(p + 4, (const unsigned char *)payload.buf, n, (const unsigned char *)key.buf);
+    } else {
+        memcpy(p, payload.buf, (size_t)n);
+    }
+done:
+    if (masked) {
+        PyBuffer_Release(&key);
+    }
+    PyBuffer_Release(&payload);
+    return out;
+}
+
+static PyMethodDef speedups_methods[] = {
+    {"apply_mask", apply_mask, METH_VARARGS, apply_mask_doc},
+    {"parse_frames", parse_frames, METH_VARARGS, parse_frames_doc},
+    {"build_frame", build_frame, METH_VARARGS, build_frame_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT, "ws4py._speedups",
+    "The compiled hot path of ws4py's protocol core (twin of ws4py.protocol._frames_py).",
+    -1, speedups_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModule_Create(&speedups_module);
+}

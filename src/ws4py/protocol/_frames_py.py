@@ -1,0 +1,113 @@
+"""Pure-Python frame codec: the twin of the C module ``ws4py._speedups``.
+
+Both modules export the same three functions with the same behaviour, byte for
+byte and error for error; ``tests/core`` runs every test against both. Keep
+them in step: a change here is a change in ``src/ws4py/_speedups.c`` too.
+
+``parse_frames(buf, pos, expect_mask, allowed_rsv, max_frame_size)``
+    Parses every complete frame of ``buf`` from offset ``pos``. Returns
+    ``(frames, pos, error)``: ``frames`` is a list of ``(first_byte, payload)``
+    pairs with the payload unmasked, ``pos`` where the first incomplete frame
+    starts, and ``error`` ``None`` or a ``(close_code, reason)`` pair for the
+    frame at ``pos`` that broke a framing rule. Frames before a bad one are
+    still returned, so no valid data is lost. A frame's length is checked
+    against ``max_frame_size`` from its header alone, before its payload is
+    waited for, so a header that claims 2**63-1 bytes never allocates.
+
+``build_frame(first_byte, payload, mask_key)``
+    Serialises one frame; ``mask_key`` is 4 bytes or ``None``.
+
+``apply_mask(data, mask_key)``
+    XORs ``data`` with the repeated 4-byte key (masking and unmasking).
+"""
+
+from __future__ import annotations
+
+_BIG = "big"
+
+
+def apply_mask(data: bytes | bytearray | memoryview, mask_key: bytes) -> bytes:
+    """Return ``data`` XORed with the repeated 4-byte ``mask_key``."""
+    if len(mask_key) != 4:
+        raise ValueError("mask_key must be 4 bytes")
+    n = len(data)
+    if n == 0:
+        return b""
+    # One big-integer XOR runs at C speed; a per-byte loop would not.
+    key = (mask_key * ((n >> 2) + 1))[:n]
+    return (int.from_bytes(data, _BIG) ^ int.from_bytes(key, _BIG)).to_bytes(n, _BIG)
+
+
+def parse_frames(
+    buf: bytes | bytearray,
+    pos: int,
+    expect_mask: bool,
+    allowed_rsv: int,
+    max_frame_size: int,
+) -> tuple[list[tuple[int, bytes]], int, tuple[int, str] | None]:
+    frames: list[tuple[int, bytes]] = []
+    end = len(buf)
+    while end - pos >= 2:
+        b0 = buf[pos]
+        b1 = buf[pos + 1]
+        if b0 & 0x70 & ~allowed_rsv:
+            return frames, pos, (1002, "reserved bits must be 0")
+        opcode = b0 & 0x0F
+        if opcode > 0xA or 2 < opcode < 8:
+            return frames, pos, (1002, f"reserved opcode {opcode:#x}")
+        masked = b1 & 0x80
+        if bool(masked) != bool(expect_mask):
+            if expect_mask:
+                return frames, pos, (1002, "a client must mask its frames")
+            return frames, pos, (1002, "a server must not mask its frames")
+        length = b1 & 0x7F
+        header = 2
+        if opcode & 0x08:
+            if not b0 & 0x80:
+                return frames, pos, (1002, "control frames must not be fragmented")
+            if length > 125:
+                return frames, pos, (1002, "control frame payload over 125 bytes")
+        elif length == 126:
+            if end - pos < 4:
+                break
+            length = (buf[pos + 2] << 8) | buf[pos + 3]
+            header = 4
+        elif length == 127:
+            if end - pos < 10:
+                break
+            length = int.from_bytes(buf[pos + 2 : pos + 10], _BIG)
+            if length >> 63:
+                return frames, pos, (1002, "frame length has its most significant bit set")
+            header = 10
+        if length > max_frame_size:
+            return frames, pos, (1009, f"frame of {length} bytes exceeds the limit of {max_frame_size}")
+        if masked:
+            start = pos + header + 4
+            if end - start < length:
+                break
+            payload = bytes(buf[start : start + length])
+            if length:
+                payload = apply_mask(payload, bytes(buf[start - 4 : start]))
+        else:
+            start = pos + header
+            if end - start < length:
+                break
+            payload = bytes(buf[start : start + length])
+        frames.append((b0, payload))
+        pos = start + length
+    return frames, pos, None
+
+
+def build_frame(first_byte: int, payload: bytes | bytearray | memoryview, mask_key: bytes | None) -> bytes:
+    """Serialise one frame whose first header byte is ``first_byte``."""
+    n = len(payload)
+    mask_bit = 0x80 if mask_key is not None else 0
+    if n < 126:
+        header = bytes((first_byte, mask_bit | n))
+    elif n < 65536:
+        header = bytes((first_byte, mask_bit | 126)) + n.to_bytes(2, _BIG)
+    else:
+        header = bytes((first_byte, mask_bit | 127)) + n.to_bytes(8, _BIG)
+    if mask_key is None:
+        return header + payload
+    return header + mask_key + apply_mask(payload, mask_key)

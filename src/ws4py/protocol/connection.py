@@ -1,0 +1,462 @@
+"""The WebSocket connection after the opening handshake, sans I/O.
+
+Rules of this module:
+
+1. Every state transition of a connection happens here, in :class:`Connection`.
+   Adapters feed bytes in (:meth:`~Connection.receive_data`,
+   :meth:`~Connection.receive_eof`), act on the events that come out, and
+   write the bytes that :meth:`~Connection.send_text` and friends return,
+   then :meth:`~Connection.data_to_send` (the core's own replies: pongs and
+   the close echo).
+2. Nothing here touches a socket, a thread, a clock or a logger. The class is
+   not thread-safe: an adapter that sends from several threads holds a lock
+   around the send calls and the write of the bytes they return.
+
+States (RFC 6455 section 4 and 7)::
+
+    OPEN --send_close()--> CLOSING --close received--> CLOSED
+    OPEN --close received (echo queued)--------------> CLOSED
+    OPEN/CLOSING --peer broke the protocol (close queued)--> CLOSED
+    any --receive_eof()--> CLOSED
+
+Once CLOSED the core ignores whatever else arrives. When both close frames
+have crossed, the server closes TCP first (section 7.1.1); the client waits
+for that, then closes its end.
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import os
+from collections.abc import Sequence
+
+from ..exc import FrameTooLargeException, ProtocolException, StreamClosed
+from . import frames as _frames
+from .close_codes import is_valid_on_wire
+from .deflate import PerMessageDeflate
+from .events import (
+    BinaryReceived,
+    CloseReceived,
+    ConnectionFailed,
+    Event,
+    PingReceived,
+    PongReceived,
+    TextReceived,
+)
+
+__all__ = ["Role", "State", "Connection", "DEFAULT_MAX_MESSAGE_SIZE"]
+
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
+
+_TEXT = 0x1
+_BINARY = 0x2
+_CLOSE = 0x8
+_PING = 0x9
+_PONG = 0xA
+_MAX_PONGS_DUE = 16
+_UTF8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+class Role(enum.Enum):
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class State(enum.IntEnum):
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+class _MaskKeys:
+    """Fresh unpredictable 4-byte masking keys (RFC 6455 10.3), read from the OS in bulk."""
+
+    __slots__ = ("_pool", "_pos")
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._pos = 0
+
+    def next(self) -> bytes:
+        pos = self._pos
+        if pos >= len(self._pool):
+            self._pool = os.urandom(4096)
+            pos = 0
+        self._pos = pos + 4
+        return self._pool[pos : pos + 4]
+
+
+_mask_keys = _MaskKeys()
+
+
+def _check_utf8_prefix(decoder: codecs.IncrementalDecoder) -> None:
+    """Fail fast on a partial surrogate (ED A0-BF), the one invalid prefix
+    CPython's incremental decoder holds back instead of rejecting."""
+    pending = decoder.getstate()[0]
+    if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+        raise UnicodeDecodeError("utf-8", pending, 0, 2, "surrogates not allowed")
+
+
+class Connection:
+    """One side of an open WebSocket connection.
+
+    ``role`` decides masking: a client masks every frame it sends and fails
+    masked frames from the server; a server does the reverse.
+
+    Limits: ``max_frame_size`` bounds one frame's payload (checked from its
+    header, before any payload is buffered); ``max_message_size`` bounds a
+    message's payload after reassembly and decompression, however many
+    fragments it comes in. ``max_queued_bytes`` bounds the received bytes the
+    core holds before they form a complete frame. Going over any of them
+    fails the connection with 1009.
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        extensions: Sequence[object] = (),
+        subprotocol: str | None = None,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = None,
+        max_queued_bytes: int | None = None,
+    ) -> None:
+        self.role = role
+        self.subprotocol = subprotocol
+        self.extensions = list(extensions)
+        self.deflate: PerMessageDeflate | None = None
+        for ext in self.extensions:
+            if isinstance(ext, PerMessageDeflate):
+                self.deflate = ext
+            else:
+                raise ValueError(f"unsupported extension: {ext!r}")
+        unlimited = 2**63 - 1
+        self.max_message_size = unlimited if max_message_size is None else max_message_size
+        self.max_frame_size = self.max_message_size if max_frame_size is None else max_frame_size
+        if max_queued_bytes is None:
+            max_queued_bytes = min(self.max_frame_size, unlimited - 14) + 14
+        self.max_queued_bytes = max_queued_bytes
+
+        self.state = State.OPEN
+        self.is_client = role is Role.CLIENT
+        self._expect_mask = not self.is_client
+        self._allowed_rsv = _frames.RSV1 if self.deflate is not None else 0
+        self._buffer = bytearray()
+        self._replies: list[bytes] = []
+        self._pongs_due: list[bytes] = []
+        self._pings: dict[bytes, None] = {}
+
+        # Incoming fragmented message: opcode 0 when none is in progress.
+        self._frag_opcode = 0
+        self._frag_parts: list[bytes] | list[str] = []
+        self._frag_size = 0
+        self._frag_compressed = False
+        self._frag_decoder: codecs.IncrementalDecoder | None = None
+
+        # Outgoing fragmented message: opcode 0 when none is in progress.
+        self._send_frag_opcode = 0
+        self._send_compressed = False
+
+        self.close_sent: tuple[int, str] | None = None
+        self.close_received: tuple[int, str] | None = None
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.failure: ProtocolException | None = None
+
+    # -- receiving -------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
+        """Feed bytes from the transport; return the events they complete.
+
+        Never raises for anything the peer sends: a protocol violation ends
+        in a :class:`ConnectionFailed` event and a queued close frame.
+        """
+        if self.state is State.CLOSED:
+            return []
+        buf = self._buffer
+        if buf:
+            buf += data
+            source: bytes | bytearray | memoryview = buf
+        else:
+            source = data
+        frames, pos, error = _frames.parse_frames(
+            source, 0, self._expect_mask, self._allowed_rsv, self.max_frame_size
+        )
+        if source is buf:
+            del buf[:pos]
+        elif pos < len(data):
+            buf += data[pos:]
+        events: list[Event] = []
+        if frames:
+            try:
+                self._process(frames, events)
+            except ProtocolException as exc:
+                self._fail(exc, events)
+                return events
+        if self.state is State.CLOSED:
+            buf.clear()
+        elif error is not None:
+            code, reason = error
+            cls = FrameTooLargeException if code == 1009 else ProtocolException
+            self._fail(cls(reason, code), events)
+        elif len(buf) > self.max_queued_bytes:
+            self._fail(FrameTooLargeException(f"over {self.max_queued_bytes} bytes buffered"), events)
+        return events
+
+    def _process(self, frames: list[tuple[int, bytes]], events: list[Event]) -> None:
+        append = events.append
+        for b0, payload in frames:
+            opcode = b0 & 0x0F
+            if opcode == _TEXT or opcode == _BINARY:
+                if self._frag_opcode:
+                    raise ProtocolException("new data message inside a fragmented message")
+                compressed = b0 & 0x40
+                if b0 & 0x80:
+                    if compressed:
+                        payload = self.deflate.decompress(payload, True, self.max_message_size)  # type: ignore[union-attr]
+                    if opcode == _TEXT:
+                        try:
+                            append(TextReceived(payload.decode()))
+                        except UnicodeDecodeError:
+                            raise ProtocolException("invalid UTF-8 in a text message", 1007) from None
+                    else:
+                        append(BinaryReceived(payload))
+                else:
+                    self._frag_opcode = opcode
+                    self._frag_compressed = bool(compressed)
+                    self._frag_size = 0
+                    self._frag_parts = []
+                    self._frag_decoder = _UTF8Decoder() if opcode == _TEXT else None
+                    self._add_fragment(payload, False, append)
+            elif opcode == 0:
+                if not self._frag_opcode:
+                    raise ProtocolException("continuation frame without a message to continue")
+                if b0 & 0x40:
+                    raise ProtocolException("RSV1 set on a continuation frame")
+                self._add_fragment(payload, bool(b0 & 0x80), append)
+            elif b0 & 0x40:
+                raise ProtocolException("RSV1 set on a control frame")
+            elif opcode == _PING:
+                append(PingReceived(payload))
+                if self.state is State.OPEN:
+                    pongs = self._pongs_due
+                    pongs.append(payload)
+                    if len(pongs) > _MAX_PONGS_DUE:
+                        # RFC 6455 5.5.3 lets us answer only the latest pings,
+                        # so a ping flood cannot grow our replies.
+                        del pongs[0]
+            elif opcode == _PONG:
+                append(PongReceived(payload, self._acknowledge(payload)))
+            else:  # close
+                self._receive_close(payload, append)
+                return
+
+    def _add_fragment(self, payload: bytes, fin: bool, append) -> None:  # type: ignore[no-untyped-def]
+        if self._frag_compressed:
+            remaining = self.max_message_size - self._frag_size
+            payload = self.deflate.decompress(payload, fin, remaining)  # type: ignore[union-attr]
+        self._frag_size += len(payload)
+        if self._frag_size > self.max_message_size:
+            raise FrameTooLargeException(f"message exceeds the limit of {self.max_message_size} bytes")
+        decoder = self._frag_decoder
+        if decoder is not None:
+            try:
+                text = decoder.decode(payload, fin)
+                if not fin:
+                    _check_utf8_prefix(decoder)
+            except UnicodeDecodeError:
+                raise ProtocolException("invalid UTF-8 in a text message", 1007) from None
+            self._frag_parts.append(text)  # type: ignore[arg-type]
+            if fin:
+                append(TextReceived("".join(self._frag_parts)))  # type: ignore[arg-type]
+        else:
+            self._frag_parts.append(payload)  # type: ignore[arg-type]
+            if fin:
+                append(BinaryReceived(b"".join(self._frag_parts)))  # type: ignore[arg-type]
+        if fin:
+            self._frag_opcode = 0
+            self._frag_parts = []
+            self._frag_decoder = None
+
+    def _acknowledge(self, payload: bytes) -> tuple[bytes, ...]:
+        pings = self._pings
+        if payload not in pings:
+            return ()
+        acked = []
+        for sent in list(pings):
+            del pings[sent]
+            acked.append(sent)
+            if sent == payload:
+                break
+        return tuple(acked)
+
+    def _receive_close(self, payload: bytes, append) -> None:  # type: ignore[no-untyped-def]
+        if not payload:
+            code, reason = 1005, ""
+        elif len(payload) == 1:
+            raise ProtocolException("close frame with a 1-byte payload")
+        else:
+            code = int.from_bytes(payload[:2], "big")
+            if not is_valid_on_wire(code):
+                raise ProtocolException(f"invalid close code {code}")
+            try:
+                reason = payload[2:].decode()
+            except UnicodeDecodeError:
+                raise ProtocolException("invalid UTF-8 in a close reason", 1007) from None
+        # A close inside a fragmented message is a normal close: the partial
+        # message is dropped.
+        self._frag_opcode = 0
+        self._frag_parts = []
+        self._frag_decoder = None
+        self.close_received = (code, reason)
+        append(CloseReceived(code, reason))
+        if self.close_sent is None:
+            self._queue_pongs()
+            echo = payload[:2] if code != 1005 else b""
+            self._replies.append(self._frame(_frames.FIN | _CLOSE, echo))
+            self.close_sent = (code, "") if code != 1005 else (1000, "")
+        self.close_code, self.close_reason = code, reason
+        self.state = State.CLOSED
+
+    def _queue_pongs(self) -> None:
+        for payload in self._pongs_due:
+            self._replies.append(self._frame(_frames.FIN | _PONG, payload))
+        self._pongs_due.clear()
+
+    def _fail(self, exc: ProtocolException, events: list[Event]) -> None:
+        """Fail the WebSocket connection (RFC 6455 7.1.7)."""
+        self.failure = exc
+        if self.close_sent is None:
+            self._queue_pongs()
+            reason = exc.reason.encode()[:123]
+            self._replies.append(self._frame(_frames.FIN | _CLOSE, exc.code.to_bytes(2, "big") + reason))
+            self.close_sent = (exc.code, exc.reason)
+        self._pongs_due.clear()
+        self.close_code, self.close_reason = exc.code, exc.reason
+        self.state = State.CLOSED
+        self._buffer.clear()
+        self._frag_parts = []
+        events.append(ConnectionFailed(exc.code, exc.reason))
+
+    def receive_eof(self) -> None:
+        """The transport closed. Without a close frame first, the close code is 1006."""
+        if self.state is not State.CLOSED:
+            self.close_code, self.close_reason = 1006, ""
+        self.state = State.CLOSED
+        self._buffer.clear()
+        self._pongs_due.clear()
+
+    # -- sending ---------------------------------------------------------
+
+    def _frame(self, first_byte: int, payload: bytes | bytearray | memoryview) -> bytes:
+        if self.is_client:
+            return _frames.build_frame(first_byte, payload, _mask_keys.next())
+        return _frames.build_frame(first_byte, payload, None)
+
+    def _check_open(self) -> None:
+        if self.state is not State.OPEN:
+            raise StreamClosed(f"cannot send: the connection is {self.state.name}")
+
+    def _send_data(self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool) -> bytes:
+        if self.state is not State.OPEN:
+            self._check_open()
+        if self._send_frag_opcode:
+            raise ProtocolException("a fragmented message is in progress; send a continuation", 1002)
+        b0 = opcode
+        deflate = self.deflate
+        if deflate is not None and deflate.compresses:
+            payload = deflate.compress(payload, fin)
+            b0 |= _frames.RSV1
+            self._send_compressed = True
+        else:
+            self._send_compressed = False
+        if fin:
+            b0 |= _frames.FIN
+        else:
+            self._send_frag_opcode = opcode
+        return self._frame(b0, payload)
+
+    def send_text(self, data: str | bytes, fin: bool = True) -> bytes:
+        """Frame a text message (or its first fragment when ``fin`` is false).
+
+        ``bytes`` are taken as already UTF-8 encoded and sent as they are.
+        """
+        if isinstance(data, str):
+            data = data.encode()
+        return self._send_data(_TEXT, data, fin)
+
+    def send_binary(self, data: bytes | bytearray | memoryview, fin: bool = True) -> bytes:
+        """Frame a binary message (or its first fragment when ``fin`` is false)."""
+        return self._send_data(_BINARY, data, fin)
+
+    def send_continuation(self, data: str | bytes | bytearray | memoryview, fin: bool) -> bytes:
+        """Frame the next fragment of the message started with ``fin=False``."""
+        self._check_open()
+        if not self._send_frag_opcode:
+            raise ProtocolException("no fragmented message to continue", 1002)
+        if isinstance(data, str):
+            data = data.encode()
+        if self._send_compressed:
+            data = self.deflate.compress(data, fin)  # type: ignore[union-attr]
+        if fin:
+            self._send_frag_opcode = 0
+        return self._frame(_frames.FIN if fin else 0, data)
+
+    def send_ping(self, payload: bytes = b"") -> bytes:
+        """Frame a ping; its pong will be reported in ``PongReceived.acknowledged``."""
+        self._check_open()
+        if len(payload) > 125:
+            raise ValueError("a ping payload is at most 125 bytes")
+        if payload in self._pings:
+            raise ValueError("a ping with this payload is already waiting for its pong")
+        self._pings[bytes(payload)] = None
+        return self._frame(_frames.FIN | _PING, payload)
+
+    def send_pong(self, payload: bytes = b"") -> bytes:
+        """Frame an unsolicited pong (a one-way heartbeat)."""
+        self._check_open()
+        if len(payload) > 125:
+            raise ValueError("a pong payload is at most 125 bytes")
+        return self._frame(_frames.FIN | _PONG, payload)
+
+    def send_close(self, code: int | None = 1000, reason: str = "") -> bytes:
+        """Start the closing handshake; ``b""`` if a close was already sent.
+
+        ``code=None`` sends a close frame without a code (the peer sees 1005).
+        """
+        if self.close_sent is not None or self.state is State.CLOSED:
+            return b""
+        if code is None:
+            if reason:
+                raise ValueError("a close reason needs a close code")
+            payload = b""
+        else:
+            if not is_valid_on_wire(code):
+                raise ValueError(f"close code {code} may not be sent")
+            encoded = reason.encode()
+            if len(encoded) > 123:
+                raise ValueError("a close reason is at most 123 bytes of UTF-8")
+            payload = code.to_bytes(2, "big") + encoded
+        self.close_sent = (1005 if code is None else code, reason)
+        self.state = State.CLOSING
+        return self._frame(_frames.FIN | _CLOSE, payload)
+
+    def data_to_send(self) -> bytes:
+        """The bytes the core wants written on its own: pongs and the close echo."""
+        if self._pongs_due:
+            if self.close_sent is None:
+                self._queue_pongs()
+            else:
+                self._pongs_due.clear()
+        if not self._replies:
+            return b""
+        out = b"".join(self._replies)
+        self._replies = []
+        return out
+
+    @property
+    def closed_cleanly(self) -> bool:
+        """Whether both close frames crossed without a failure."""
+        return self.failure is None and self.close_sent is not None and self.close_received is not None

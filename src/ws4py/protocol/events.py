@@ -1,0 +1,99 @@
+"""Events the core hands to an adapter for the bytes it was fed."""
+
+from __future__ import annotations
+
+__all__ = [
+    "Event",
+    "TextReceived",
+    "BinaryReceived",
+    "PingReceived",
+    "PongReceived",
+    "CloseReceived",
+    "ConnectionFailed",
+]
+
+
+class Event:
+    """Base of the core's events (plain slotted classes: they are made per message)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, name) == getattr(other, name) for name in self.__slots__
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class TextReceived(Event):
+    """A complete text message, validated UTF-8, decoded."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: str) -> None:
+        self.data = data
+
+
+class BinaryReceived(Event):
+    """A complete binary message."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class PingReceived(Event):
+    """A ping; the core has already queued its pong (see ``Connection.data_to_send``)."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+
+
+class PongReceived(Event):
+    """A pong; ``acknowledged`` lists the payloads of the pings it answers, oldest first.
+
+    A pong answers the ping with the same payload and every ping sent before
+    it (RFC 6455 allows a peer to answer only the latest ping). An unsolicited
+    pong acknowledges nothing.
+    """
+
+    __slots__ = ("payload", "acknowledged")
+
+    def __init__(self, payload: bytes, acknowledged: tuple[bytes, ...] = ()) -> None:
+        self.payload = payload
+        self.acknowledged = acknowledged
+
+
+class CloseReceived(Event):
+    """The peer's close frame; ``code`` is 1005 when the frame carried none.
+
+    If the peer started the closing handshake the core has queued the echo.
+    """
+
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+class ConnectionFailed(Event):
+    """The peer broke the protocol; the core queued a close frame with ``code``.
+
+    Nothing more is read: the adapter writes ``data_to_send()`` and closes the
+    transport (RFC 6455 section 7.1.7, "Fail the WebSocket Connection").
+    """
+
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
