@@ -23,7 +23,9 @@ them in step: a change here is a change in ``src/ws4py/_speedups.c`` too.
 
 from __future__ import annotations
 
-_BIG = "big"
+from typing import Final, Literal
+
+_BIG: Final[Literal["big"]] = "big"
 
 
 def apply_mask(data: bytes | bytearray | memoryview, mask_key: bytes) -> bytes:
@@ -39,7 +41,7 @@ def apply_mask(data: bytes | bytearray | memoryview, mask_key: bytes) -> bytes:
 
 
 def parse_frames(
-    buf: bytes | bytearray,
+    buf: bytes | bytearray | memoryview,
     pos: int,
     expect_mask: bool,
     allowed_rsv: int,

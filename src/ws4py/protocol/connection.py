@@ -181,9 +181,7 @@ class Connection:
             source: bytes | bytearray | memoryview = buf
         else:
             source = data
-        frames, pos, error = _frames.parse_frames(
-            source, 0, self._expect_mask, self._allowed_rsv, self.max_frame_size
-        )
+        frames, pos, error = _frames.parse_frames(source, 0, self._expect_mask, self._allowed_rsv, self.max_frame_size)
         if source is buf:
             del buf[:pos]
         elif pos < len(data):
@@ -195,7 +193,7 @@ class Connection:
             except ProtocolException as exc:
                 self._fail(exc, events)
                 return events
-        if self.state is State.CLOSED:
+        if self.state is State.CLOSED:  # type: ignore[comparison-overlap]  # _process() may close
             buf.clear()
         elif error is not None:
             code, reason = error
@@ -209,7 +207,7 @@ class Connection:
         append = events.append
         for b0, payload in frames:
             opcode = b0 & 0x0F
-            if opcode == _TEXT or opcode == _BINARY:
+            if opcode in (_TEXT, _BINARY):
                 if self._frag_opcode:
                     raise ProtocolException("new data message inside a fragmented message")
                 compressed = b0 & 0x40

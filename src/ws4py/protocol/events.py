@@ -19,13 +19,13 @@ class Event:
     __slots__ = ()
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        names: tuple[str, ...] = self.__slots__
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
         return f"{type(self).__name__}({fields})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and all(
-            getattr(self, name) == getattr(other, name) for name in self.__slots__
-        )
+        names: tuple[str, ...] = self.__slots__
+        return type(other) is type(self) and all(getattr(self, name) == getattr(other, name) for name in names)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -65,7 +65,7 @@ class PongReceived(Event):
     pong acknowledges nothing.
     """
 
-    __slots__ = ("payload", "acknowledged")
+    __slots__ = ("acknowledged", "payload")
 
     def __init__(self, payload: bytes, acknowledged: tuple[bytes, ...] = ()) -> None:
         self.payload = payload

@@ -47,7 +47,7 @@ def _load_compiled() -> ModuleType | None:
         from .. import _speedups
     except ImportError:
         return None
-    return _speedups
+    return _speedups  # type: ignore[no-any-return]
 
 
 _IMPLEMENTATIONS: dict[str, ModuleType] = {"python": _frames_py}

@@ -175,7 +175,8 @@ class ServerHandshake:
             error = HandshakeError(body or "", error)
         text = (body if body is not None else error.msg) + "\n"
         payload = text.encode()
-        headers = list(error.headers) + [
+        headers = [
+            *error.headers,
             ("Content-Type", "text/plain; charset=utf-8"),
             ("Content-Length", str(len(payload))),
             ("Connection", "close"),

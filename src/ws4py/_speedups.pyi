@@ -1,0 +1,9 @@
+def apply_mask(data: bytes | bytearray | memoryview, mask_key: bytes) -> bytes: ...
+def parse_frames(
+    buf: bytes | bytearray | memoryview,
+    pos: int,
+    expect_mask: bool,
+    allowed_rsv: int,
+    max_frame_size: int,
+) -> tuple[list[tuple[int, bytes]], int, tuple[int, str] | None]: ...
+def build_frame(first_byte: int, payload: bytes | bytearray | memoryview, mask_key: bytes | None) -> bytes: ...
