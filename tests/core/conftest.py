@@ -24,4 +24,3 @@ def codec(request: pytest.FixtureRequest) -> Iterator[str]:
         yield request.param
     finally:
         frames.use(previous)
-
