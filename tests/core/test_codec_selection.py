@@ -14,3 +14,13 @@ def test_codec_switch_changes_the_functions_in_use(codec: str) -> None:
     assert frames.implementation == codec
     module = "ws4py._speedups" if codec == "c" else "ws4py.protocol._frames_py"
     assert frames.parse_frames.__module__ in (module, None)
+
+
+def test_ws4py_pure_python_env_selects_the_python_codec() -> None:
+    import subprocess
+    import sys
+
+    code = "from ws4py.protocol import frames; print(frames.implementation)"
+    env = {**os.environ, "WS4PY_PURE_PYTHON": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "python"
