@@ -214,6 +214,8 @@ class Connection:
                 if b0 & 0x80:
                     if compressed:
                         payload = self.deflate.decompress(payload, True, self.max_message_size)  # type: ignore[union-attr]
+                    elif len(payload) > self.max_message_size:
+                        raise FrameTooLargeException(f"message exceeds the limit of {self.max_message_size} bytes")
                     if opcode == _TEXT:
                         try:
                             append(TextReceived(payload.decode()))

@@ -7,6 +7,7 @@ handshake turns an agreed offer into a :class:`PerMessageDeflate`, which a
 
 from __future__ import annotations
 
+import sys
 import zlib
 from dataclasses import dataclass
 
@@ -78,12 +79,15 @@ class PerMessageDeflate:
         if fin:
             data += _TAIL
         try:
-            out = decompressor.decompress(data, max_size + 1)
+            # max_length 0 means "no limit" to zlib.
+            out = decompressor.decompress(data, max_size + 1 if max_size < sys.maxsize else 0)
         except zlib.error as exc:
             raise ProtocolException(f"invalid compressed data: {exc}", 1007) from None
         if len(out) > max_size or decompressor.unconsumed_tail:
             raise FrameTooLargeException(f"message exceeds the limit of {max_size} bytes once decompressed")
-        if fin and self.remote_no_context_takeover:
+        # A peer may end a message with a final block (RFC 7692 7.2.3.4): its
+        # next message then starts a new stream.
+        if fin and (self.remote_no_context_takeover or decompressor.eof):
             self._decompressor = None
         return out
 

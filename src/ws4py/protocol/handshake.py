@@ -153,7 +153,11 @@ class ServerHandshake:
             for name, params in parse_extensions(headers.get_all("Sec-WebSocket-Extensions")):
                 if name != EXTENSION_NAME:
                     continue
-                agreed = self.compression.accept_offer(params)
+                try:
+                    agreed = self.compression.accept_offer(params)
+                except HandshakeError:
+                    # RFC 7692 section 5: an invalid offer is declined, not refused.
+                    continue
                 if agreed is not None:
                     response.append(("Sec-WebSocket-Extensions", agreed[0]))
                     self.extensions.append(agreed[1])
