@@ -131,6 +131,7 @@ def test_continuation_without_start_fails_with_1002() -> None:
     for fin in (0x00, 0x80):
         conn = server()
         assert_failed(conn.receive_data(from_client(fin, b"x")), 1002)
+        assert parse_sent(conn, conn.data_to_send())[0][0] == 0x88
         assert conn.state is State.CLOSED
 
 
@@ -184,8 +185,9 @@ def test_invalid_utf8_fails_fast_in_the_fragment_that_carries_it(bad: bytes) -> 
     events = conn.receive_data(from_client(0x00, b"ok" + bad))
     assert_failed(events, 1007)
     assert events == [events[-1]]
-    assert conn.state is State.CLOSED
     assert conn.receive_data(from_client(0x80, b"rest")) == []
+    conn.data_to_send()
+    assert conn.state is State.CLOSED
 
 
 @pytest.mark.parametrize("bad", [b"\xed\xa0", b"\xf4\x90", b"\xff"])
@@ -354,6 +356,7 @@ def test_sending_after_close_raises_stream_closed(send) -> None:  # type: ignore
         send(conn)
     conn = server()
     conn.receive_data(from_client(0x88, close_payload(1000)))
+    conn.data_to_send()
     with pytest.raises(StreamClosed):
         send(conn)
     conn = server()
@@ -379,9 +382,28 @@ def test_state_open_closing_closed_when_we_close_first() -> None:
 def test_state_open_to_closed_when_peer_closes_first() -> None:
     conn = client()
     assert conn.receive_data(from_server(0x88, close_payload(1001))) == [CloseReceived(1001, "")]
-    assert conn.state is State.CLOSED
+    assert conn.state is State.OPEN  # until the echo is taken
     assert parse_sent(conn, conn.data_to_send()) == [(0x88, close_payload(1001))]
+    assert conn.state is State.CLOSED
     assert conn.closed_cleanly
+
+
+@pytest.mark.parametrize("last", ["close", "violation"])
+def test_message_arriving_with_the_close_can_still_be_answered_before_the_close(last: str) -> None:
+    # Autobahn 3.2 / 7.1.1: a message and a close (or a bad frame) in one read.
+    conn = server()
+    tail = from_client(0x88, close_payload(1000)) if last == "close" else from_client(0xF1, b"")
+    events = conn.receive_data(from_client(0x81, b"hi") + tail)
+    assert events[0] == TextReceived("hi")
+    reply = conn.send_text("hi")
+    owed = conn.data_to_send()
+    expected_code = 1000 if last == "close" else 1002
+    assert parse_sent(conn, reply + owed)[0] == (0x81, b"hi")
+    assert parse_sent(conn, owed)[0][0] == 0x88
+    assert int.from_bytes(parse_sent(conn, owed)[0][1][:2], "big") == expected_code
+    assert conn.state is State.CLOSED
+    with pytest.raises(StreamClosed):
+        conn.send_text("late")
 
 
 def test_receive_eof_without_close_sets_close_code_1006() -> None:
@@ -399,6 +421,7 @@ def test_receive_eof_without_close_sets_close_code_1006() -> None:
 def test_receive_eof_after_close_handshake_keeps_the_close_code() -> None:
     conn = server()
     conn.receive_data(from_client(0x88, close_payload(1000)))
+    conn.data_to_send()
     conn.receive_eof()
     assert conn.close_code == 1000
     assert conn.closed_cleanly

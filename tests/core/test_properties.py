@@ -200,6 +200,7 @@ def test_any_frames_in_any_chunking_parse_back_to_the_same_events_with_both_code
                 events += receiver.receive_data(chunk)
             assert events == expected, name
             if close is not None:
+                receiver.data_to_send()
                 assert receiver.state is State.CLOSED
                 assert receiver.close_code == close[0]
             else:

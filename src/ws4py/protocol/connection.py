@@ -15,13 +15,17 @@ Rules of this module:
 States (RFC 6455 section 4 and 7)::
 
     OPEN --send_close()--> CLOSING --close received--> CLOSED
-    OPEN --close received (echo queued)--------------> CLOSED
-    OPEN/CLOSING --peer broke the protocol (close queued)--> CLOSED
+    OPEN --close received, then data_to_send() returns the echo--> CLOSED
+    OPEN --peer broke the protocol, then data_to_send() returns our close--> CLOSED
+    CLOSING --peer broke the protocol--> CLOSED
     any --receive_eof()--> CLOSED
 
-Once CLOSED the core ignores whatever else arrives. When both close frames
-have crossed, the server closes TCP first (section 7.1.1); the client waits
-for that, then closes its end.
+Once the peer's close (or its violation) is read, the core ignores whatever
+else arrives. The close frame the core owes in reply goes out only with the
+next :meth:`~Connection.data_to_send`, so an adapter that handles the events
+in order still answers the messages that arrived with the close. When both
+close frames have crossed, the server closes TCP first (section 7.1.1); the
+client waits for that, then closes its end.
 """
 
 from __future__ import annotations
@@ -140,6 +144,8 @@ class Connection:
         self.max_queued_bytes = max_queued_bytes
 
         self.state = State.OPEN
+        self._reading = True
+        self._close_due: bytes | None = None
         self.is_client = role is Role.CLIENT
         self._expect_mask = not self.is_client
         self._allowed_rsv = _frames.RSV1 if self.deflate is not None else 0
@@ -173,7 +179,7 @@ class Connection:
         Never raises for anything the peer sends: a protocol violation ends
         in a :class:`ConnectionFailed` event and a queued close frame.
         """
-        if self.state is State.CLOSED:
+        if not self._reading:
             return []
         buf = self._buffer
         if buf:
@@ -193,7 +199,7 @@ class Connection:
             except ProtocolException as exc:
                 self._fail(exc, events)
                 return events
-        if self.state is State.CLOSED:  # type: ignore[comparison-overlap]  # _process() may close
+        if not self._reading:
             buf.clear()
         elif error is not None:
             code, reason = error
@@ -312,13 +318,8 @@ class Connection:
         self._frag_decoder = None
         self.close_received = (code, reason)
         append(CloseReceived(code, reason))
-        if self.close_sent is None:
-            self._queue_pongs()
-            echo = payload[:2] if code != 1005 else b""
-            self._replies.append(self._frame(_frames.FIN | _CLOSE, echo))
-            self.close_sent = (code, "") if code != 1005 else (1000, "")
         self.close_code, self.close_reason = code, reason
-        self.state = State.CLOSED
+        self._stop_reading(payload[:2])
 
     def _queue_pongs(self) -> None:
         for payload in self._pongs_due:
@@ -328,22 +329,26 @@ class Connection:
     def _fail(self, exc: ProtocolException, events: list[Event]) -> None:
         """Fail the WebSocket connection (RFC 6455 7.1.7)."""
         self.failure = exc
-        if self.close_sent is None:
-            self._queue_pongs()
-            reason = exc.reason.encode()[:123]
-            self._replies.append(self._frame(_frames.FIN | _CLOSE, exc.code.to_bytes(2, "big") + reason))
-            self.close_sent = (exc.code, exc.reason)
-        self._pongs_due.clear()
         self.close_code, self.close_reason = exc.code, exc.reason
-        self.state = State.CLOSED
-        self._buffer.clear()
         self._frag_parts = []
+        self._stop_reading(exc.code.to_bytes(2, "big") + exc.reason.encode()[:123])
         events.append(ConnectionFailed(exc.code, exc.reason))
+
+    def _stop_reading(self, close_payload: bytes) -> None:
+        """No more input; owe the peer ``close_payload`` unless our close went out already."""
+        self._reading = False
+        self._buffer.clear()
+        if self.close_sent is None:
+            self._close_due = close_payload
+        else:
+            self.state = State.CLOSED
 
     def receive_eof(self) -> None:
         """The transport closed. Without a close frame first, the close code is 1006."""
-        if self.state is not State.CLOSED:
+        if self._reading:
             self.close_code, self.close_reason = 1006, ""
+        self._reading = False
+        self._close_due = None
         self.state = State.CLOSED
         self._buffer.clear()
         self._pongs_due.clear()
@@ -426,7 +431,7 @@ class Connection:
 
         ``code=None`` sends a close frame without a code (the peer sees 1005).
         """
-        if self.close_sent is not None or self.state is State.CLOSED:
+        if self.close_sent is not None or self._close_due is not None or self.state is State.CLOSED:
             return b""
         if code is None:
             if reason:
@@ -444,12 +449,21 @@ class Connection:
         return self._frame(_frames.FIN | _CLOSE, payload)
 
     def data_to_send(self) -> bytes:
-        """The bytes the core wants written on its own: pongs and the close echo."""
+        """The bytes the core wants written on its own: pongs and the close it owes.
+
+        Call it after handling the events of each :meth:`receive_data`.
+        """
         if self._pongs_due:
             if self.close_sent is None:
                 self._queue_pongs()
             else:
                 self._pongs_due.clear()
+        close = self._close_due
+        if close is not None:
+            self._close_due = None
+            self._replies.append(self._frame(_frames.FIN | _CLOSE, close))
+            self.close_sent = (int.from_bytes(close[:2], "big") if close else 1005, "")
+            self.state = State.CLOSED
         if not self._replies:
             return b""
         out = b"".join(self._replies)
