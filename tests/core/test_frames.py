@@ -277,6 +277,16 @@ def test_apply_mask_matches_naive_xor_for_lengths_0_to_70() -> None:
         assert frames.apply_mask(data, key) == naive_mask(data, key), n
 
 
+@pytest.mark.parametrize("n", [2044, 2047, 2048, 2049, 2050, 2051, 65536, 70001])
+def test_apply_mask_matches_naive_xor_on_large_payloads_of_any_length_mod_4(n: int) -> None:
+    # The pure-Python codec switches strategy at 2 KiB; both sides of the switch must agree.
+    rng = random.Random(n)
+    data = rng.randbytes(n)
+    key = rng.randbytes(4)
+    assert frames.apply_mask(data, key) == naive_mask(data, key)
+    assert frames.apply_mask(memoryview(bytearray(b"?" + data))[1:], key) == naive_mask(data, key)
+
+
 def test_apply_mask_is_an_involution() -> None:
     rng = random.Random(7692)
     for n in (0, 1, 3, 4, 7, 8, 15, 16, 17, 63, 64, 65, 1000, 4099):
