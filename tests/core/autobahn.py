@@ -343,7 +343,8 @@ class Case:
     that mapping, for cases whose payloads are too big to build at import.
     ``closed_by_fuzzer``, ``close_codes`` and ``require_clean`` are
     Autobahn's ``expectedClose``; ``None`` in ``close_codes`` admits a close
-    frame without a code. ``strict`` accepts only ``OK``; ``informational``
+    frame without a code. Only ``OK`` passes (Autobahn's ``NON-STRICT`` is
+    recorded, so a failure says which grade it got); ``informational``
     accepts any behaviour (Autobahn's INFORMATIONAL cases), the close is
     still checked.
     """
@@ -355,7 +356,6 @@ class Case:
     closed_by_fuzzer: bool = True
     close_codes: tuple[int | None, ...] = (1000,)
     require_clean: bool = True
-    strict: bool = False
     informational: bool = False
     deflate: DeflateSetup | None = None
     limits: dict[str, Any] = field(default_factory=dict)
@@ -418,7 +418,7 @@ def problems(case: Case, outcome: Outcome) -> list[str]:
     """Grade ``outcome`` like Autobahn; an empty list means the case passed."""
     found = [f"protocol violation by the testee: {v}" for v in outcome.violations]
     expected = case.expectations()
-    accepted = {OK} if case.strict else {OK, NON_STRICT}
+    accepted = {OK}
     if not case.informational and outcome.behavior not in accepted:
         wanted = "; ".join(f"{grade}: {_shorts(events)}" for grade, events in expected.items())
         found.append(f"behavior {outcome.behavior}: observed {_shorts(outcome.received)}, expected {wanted}")

@@ -715,3 +715,27 @@ def test_client_to_server_round_trip_of_every_kind_of_frame() -> None:
     assert s.receive_data(c.send_close(1000, "bye")) == [CloseReceived(1000, "bye")]
     assert c.receive_data(s.data_to_send()) == [CloseReceived(1000, "")]
     assert c.closed_cleanly and s.closed_cleanly
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+@pytest.mark.parametrize("continuation", [False, True])
+def test_invalid_utf8_fails_fast_inside_one_incomplete_frame(role: str, continuation: bool) -> None:
+    # Autobahn 6.4.3: the bad bytes arrive while the frame is still incomplete;
+    # the connection fails then, not when the frame's last byte comes.
+    conn = server() if role == "server" else client()
+    encode = from_client if role == "server" else from_server
+    if continuation:
+        assert conn.receive_data(encode(0x01, "κόσμε".encode())) == []
+    frame = encode(0x80 if continuation else 0x81, "κόσμε".encode() + b"\xf4\x90\x80\x80" + b"edited" * 100)
+    cut = len(frame) - 500
+    events = conn.receive_data(frame[:cut])
+    assert_failed(events, 1007)
+    assert conn.receive_data(frame[cut:]) == []
+
+
+def test_valid_text_trickled_byte_by_byte_inside_one_frame_is_delivered() -> None:
+    conn = server()
+    text = "ascii, κόσμε, 𝄞 and \U0010ffff" * 20
+    frame = from_client(0x81, text.encode())
+    events = [event for i in range(len(frame)) for event in conn.receive_data(frame[i : i + 1])]
+    assert events == [TextReceived(text)]

@@ -161,6 +161,10 @@ class Connection:
         self._frag_compressed = False
         self._frag_decoder: codecs.IncrementalDecoder | None = None
 
+        # UTF-8 already validated of the incomplete text frame at the buffer's start.
+        self._partial_checked = 0
+        self._partial_decoder: codecs.IncrementalDecoder | None = None
+
         # Outgoing fragmented message: opcode 0 when none is in progress.
         self._send_frag_opcode = 0
         self._send_compressed = False
@@ -192,6 +196,9 @@ class Connection:
             del buf[:pos]
         elif pos < len(data):
             buf += data[pos:]
+        if pos:
+            self._partial_checked = 0
+            self._partial_decoder = None
         events: list[Event] = []
         if frames:
             try:
@@ -207,7 +214,49 @@ class Connection:
             self._fail(cls(reason, code), events)
         elif len(buf) > self.max_queued_bytes:
             self._fail(FrameTooLargeException(f"over {self.max_queued_bytes} bytes buffered"), events)
+        elif buf and not buf[0] & 0x48:
+            # An uncompressed data frame is incomplete: fail fast on its bad UTF-8
+            # now instead of when its last byte arrives (RFC 6455 8.1, Autobahn 6.4.3).
+            try:
+                self._check_partial_text(buf)
+            except ProtocolException as exc:
+                self._fail(exc, events)
         return events
+
+    def _check_partial_text(self, buf: bytearray) -> None:
+        opcode = buf[0] & 0x0F
+        if opcode == _TEXT and not self._frag_opcode:
+            message_decoder = None
+        elif opcode == 0 and self._frag_decoder is not None and not self._frag_compressed:
+            message_decoder = self._frag_decoder
+        else:
+            return
+        if len(buf) < 2:
+            return
+        length = buf[1] & 0x7F
+        header = 2 if length < 126 else (4 if length == 126 else 10)
+        masked = buf[1] & 0x80
+        start = header + (4 if masked else 0)
+        checked = self._partial_checked
+        end = len(buf)
+        if end <= start + checked:
+            return
+        chunk = bytes(buf[start + checked : end])
+        if masked:
+            phase = checked & 3
+            key = bytes(buf[start - 4 : start])
+            chunk = _frames.apply_mask(chunk, key[phase:] + key[:phase])
+        decoder = self._partial_decoder
+        if decoder is None:
+            decoder = self._partial_decoder = _UTF8Decoder()
+            if message_decoder is not None:
+                decoder.setstate(message_decoder.getstate())
+        try:
+            decoder.decode(chunk, False)
+            _check_utf8_prefix(decoder)
+        except UnicodeDecodeError:
+            raise ProtocolException("invalid UTF-8 in a text message", 1007) from None
+        self._partial_checked = end - start
 
     def _process(self, frames: list[tuple[int, bytes]], events: list[Event]) -> None:
         append = events.append
