@@ -1,7 +1,7 @@
 #!/bin/sh
 # Protocol-core benchmark: ws4py (C and pure-Python codecs) vs websockets and wsproto.
 #
-#   bench/run_core.sh             full run (~3 min), prints the table, writes bench/results/core.md
+#   bench/run_core.sh             full run (a few minutes), prints the table, writes bench/results/core.md
 #   bench/run_core.sh --quick     smoke run: tiny N, one repeat, every row, writes nothing
 #   bench/run_core.sh --profile   cProfile of ws4py's core on the 16 B and 1 KiB rows
 #

@@ -162,8 +162,10 @@ class Connection:
         self._frag_decoder: codecs.IncrementalDecoder | None = None
 
         # UTF-8 already validated of the incomplete text frame at the buffer's start.
+        # Its text is kept, so the frame is decoded once when it completes.
         self._partial_checked = 0
         self._partial_decoder: codecs.IncrementalDecoder | None = None
+        self._partial_text: list[str] = []
 
         # Outgoing fragmented message: opcode 0 when none is in progress.
         self._send_frag_opcode = 0
@@ -196,9 +198,6 @@ class Connection:
             del buf[:pos]
         elif pos < len(data):
             buf += data[pos:]
-        if pos:
-            self._partial_checked = 0
-            self._partial_decoder = None
         events: list[Event] = []
         if frames:
             try:
@@ -206,6 +205,8 @@ class Connection:
             except ProtocolException as exc:
                 self._fail(exc, events)
                 return events
+            if self._partial_decoder is not None:
+                self._drop_partial()
         if not self._reading:
             buf.clear()
         elif error is not None:
@@ -222,6 +223,20 @@ class Connection:
             except ProtocolException as exc:
                 self._fail(exc, events)
         return events
+
+    def _finish_partial(self, payload: bytes, fin: bool) -> tuple[str, codecs.IncrementalDecoder]:
+        """Decode a completed frame whose start :meth:`_check_partial_text` already decoded."""
+        decoder = self._partial_decoder
+        assert decoder is not None
+        text = self._partial_text
+        text.append(decoder.decode(payload[self._partial_checked :], fin))
+        self._drop_partial()
+        return "".join(text), decoder
+
+    def _drop_partial(self) -> None:
+        self._partial_checked = 0
+        self._partial_decoder = None
+        self._partial_text = []
 
     def _check_partial_text(self, buf: bytearray) -> None:
         opcode = buf[0] & 0x0F
@@ -252,7 +267,7 @@ class Connection:
             if message_decoder is not None:
                 decoder.setstate(message_decoder.getstate())
         try:
-            decoder.decode(chunk, False)
+            self._partial_text.append(decoder.decode(chunk, False))
             _check_utf8_prefix(decoder)
         except UnicodeDecodeError:
             raise ProtocolException("invalid UTF-8 in a text message", 1007) from None
@@ -273,7 +288,10 @@ class Connection:
                         raise FrameTooLargeException(f"message exceeds the limit of {self.max_message_size} bytes")
                     if opcode == _TEXT:
                         try:
-                            append(TextReceived(payload.decode()))
+                            if self._partial_decoder is None:
+                                append(TextReceived(payload.decode()))
+                            else:
+                                append(TextReceived(self._finish_partial(payload, True)[0]))
                         except UnicodeDecodeError:
                             raise ProtocolException("invalid UTF-8 in a text message", 1007) from None
                     else:
@@ -318,7 +336,11 @@ class Connection:
         decoder = self._frag_decoder
         if decoder is not None:
             try:
-                text = decoder.decode(payload, fin)
+                if self._partial_decoder is None:
+                    text = decoder.decode(payload, fin)
+                else:
+                    text, decoder = self._finish_partial(payload, fin)
+                    self._frag_decoder = decoder
                 if not fin:
                     _check_utf8_prefix(decoder)
             except UnicodeDecodeError:
