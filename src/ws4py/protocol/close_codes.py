@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["CloseCode", "is_valid_on_wire", "can_send"]
+__all__ = ["CloseCode", "is_valid_on_wire"]
 
 
 class CloseCode(enum.IntEnum):
@@ -35,6 +35,3 @@ def is_valid_on_wire(code: int) -> bool:
     1016-2999, is a protocol error when received.
     """
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
-
-
-can_send = is_valid_on_wire
