@@ -35,7 +35,7 @@ import enum
 import os
 from collections.abc import Sequence
 
-from ..exc import FrameTooLargeException, ProtocolException, StreamClosed
+from ..exc import FrameTooLargeException, ProtocolException, StreamClosed, TextFrameEncodingException
 from . import frames as _frames
 from .close_codes import is_valid_on_wire
 from .deflate import PerMessageDeflate
@@ -59,6 +59,7 @@ _CLOSE = 0x8
 _PING = 0x9
 _PONG = 0xA
 _MAX_PONGS_DUE = 16
+_INVALID_TEXT = "invalid UTF-8 in a text message"
 _UTF8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
@@ -270,7 +271,7 @@ class Connection:
             self._partial_text.append(decoder.decode(chunk, False))
             _check_utf8_prefix(decoder)
         except UnicodeDecodeError:
-            raise ProtocolException("invalid UTF-8 in a text message", 1007) from None
+            raise TextFrameEncodingException(_INVALID_TEXT) from None
         self._partial_checked = end - start
 
     def _process(self, frames: list[tuple[int, bytes]], events: list[Event]) -> None:
@@ -293,7 +294,7 @@ class Connection:
                             else:
                                 append(TextReceived(self._finish_partial(payload, True)[0]))
                         except UnicodeDecodeError:
-                            raise ProtocolException("invalid UTF-8 in a text message", 1007) from None
+                            raise TextFrameEncodingException(_INVALID_TEXT) from None
                     else:
                         append(BinaryReceived(payload))
                 else:
@@ -344,7 +345,7 @@ class Connection:
                 if not fin:
                     _check_utf8_prefix(decoder)
             except UnicodeDecodeError:
-                raise ProtocolException("invalid UTF-8 in a text message", 1007) from None
+                raise TextFrameEncodingException(_INVALID_TEXT) from None
             self._frag_parts.append(text)  # type: ignore[arg-type]
             if fin:
                 append(TextReceived("".join(self._frag_parts)))  # type: ignore[arg-type]
@@ -381,7 +382,7 @@ class Connection:
             try:
                 reason = payload[2:].decode()
             except UnicodeDecodeError:
-                raise ProtocolException("invalid UTF-8 in a close reason", 1007) from None
+                raise TextFrameEncodingException("invalid UTF-8 in a close reason") from None
         # A close inside a fragmented message is a normal close: the partial
         # message is dropped.
         self._frag_opcode = 0

@@ -11,7 +11,7 @@ import sys
 import zlib
 from dataclasses import dataclass
 
-from ..exc import FrameTooLargeException, HandshakeError, ProtocolException
+from ..exc import FrameTooLargeException, HandshakeError, InvalidBytesError
 from .headers import format_extension
 
 __all__ = ["EXTENSION_NAME", "DeflateOptions", "PerMessageDeflate"]
@@ -82,7 +82,7 @@ class PerMessageDeflate:
             # max_length 0 means "no limit" to zlib.
             out = decompressor.decompress(data, max_size + 1 if max_size < sys.maxsize else 0)
         except zlib.error as exc:
-            raise ProtocolException(f"invalid compressed data: {exc}", 1007) from None
+            raise InvalidBytesError(f"invalid compressed data: {exc}") from None
         if len(out) > max_size or decompressor.unconsumed_tail:
             raise FrameTooLargeException(f"message exceeds the limit of {max_size} bytes once decompressed")
         # A peer may end a message with a final block (RFC 7692 7.2.3.4): its
