@@ -543,6 +543,21 @@ class Connection:
         return out
 
     @property
+    def frames_shareable(self) -> bool:
+        """Whether the next data frame is exactly what ``build_frame`` makes of the payload.
+
+        True for an open server connection without compression between messages:
+        its frames are unmasked and carry no per-connection state, so one frame
+        can be written to many such connections (a broadcast frames once).
+        """
+        return (
+            self.state is State.OPEN
+            and not self.is_client
+            and not self._send_frag_opcode
+            and (self.deflate is None or not self.deflate.compresses)
+        )
+
+    @property
     def closed_cleanly(self) -> bool:
         """Whether both close frames crossed without a failure."""
         return self.failure is None and self.close_sent is not None and self.close_received is not None

@@ -1,0 +1,44 @@
+"""websockets (latest), asyncio server: echo, or broadcast with ``websockets.asyncio.server.broadcast``.
+
+Run in bench/.venvs/websockets: ``python websockets_asyncio.py PORT [--broadcast]``.
+No compression (the load generator never offers it either).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, raise_nofile_limit
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+MAX_SIZE = 2**24  # ws4py's default message limit (websockets' is 1 MiB, which the 1 MiB rows just fit)
+
+clients: set[ServerConnection] = set()
+
+
+async def echo(ws: ServerConnection) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+async def broadcaster(ws: ServerConnection) -> None:
+    clients.add(ws)
+    try:
+        async for message in ws:
+            if message == BROADCAST_TRIGGER:
+                for _ in range(BROADCAST_COUNT):
+                    broadcast(clients, BROADCAST_PAYLOAD)
+    finally:
+        clients.discard(ws)
+
+
+async def main() -> None:
+    args = parse_args(__doc__ or "")
+    raise_nofile_limit()
+    handler = broadcaster if args.broadcast else echo
+    async with serve(handler, "127.0.0.1", args.port, compression=None, max_size=MAX_SIZE) as server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""Servers that speak WebSocket through ws4py: WSGI (wsgiutils), wsgiref."""
