@@ -21,7 +21,8 @@
  *              repeatedly; completed cycles/s.
  *   broadcast  --conns C --messages n --size S: open C connections, wait
  *              --settle seconds, send the text "go" on the first one, time
- *              until every connection received n text messages of S bytes.
+ *              until every connection received n text messages of S bytes
+ *              (a failure if nothing arrives for --stall seconds).
  *
  * With --pid P, the CPU time the server process P used during the measured
  * interval is read from /proc/P/stat and reported beside the loadgen's own
@@ -100,7 +101,7 @@ static struct {
     long inflight;
     long size;
     int binary;
-    double warmup, duration, drain, settle, hold, timeout;
+    double warmup, duration, drain, settle, hold, timeout, stall;
     long concurrency;
     long messages;
     int pid;
@@ -119,6 +120,7 @@ static struct {
     .settle = 1.0,
     .hold = 60.0,
     .timeout = 120.0,
+    .stall = 10.0,
     .concurrency = 200,
     .messages = 100,
     .pid = 0,
@@ -150,6 +152,7 @@ static size_t nsamples, samples_cap;
 static int recording; /* samples and counts are taken only while set */
 static uint64_t counted; /* echoes (echo), cycles (churn) while recording */
 static uint64_t bcast_done_conns;
+static double last_progress; /* broadcast: when the last message arrived */
 static double bcast_first_done;
 
 /* -- utilities ------------------------------------------------------------ */
@@ -247,6 +250,11 @@ static void add_sample(double v) {
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+static void sort_samples(void) {
+    if (nsamples) /* samples is NULL while empty */
+        qsort(samples, nsamples, sizeof *samples, cmp_double);
 }
 
 static double percentile(double q) { /* samples must be sorted */
@@ -460,6 +468,7 @@ static void on_message(conn_t *c) {
             fail("broadcast message: opcode %d, %llu bytes (want text, %ld)", c->m_opcode,
                  (unsigned long long)c->m_len, cfg.size);
         c->got++;
+        last_progress = now();
         if (c->got == (uint64_t)cfg.messages) {
             bcast_done_conns++;
             if (bcast_done_conns == 1)
@@ -491,6 +500,39 @@ static void on_control(conn_t *c) {
     default:
         fail("unknown control opcode %d", c->f_opcode);
     }
+}
+
+/* Compares [at, at + n) of the echo with what was sent; true if equal. */
+static int same(const conn_t *c, const uint8_t *data, uint64_t at, uint64_t n) {
+    return memcmp(data + (at - c->m_len), c->expect + at, (size_t)n) == 0;
+}
+
+/* Checks a chunk of an echo.  Messages up to FULL_CHECK bytes are compared
+ * whole; of larger ones, one in CHECK_EVERY is compared whole and the others
+ * on their first and last CHECK_EDGE bytes, so that the loadgen stays cheap.
+ * (The length of every echo is checked in on_message.) */
+#define FULL_CHECK 4096
+#define CHECK_EVERY 8
+#define CHECK_EDGE 64
+
+static void check_echo(const conn_t *c, const uint8_t *data, size_t n) {
+    uint64_t lo = c->m_len, hi = c->m_len + n, size = (uint64_t)cfg.size;
+    int ok;
+    if (size <= FULL_CHECK || c->received % CHECK_EVERY == 0) {
+        ok = same(c, data, lo, n);
+    } else {
+        ok = 1;
+        if (lo < CHECK_EDGE)
+            ok = same(c, data, lo, (hi < CHECK_EDGE ? hi : CHECK_EDGE) - lo);
+        uint64_t tail = size - CHECK_EDGE;
+        if (ok && hi > tail) {
+            uint64_t from = lo > tail ? lo : tail;
+            ok = same(c, data, from, hi - from);
+        }
+    }
+    if (!ok)
+        fail("echo content differs from what was sent (message %llu, bytes %llu to %llu)",
+             (unsigned long long)c->received, (unsigned long long)lo, (unsigned long long)hi);
 }
 
 /* Frame parser: server frames must not be masked. */
@@ -563,9 +605,7 @@ static void feed(conn_t *c, const uint8_t *data, size_t len) {
             if (c->m_len + n > c->expect_len)
                 fail("message longer than %llu bytes", (unsigned long long)c->expect_len);
             if (c->expect) {
-                if (memcmp(data, c->expect + c->m_len, n) != 0)
-                    fail("echo content differs from what was sent (message %llu, at %llu)",
-                         (unsigned long long)c->received, (unsigned long long)c->m_len);
+                check_echo(c, data, n);
             } else if (cfg.mode == M_BROADCAST) {
                 for (size_t i = 0; i < n; i++)
                     if (data[i] < 0x20 || data[i] > 0x7e)
@@ -686,12 +726,12 @@ static void on_event(conn_t *c, uint32_t ev) {
 }
 
 /* One pass of the event loop; returns after at most timeout_ms. */
-static void poll_once(int timeout_ms) {
+static int poll_once(int timeout_ms) {
     static struct epoll_event evs[MAX_EVENTS];
     int n = epoll_wait(epfd, evs, MAX_EVENTS, timeout_ms);
     if (n < 0) {
         if (errno == EINTR)
-            return;
+            return 0;
         fail("epoll_wait: %s", strerror(errno));
     }
     for (int i = 0; i < n; i++) {
@@ -709,6 +749,7 @@ static void poll_once(int timeout_ms) {
             continue;
         on_event(c, evs[i].events);
     }
+    return n;
 }
 
 static void check_deadline(void) {
@@ -795,7 +836,7 @@ static void run_echo(void) {
             check_deadline();
         }
     }
-    qsort(samples, nsamples, sizeof *samples, cmp_double);
+    sort_samples();
     double wall = t1 - t0;
     printf("{\"ok\": true, \"mode\": \"echo\", \"conns\": %ld, \"inflight\": %ld, \"size\": %ld, \"type\": \"%s\", "
            "\"connect_s\": %.4f, \"messages\": %llu, \"msgs_per_s\": %.2f, \"bytes_per_s\": %.0f, ",
@@ -833,7 +874,7 @@ static void run_connect(void) {
     double cpu0 = cpu_self(), srv0 = cpu_server();
     double connect_s = connect_all();
     double cpu1 = cpu_self(), srv1 = cpu_server();
-    qsort(samples, nsamples, sizeof *samples, cmp_double);
+    sort_samples();
     printf("{\"ok\": true, \"mode\": \"connect\", \"conns\": %ld, \"concurrency\": %ld, \"connect_s\": %.4f, "
            "\"handshakes_per_s\": %.1f, \"p50_us\": %.0f, \"p99_us\": %.0f, \"max_us\": %.0f, ",
            cfg.conns, cfg.concurrency, connect_s, (double)cfg.conns / connect_s, percentile(0.5), percentile(0.99),
@@ -888,13 +929,21 @@ static void run_broadcast(void) {
     double cpu0 = cpu_self(), srv0 = cpu_server(), t0 = now();
     queue_frame(&conns[0], 0x1, go, 2);
     flush_out(&conns[0]);
+    last_progress = t0;
     while (bcast_done_conns < (uint64_t)cfg.conns) {
-        poll_once(10);
+        if (now() - last_progress > cfg.stall)
+            fail("stalled: no message for %.0f s after %.3f s", cfg.stall, last_progress - t0);
+        /* Few connections ready: let more data arrive before the next pass, so
+         * that the loadgen does not spend a wakeup and a recv per message. */
+        if (poll_once(10) < 32) {
+            struct timespec nap = {0, 200 * 1000};
+            nanosleep(&nap, NULL);
+        }
         check_deadline();
     }
     double t1 = now(), cpu1 = cpu_self(), srv1 = cpu_server();
     /* samples hold each connection's completion time */
-    qsort(samples, nsamples, sizeof *samples, cmp_double);
+    sort_samples();
     double wall = t1 - t0;
     printf("{\"ok\": true, \"mode\": \"broadcast\", \"conns\": %ld, \"messages\": %ld, \"size\": %ld, "
            "\"connect_s\": %.4f, \"all_s\": %.6f, \"first_conn_s\": %.6f, \"median_conn_s\": %.6f, "
@@ -911,7 +960,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: loadgen --mode echo|idle|connect|churn|broadcast --port P [--host H] [--path /]\n"
             "  [--conns N] [--inflight K] [--size S] [--binary] [--warmup S] [--duration S] [--drain S]\n"
-            "  [--concurrency M] [--messages N] [--settle S] [--hold S] [--pid P] [--timeout S]\n");
+            "  [--concurrency M] [--messages N] [--settle S] [--stall S] [--hold S] [--pid P] [--timeout S]\n");
     exit(2);
 }
 
@@ -942,6 +991,7 @@ int main(int argc, char **argv) {
         {"settle", required_argument, NULL, 'S'},   {"hold", required_argument, NULL, 'h'},
         {"timeout", required_argument, NULL, 'T'},  {"concurrency", required_argument, NULL, 'C'},
         {"messages", required_argument, NULL, 'n'}, {"pid", required_argument, NULL, 'i'},
+        {"stall", required_argument, NULL, 'x'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -975,6 +1025,7 @@ int main(int argc, char **argv) {
         case 'C': cfg.concurrency = parse_long(optarg, 1); break;
         case 'n': cfg.messages = parse_long(optarg, 1); break;
         case 'i': cfg.pid = (int)parse_long(optarg, 1); break;
+        case 'x': cfg.stall = parse_seconds(optarg); break;
         default: usage();
         }
     }

@@ -8,7 +8,9 @@ library.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import resource
+import signal
 
 # The broadcast row: on the text message "go", the server sends BROADCAST_COUNT
 # text messages of BROADCAST_PAYLOAD to every connected client.
@@ -27,6 +29,12 @@ def parse_args(description: str) -> argparse.Namespace:
         f"{len(BROADCAST_PAYLOAD)} B to every client, instead of echoing",
     )
     return parser.parse_args()
+
+
+def prepare() -> None:
+    """What every server does first: lift the descriptor limit, and dump its threads' stacks on SIGUSR1."""
+    raise_nofile_limit()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>` shows where a hung server is
 
 
 def raise_nofile_limit() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, raise_nofile_limit
+from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, prepare
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 MAX_SIZE = 2**24  # ws4py's default message limit (websockets' is 1 MiB, which the 1 MiB rows just fit)
@@ -34,7 +34,7 @@ async def broadcaster(ws: ServerConnection) -> None:
 
 async def main() -> None:
     args = parse_args(__doc__ or "")
-    raise_nofile_limit()
+    prepare()
     handler = broadcaster if args.broadcast else echo
     async with serve(handler, "127.0.0.1", args.port, compression=None, max_size=MAX_SIZE) as server:
         await server.serve_forever()

@@ -6,9 +6,10 @@ No compression (the load generator never offers it either). One thread per conne
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
-from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, raise_nofile_limit
+from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, prepare
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
@@ -33,10 +34,8 @@ def broadcaster(ws: ServerConnection) -> None:
                     targets = list(clients)
                 for _ in range(BROADCAST_COUNT):
                     for client in targets:
-                        try:
+                        with contextlib.suppress(ConnectionClosed):  # it left: the others still get theirs
                             client.send(BROADCAST_PAYLOAD)
-                        except ConnectionClosed:
-                            pass
     finally:
         with clients_lock:
             clients.discard(ws)
@@ -44,7 +43,7 @@ def broadcaster(ws: ServerConnection) -> None:
 
 def main() -> None:
     args = parse_args(__doc__ or "")
-    raise_nofile_limit()
+    prepare()
     handler = broadcaster if args.broadcast else echo
     with serve(handler, "127.0.0.1", args.port, compression=None, max_size=MAX_SIZE) as server:
         server.serve_forever()

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 from wsgiref.simple_server import make_server
 
-from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, raise_nofile_limit
+from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, prepare
+
 from ws4py.server.wsgirefserver import WebSocketWSGIRequestHandler, WSGIServer
 from ws4py.server.wsgiutils import WebSocketWSGIApplication
 from ws4py.websocket import EchoWebSocket, WebSocket
@@ -29,7 +30,7 @@ class BroadcastWebSocket(WebSocket):  # type: ignore[misc]
 def main() -> None:
     global server
     args = parse_args(__doc__ or "")
-    raise_nofile_limit()
+    prepare()
     handler_cls = BroadcastWebSocket if args.broadcast else EchoWebSocket
     server = make_server(
         "127.0.0.1",

@@ -355,12 +355,15 @@ class WebSocketManager(threading.Thread):
                 self._wake_w.send(b"\0")
 
     def _drain_wakeups(self) -> None:
-        self._wake_pending = False
         try:
             while self._wake_r.recv(4096):
                 pass
         except OSError:
             pass
+        # Cleared only once the socket is empty: a wake-up sent during the drain
+        # would be swallowed, and the flag would then keep every later one from being sent.
+        # The calls queued meanwhile run right after this, in the same iteration.
+        self._wake_pending = False
 
     def _running_elsewhere(self) -> bool:
         """Whether the loop is alive on another thread than the caller's."""

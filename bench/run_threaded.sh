@@ -1,0 +1,43 @@
+#!/bin/sh
+# Threaded-server benchmark: ws4py's wsgiref server vs ws4py 0.6.0, websockets asyncio and websockets threaded.
+#
+#   bench/run_threaded.sh           full run (about 20 minutes): prints the table, writes bench/results/threaded.md
+#   bench/run_threaded.sh --quick   smoke run: every row, tiny durations, one repeat, writes nothing
+#
+# Every server runs in its own virtualenv under bench/.venvs (ignored by git):
+#   threaded     ws4py from this repository (pip install -e, on every run, so the C extension is rebuilt);
+#                the harness runs here too
+#   ws4py-orig   ws4py 0.6.0
+#   websockets   websockets (latest)
+# The virtualenvs are made once; WS4PY_BENCH_UPGRADE=1 refreshes them. The load
+# generator (bench/loadgen, C) is compiled on every run.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+venvs="$here/.venvs"
+
+make_venv() { # name: 0 if it was just made
+    if [ ! -x "$venvs/$1/bin/python" ]; then
+        python3 -m venv "$venvs/$1"
+        "$venvs/$1/bin/python" -m pip install --quiet --upgrade pip
+        return 0
+    fi
+    [ "${WS4PY_BENCH_UPGRADE:-0}" = "1" ]
+}
+
+if make_venv websockets; then
+    "$venvs/websockets/bin/python" -m pip install --quiet --upgrade websockets
+fi
+if make_venv ws4py-orig; then
+    "$venvs/ws4py-orig/bin/python" -m pip install --quiet --upgrade ws4py==0.6.0
+fi
+make_venv threaded || true
+# WS4PY_BUILD_EXTENSION=yes: a failed C build is an error, not a silent fallback.
+WS4PY_BUILD_EXTENSION=yes "$venvs/threaded/bin/python" -m pip install --quiet -e "$root"
+
+mkdir -p "$here/loadgen/build"
+gcc -O2 -Wall -Wextra -Werror -o "$here/loadgen/build/loadgen" "$here/loadgen/loadgen.c"
+
+cd "$root"
+exec "$venvs/threaded/bin/python" bench/threaded_bench.py "$@"
