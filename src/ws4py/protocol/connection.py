@@ -118,6 +118,42 @@ class Connection:
     fails the connection with 1009.
     """
 
+    # Slots: a server holds one of these per idle connection, so its size counts.
+    __slots__ = (
+        "_allowed_rsv",
+        "_buffer",
+        "_close_due",
+        "_expect_mask",
+        "_frag_compressed",
+        "_frag_decoder",
+        "_frag_opcode",
+        "_frag_parts",
+        "_frag_size",
+        "_partial_checked",
+        "_partial_decoder",
+        "_partial_text",
+        "_pings",
+        "_pongs_due",
+        "_reading",
+        "_replies",
+        "_send_compressed",
+        "_send_frag_opcode",
+        "close_code",
+        "close_reason",
+        "close_received",
+        "close_sent",
+        "deflate",
+        "extensions",
+        "failure",
+        "is_client",
+        "max_frame_size",
+        "max_message_size",
+        "max_queued_bytes",
+        "role",
+        "state",
+        "subprotocol",
+    )
+
     def __init__(
         self,
         role: Role,

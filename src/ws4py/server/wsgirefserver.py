@@ -67,6 +67,9 @@ class WebSocketWSGIHandler(simple_server.ServerHandler):
     """Runs the WSGI application; on an upgrade, answers 101 and hands over the socket."""
 
     leftover = b""
+    # wsgiref copies the whole process environment into every request's environ
+    # (a CGI habit); each websocket keeps a copy of its environ, so leave it out.
+    os_environ: dict[str, str] = {}  # noqa: RUF012 - read-only, as in wsgiref
     environ: dict[str, Any]
     request_handler: WebSocketWSGIRequestHandler
     result: Any
