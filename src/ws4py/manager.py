@@ -112,7 +112,10 @@ class WebSocketManager(threading.Thread):
     closes that websocket (1011) and never stops the manager.
     """
 
-    def __init__(self, poller: _Poller | None = None) -> None:
+    #: Bytes read from a socket at a time, into one buffer shared by all the websockets.
+    read_size = 256 * 1024
+
+    def __init__(self, poller: _Poller | None = None, *, read_size: int | None = None) -> None:
         super().__init__(name="WebSocketManager", daemon=True)
         self.poller = poller if poller is not None else default_poller()
         self.lock = threading.Lock()
@@ -125,6 +128,9 @@ class WebSocketManager(threading.Thread):
         self._stop_requested = False
         self._stop_deadline: float | None = None
         self._exit_when_empty = False
+        if read_size is not None:
+            self.read_size = read_size
+        self._read_view = memoryview(bytearray(self.read_size))
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)

@@ -107,7 +107,8 @@ class WebSocket:
         "sock",
     )
 
-    #: Bytes read from the socket at a time.
+    #: Bytes read from the socket at a time when no loop drives the websocket
+    #: (a loop reads into a buffer of its own, :attr:`WebSocketManager.read_size`).
     reading_buffer_size = 65536
     #: A thread other than the loop's that sends waits until the write buffer is
     #: below this; the loop stops reading from a peer whose buffer is above it.
@@ -393,17 +394,24 @@ class WebSocket:
         """Read what the socket has and handle it; False once the connection is over."""
         if self._terminated:
             return False
-        data = self._pending_input
+        data: bytes | memoryview = self._pending_input
         if data:
             self._pending_input = b""
         else:
             sock = self.sock
             assert sock is not None
+            manager = self._manager
             try:
-                data = sock.recv(self.reading_buffer_size)
-                if data and isinstance(sock, ssl.SSLSocket):
-                    while sock.pending():
-                        data += sock.recv(sock.pending())
+                if manager is None:
+                    data = sock.recv(self.reading_buffer_size)
+                else:
+                    # Into the loop's buffer, shared by its websockets: no allocation per read.
+                    view = manager._read_view
+                    n = sock.recv_into(view)
+                    if n and isinstance(sock, ssl.SSLSocket):
+                        while n < len(view) and sock.pending():
+                            n += sock.recv_into(view[n:])
+                    data = view[:n]
             except _WOULD_BLOCK:
                 return True
             except OSError as error:
@@ -416,10 +424,11 @@ class WebSocket:
                 return False
         return self.process(data)
 
-    def process(self, data: bytes) -> bool:
+    def process(self, data: bytes | memoryview) -> bool:
         """Handle bytes received: dispatch the callbacks, answer the protocol.
 
-        Returns False once the connection is over.
+        ``data`` may be a view of the loop's read buffer, valid only during
+        the call. Returns False once the connection is over.
         """
         protocol = self.protocol
         with self._lock:
@@ -563,7 +572,7 @@ class WebSocket:
         """Drive this websocket on the calling thread until the connection is over."""
         from .manager import WebSocketManager
 
-        loop = WebSocketManager()
+        loop = WebSocketManager(read_size=self.reading_buffer_size)
         loop._exit_when_empty = True
         loop.add(self)
         loop.run()

@@ -59,6 +59,8 @@ _CLOSE = 0x8
 _PING = 0x9
 _PONG = 0xA
 _MAX_PONGS_DUE = 16
+# Incomplete frames at least this long get a buffer of their full size.
+_BIG_FRAME = 64 * 1024
 _INVALID_TEXT = "invalid UTF-8 in a text message"
 _UTF8Decoder = codecs.getincrementaldecoder("utf-8")
 
@@ -104,6 +106,21 @@ def _check_utf8_prefix(decoder: codecs.IncrementalDecoder) -> None:
         raise UnicodeDecodeError("utf-8", pending, 0, 2, "surrogates not allowed")
 
 
+def _frame_length(buf: bytearray) -> int:
+    """The whole length of the frame starting ``buf``, or 0 while its header is incomplete."""
+    if len(buf) < 2:
+        return 0
+    length = buf[1] & 0x7F
+    header = 2 if length < 126 else (4 if length == 126 else 10)
+    if len(buf) < header:
+        return 0
+    if length == 126:
+        length = int.from_bytes(buf[2:4], "big")
+    elif length == 127:
+        length = int.from_bytes(buf[2:10], "big")
+    return header + (4 if buf[1] & 0x80 else 0) + length
+
+
 class Connection:
     """One side of an open WebSocket connection.
 
@@ -121,6 +138,8 @@ class Connection:
     # Slots: a server holds one of these per idle connection, so its size counts.
     __slots__ = (
         "_allowed_rsv",
+        "_big",
+        "_big_filled",
         "_buffer",
         "_close_due",
         "_expect_mask",
@@ -187,6 +206,9 @@ class Connection:
         self._expect_mask = not self.is_client
         self._allowed_rsv = _frames.RSV1 if self.deflate is not None else 0
         self._buffer = bytearray()
+        # An incomplete large frame, in a buffer of its full size, and how much of it arrived.
+        self._big: bytearray | None = None
+        self._big_filled = 0
         self._replies: list[bytes] = []
         self._pongs_due: list[bytes] = []
         self._pings: dict[bytes, None] = {}
@@ -224,6 +246,30 @@ class Connection:
         """
         if not self._reading:
             return []
+        big = self._big
+        if big is None:
+            return self._receive(data)
+        # A large frame is arriving into a buffer of its final size (see _receive).
+        filled = self._big_filled
+        taken = min(len(data), len(big) - filled)
+        big[filled : filled + taken] = memoryview(data)[:taken]
+        filled += taken
+        if filled < len(big):
+            self._big_filled = filled
+            events: list[Event] = []
+            if not big[0] & 0x48:
+                try:
+                    self._check_partial_text(memoryview(big)[:filled])
+                except ProtocolException as exc:
+                    self._fail(exc, events)
+            return events
+        self._big = None
+        events = self._receive(big)
+        if taken < len(data) and self._reading:
+            events += self._receive(memoryview(data)[taken:])
+        return events
+
+    def _receive(self, data: bytes | bytearray | memoryview) -> list[Event]:
         buf = self._buffer
         if buf:
             buf += data
@@ -252,13 +298,24 @@ class Connection:
             self._fail(cls(reason, code), events)
         elif len(buf) > self.max_queued_bytes:
             self._fail(FrameTooLargeException(f"over {self.max_queued_bytes} bytes buffered"), events)
-        elif buf and not buf[0] & 0x48:
-            # An uncompressed data frame is incomplete: fail fast on its bad UTF-8
-            # now instead of when its last byte arrives (RFC 6455 8.1, Autobahn 6.4.3).
-            try:
-                self._check_partial_text(buf)
-            except ProtocolException as exc:
-                self._fail(exc, events)
+        elif buf:
+            if not buf[0] & 0x48:
+                # An uncompressed data frame is incomplete: fail fast on its bad UTF-8
+                # now instead of when its last byte arrives (RFC 6455 8.1, Autobahn 6.4.3).
+                try:
+                    self._check_partial_text(buf)
+                except ProtocolException as exc:
+                    self._fail(exc, events)
+                    return events
+            total = _frame_length(buf)
+            if total >= _BIG_FRAME and total <= self.max_queued_bytes:
+                # Growing the buffer a read at a time costs a copy of all of it
+                # whenever realloc cannot extend it in place: give the frame its
+                # final size at once.
+                big = bytearray(total)
+                big[: len(buf)] = buf
+                self._big, self._big_filled = big, len(buf)
+                buf.clear()
         return events
 
     def _finish_partial(self, payload: bytes, fin: bool) -> tuple[str, codecs.IncrementalDecoder]:
@@ -275,7 +332,7 @@ class Connection:
         self._partial_decoder = None
         self._partial_text = []
 
-    def _check_partial_text(self, buf: bytearray) -> None:
+    def _check_partial_text(self, buf: bytearray | memoryview) -> None:
         opcode = buf[0] & 0x0F
         if opcode == _TEXT and not self._frag_opcode:
             message_decoder = None
@@ -446,6 +503,7 @@ class Connection:
         """No more input; owe the peer ``close_payload`` unless our close went out already."""
         self._reading = False
         self._buffer.clear()
+        self._big = None
         if self.close_sent is None:
             self._close_due = close_payload
         else:
@@ -459,6 +517,7 @@ class Connection:
         self._close_due = None
         self.state = State.CLOSED
         self._buffer.clear()
+        self._big = None
         self._pongs_due.clear()
 
     # -- sending ---------------------------------------------------------
