@@ -177,7 +177,7 @@ class WebSocket:
 
     def unhandled_error(self, error: BaseException) -> None:
         """Called with a socket error met while reading; the connection then ends."""
-        logger.error("Failed to receive data on %s: %s", format_addresses(self), error)
+        logger.warning("Failed to receive data on %s: %s", format_addresses(self), error)
 
     # -- properties --------------------------------------------------------
 

@@ -18,12 +18,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 
-from socket_fuzzer import CaseEchoWebSocket  # noqa: E402
+from socket_fuzzer import CaseEchoWebSocket
 
-from ws4py.manager import WebSocketManager  # noqa: E402
-from ws4py.protocol import frames  # noqa: E402
-from ws4py.server.wsgirefserver import WebSocketWSGIRequestHandler, WSGIServer  # noqa: E402
-from ws4py.server.wsgiutils import WebSocketWSGIApplication  # noqa: E402
+from ws4py.manager import WebSocketManager
+from ws4py.protocol import frames
+from ws4py.server.wsgirefserver import WebSocketWSGIRequestHandler, WSGIServer
+from ws4py.server.wsgiutils import WebSocketWSGIApplication
 
 
 @pytest.fixture(scope="session")
@@ -33,9 +33,7 @@ def ws4py_server() -> Iterator[int]:
     One server for every case: each case is one more connection to it.
     """
     app = WebSocketWSGIApplication(handler_cls=CaseEchoWebSocket, extensions=["permessage-deflate"])
-    server = make_server(
-        "127.0.0.1", 0, app, server_class=WSGIServer, handler_class=WebSocketWSGIRequestHandler
-    )
+    server = make_server("127.0.0.1", 0, app, server_class=WSGIServer, handler_class=WebSocketWSGIRequestHandler)
     server.initialize_websockets_manager()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

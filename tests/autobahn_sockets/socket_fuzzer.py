@@ -83,7 +83,7 @@ __all__ = [
 #: that answers never gets near it).
 IDLE = 2.0
 #: Seconds of silence a labelled ``wait`` gives the testee to fail the connection.
-LABEL_WAIT = 0.25
+LABEL_WAIT = 0.5
 #: Seconds for connecting and for each opening handshake.
 OPEN_TIMEOUT = 5.0
 #: Seconds the testee has to call ``closed()`` once its connection is over.

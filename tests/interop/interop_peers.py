@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import queue
 import selectors
@@ -123,7 +124,7 @@ def _close_received(connection: Any) -> tuple[int, str]:
     return (received.code, received.reason) if received is not None else (1006, "")
 
 
-def _sync_handler(journal: Journal) -> Callable[[SyncServerConnection], None]:
+def sync_handler(journal: Journal) -> Callable[[SyncServerConnection], None]:
     def handler(ws: SyncServerConnection) -> None:
         path = ws.request.path
         journal.record(path, "open", [name for name, _ in _extensions_of(ws)])
@@ -148,7 +149,7 @@ def _sync_handler(journal: Journal) -> Callable[[SyncServerConnection], None]:
     return handler
 
 
-def _async_handler(journal: Journal) -> Callable[[AsyncServerConnection], Any]:
+def async_handler(journal: Journal) -> Callable[[AsyncServerConnection], Any]:
     async def handler(ws: AsyncServerConnection) -> None:
         path = ws.request.path
         journal.record(path, "open", [name for name, _ in _extensions_of(ws)])
@@ -195,7 +196,7 @@ class Server:
 def start_websockets_sync(compression: bool) -> Server:
     journal = Journal()
     server = sync_serve(
-        _sync_handler(journal), "127.0.0.1", 0, compression="deflate" if compression else None, close_timeout=TIMEOUT
+        sync_handler(journal), "127.0.0.1", 0, compression="deflate" if compression else None, close_timeout=TIMEOUT
     )
     thread = threading.Thread(target=server.serve_forever, name="websockets sync server", daemon=True)
     thread.start()
@@ -216,7 +217,7 @@ def start_websockets_asyncio(compression: bool) -> Server:
     async def main() -> None:
         stopping.append(loop.create_future())
         async with async_serve(
-            _async_handler(journal),
+            async_handler(journal),
             "127.0.0.1",
             0,
             compression="deflate" if compression else None,
@@ -293,10 +294,8 @@ class NodeProcess:
 
     def stop(self) -> None:
         if self.proc.stdin is not None and not self.proc.stdin.closed:
-            try:
+            with contextlib.suppress(OSError):
                 self.proc.stdin.close()
-            except OSError:
-                pass
         try:
             self.proc.wait(TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -488,8 +487,9 @@ class NodeClient:
     def shutdown(self) -> None:
         if not self.closed:
             self.process.send({"op": "close", "code": 1000, "reason": ""})
-            while (event := self.process.next_event())["event"] not in ("close", "exit"):
+            while self.process.next_event()["event"] not in ("close", "exit"):
                 pass
+            self.closed = True
         self.process.stop()
 
 
@@ -589,17 +589,13 @@ class WireTap:
                         data = b""
                     if data:
                         record += data
-                        try:
+                        with contextlib.suppress(OSError):
                             other.sendall(data)
-                        except OSError:
-                            pass
                     else:
                         selector.unregister(sock)
                         del peers[sock]  # type: ignore[arg-type]
-                        try:
+                        with contextlib.suppress(OSError):
                             other.shutdown(socket.SHUT_WR)
-                        except OSError:
-                            pass
         finally:
             selector.close()
             client.close()

@@ -147,3 +147,16 @@ def test_permessage_deflate_on_the_wire(connect: Connect, peer_server: Server, c
         assert "sec-websocket-extensions" not in WireTap.head(tap.upstream)
         assert not sent[0].rsv1 and sent[0].length == len(text)
         assert not echoed[0].rsv1 and echoed[0].length == len(text)
+
+
+def test_many_messages_in_a_row(connect: Connect) -> None:
+    """Messages one after the other without waiting: order, and the deflate context across them."""
+    client, _ = connect()
+    messages: list[str | bytes] = [
+        f"message {i}: " + "lorem ipsum ✓ " * (i * 37 % 500) if i % 3 else b"\x00\xfe" * (i * 53 % 3000)
+        for i in range(60)
+    ]
+    for message in messages:
+        client.send(message, binary=isinstance(message, bytes))
+    received = [client.next_message() for _ in messages]
+    assert [m.data if m.is_binary else str(m) for m in received] == messages

@@ -159,3 +159,15 @@ def test_permessage_deflate_on_the_wire(connect: Connect, client_name: str, ws4p
         assert ws4py_server.journal.wait(path, "open") == []
         assert not sent[0].rsv1 and sent[0].length == len(text)
         assert not echoed[0].rsv1 and echoed[0].length == len(text)
+
+
+def test_many_messages_in_a_row(connect: Connect) -> None:
+    """Messages one after the other without waiting: order, and the deflate context across them."""
+    client, _ = connect()
+    messages: list[str | bytes] = [
+        f"message {i}: " + "lorem ipsum ✓ " * (i * 37 % 500) if i % 3 else b"\x00\xfe" * (i * 53 % 3000)
+        for i in range(60)
+    ]
+    for message in messages:
+        client.send(message)
+    assert [client.recv() for _ in messages] == messages

@@ -15,6 +15,7 @@ from threaded_support import (
     OP_TEXT,
     TIMEOUT,
     Inflater,
+    RawClient,
     RawPeer,
     RawServer,
     Recorder,
@@ -23,6 +24,7 @@ from threaded_support import (
     ServeFactory,
     Server,
     build_frame,
+    deflate_message,
     switching_protocols,
 )
 
@@ -502,6 +504,24 @@ def test_compressed_client_frames_carry_rsv1_on_the_wire(raw_server: RawServer) 
     assert size_a < 100 and size_b < size_a, "compressed, with context takeover"
 
 
+def test_server_compresses_with_rsv1_and_reads_compressed_frames(serve: ServeFactory) -> None:
+    server = serve(extensions=["permessage-deflate"])
+    peer = RawClient(server.port, headers=(("Sec-WebSocket-Extensions", "permessage-deflate"),))
+    with peer.sock:
+        assert peer.response_headers["sec-websocket-extensions"].startswith("permessage-deflate")
+        ws = server.accept()
+        assert ws.extensions == ["permessage-deflate"]
+        peer.send_frame(OP_TEXT, deflate_message(b"squeezed " * 100), rsv1=True)
+        assert str(ws.wait_messages(1)[0]) == "squeezed " * 100
+        ws.send("reply " * 100)
+        frame = peer.recv_frame()
+        assert frame.rsv1 and frame.opcode == OP_TEXT
+        assert len(frame.payload) < 100
+        assert Inflater()(frame.payload) == ("reply " * 100).encode()
+        peer.send_close()
+        peer.recv_frame()
+
+
 # -- the threaded client --------------------------------------------------------
 
 
@@ -527,14 +547,14 @@ def test_run_forever_before_connect_returns_at_once() -> None:
     waiter.join(TIMEOUT)
 
 
-def test_daemon_property_is_true_by_default_and_settable(connect: Any) -> None:
+def test_daemon_property_is_true_by_default_and_settable() -> None:
     client = WebSocketClient("ws://127.0.0.1:9/")
     assert client.daemon is True
     client.daemon = False
     assert client.daemon is False
     assert client._th.daemon is False
-    connected, _ = connect(client_cls=type("NonDaemon", (RecordingClient,), {}))
-    assert connected.daemon is True
+    client.daemon = True
+    assert client._th.daemon is True
 
 
 def test_non_daemon_client_thread_runs_and_ends(server: Server) -> None:

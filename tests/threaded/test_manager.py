@@ -185,44 +185,45 @@ def test_adding_a_websocket_without_a_socket_raises_value_error(manager: Any) ->
         manager.add(WebSocket(None))
 
 
-def _remove_many(manager: WebSocketManager, websocket: WebSocket, count: int) -> None:
-    for _ in range(count):
-        manager.remove(websocket)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: lost wake-up in WebSocketManager: _drain_wakeups() clears _wake_pending before draining "
-    "the wake socket, so a _call_soon() from another thread in between leaves the flag set with no byte "
-    "pending; later calls from other threads (add, remove, terminate, stop) then never wake the loop",
-)
-def test_calls_from_other_threads_always_wake_an_idle_manager() -> None:
+def test_a_call_from_another_thread_while_the_loop_wakes_up_is_not_lost() -> None:
+    """Regression (lost wake-up): another thread queues a call at the moment the loop starts
+    draining its wake-up socket; once the loop is back asleep, stop() from another thread
+    must still wake it. White-box (a profile hook on the loop's thread) to make the race
+    deterministic; it fails every time if ``_wake_pending`` is cleared before the drain."""
+    m = WebSocketManager()
     stranger = WebSocket(None)
-    previous = sys.getswitchinterval()
-    deadline = time.monotonic() + 3.0
-    while time.monotonic() < deadline:
-        m = WebSocketManager()
-        m.start()
-        sys.setswitchinterval(1e-6)  # interleave the threads as often as possible
+    injected: list[bool] = []
+    asleep = threading.Event()
+
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        if not injected:
+            if event == "c_call" and frame.f_code.co_name == "_drain_wakeups":
+                injected.append(True)
+                other = threading.Thread(target=m.remove, args=(stranger,), name="queue-a-call")
+                other.start()
+                other.join(TIMEOUT)
+        elif event == "call" and frame.f_code.co_name == "poll" and frame.f_locals.get("timeout", 0) is None:
+            asleep.set()  # the loop goes to sleep with nothing left to do
+
+    def loop() -> None:
+        sys.setprofile(hook)
         try:
-            hammers = [
-                threading.Thread(target=_remove_many, args=(m, stranger, 300), name=f"hammer-{i}") for i in range(4)
-            ]
-            for hammer in hammers:
-                hammer.start()
-            for hammer in hammers:
-                hammer.join(TIMEOUT)
+            m.run()
         finally:
-            sys.setswitchinterval(previous)
-        m.stop()  # from this thread: must wake the idle loop
-        m.join(0.5)
-        if m.is_alive():
-            m.join(2.0)  # a slow machine gets more time; a missed wake-up never ends
-        stuck = m.is_alive()
-        if stuck:
-            m._wake_w.send(b"\0")  # wake it by hand so that no thread outlives the test
-            m.join(TIMEOUT)
-        assert not stuck, "stop() from another thread did not wake the idle manager"
+            sys.setprofile(None)
+
+    runner = threading.Thread(target=loop, name="manager-loop", daemon=True)
+    runner.start()
+    m.remove(stranger)  # wakes the idle loop: it drains its wake-up socket
+    assert asleep.wait(TIMEOUT), "the loop never went back to sleep after draining its wake-up socket"
+    assert injected
+    m.stop()
+    runner.join(1.0)
+    stuck = runner.is_alive()
+    if stuck:
+        m._wake_w.send(b"\0")  # wake it by hand so that no thread outlives the test
+        runner.join(TIMEOUT)
+    assert not stuck, "stop() from another thread did not wake the idle manager"
 
 
 # -- broadcast and close_all --------------------------------------------------------
@@ -426,9 +427,8 @@ def test_an_exception_in_closed_does_not_stop_the_manager(serve: ServeFactory) -
 def test_an_idle_manager_with_100_connections_uses_no_cpu(server: Server) -> None:
     peers = []
     try:
-        for _ in range(100):
-            # One at a time: concurrent add()s can hit the lost wake-up bug pinned above.
-            peers.append(RawClient(server.port))
+        peers.extend(RawClient(server.port) for _ in range(100))  # their add()s race each other
+        for _ in peers:
             server.accept()
         wait_until(lambda: len(server.manager) == 100, what="100 connections in the manager")
         idle = threading.Event()
