@@ -157,7 +157,7 @@ class WebSocketManager(threading.Thread):
         of that websocket. Adding a websocket twice does nothing.
         """
         with websocket._lock:
-            if websocket._manager is self:
+            if websocket._manager is self or websocket._terminated:
                 return
             if websocket.sock is None:
                 raise ValueError("cannot add a websocket without a socket")
@@ -240,18 +240,24 @@ class WebSocketManager(threading.Thread):
                     self._drain_wakeups()
                 else:
                     service(websocket, events)
-            while calls:
-                call = calls.popleft()
-                try:
-                    call()
-                except Exception:
-                    logger.exception("ws4py manager: a queued call failed")
+            if calls:
+                self._run_calls()
             if timers and timers[0][0] <= time.monotonic():
                 self._run_timers()
             if self._stop_requested and self._stopping():
                 return
             if self._exit_when_empty and not self._websockets:
                 return
+
+    def _run_calls(self) -> None:
+        calls = self._calls
+        while calls:
+            try:
+                calls.popleft()()
+            except IndexError:
+                return  # another thread ran the last one
+            except Exception:
+                logger.exception("ws4py manager: a queued call failed")
 
     def _stopping(self) -> bool:
         """Close what is open once, then wait for the closes; True when done."""
@@ -354,6 +360,9 @@ class WebSocketManager(threading.Thread):
 
     def _call_soon(self, function: Callable[..., Any], *args: Any) -> None:
         self._calls.append((lambda: function(*args)) if args else function)
+        if self._finished:
+            self._run_calls()  # the loop is over: no one else will
+            return
         if self._ident != threading.get_ident() and not self._wake_pending:
             self._wake_pending = True
             # OSError: full (a wake-up is pending anyway) or closed (the loop is over).
@@ -377,12 +386,7 @@ class WebSocketManager(threading.Thread):
 
     def _shutdown(self) -> None:
         self._finished = True
-        for call in list(self._calls):
-            try:
-                call()
-            except Exception:
-                logger.exception("ws4py manager: a queued call failed")
-        self._calls.clear()
+        self._run_calls()
         for websocket in list(self._websockets.values()):
             try:
                 websocket.terminate()

@@ -58,6 +58,8 @@ Payload = str | bytes | bytearray | memoryview | Message
 
 
 def _address(getter: Any) -> Any:
+    if getter is None:
+        return None
     try:
         address = getter()
     except (OSError, AttributeError):
@@ -87,11 +89,13 @@ class WebSocket:
         "_fd",
         "_heartbeat_at",
         "_interest",
+        "_local_address",
         "_lock",
         "_manager",
         "_opened",
         "_out",
         "_out_size",
+        "_peer_address",
         "_pending_input",
         "_ping_due",
         "_ping_seq",
@@ -144,6 +148,8 @@ class WebSocket:
         self._pending_input = b""
         self._manager: WebSocketManager | None = None
         self._fd = -1
+        self._local_address: Any = None
+        self._peer_address: Any = None
         self._interest = 0
         self._timer_at: float | None = None
         self._close_deadline: float | None = None
@@ -192,13 +198,20 @@ class WebSocket:
 
     @property
     def local_address(self) -> Any:
-        """The socket's own address: ``(host, port)``, or a path for a Unix socket."""
-        return _address(getattr(self.sock, "getsockname", None))
+        """The socket's own address: ``(host, port)``, or a path for a Unix socket.
+
+        Kept once known, so it is still there in :meth:`closed`.
+        """
+        if self._local_address is None:
+            self._local_address = _address(getattr(self.sock, "getsockname", None))
+        return self._local_address
 
     @property
     def peer_address(self) -> Any:
-        """The peer's address: ``(host, port)``, or a path for a Unix socket."""
-        return _address(getattr(self.sock, "getpeername", None))
+        """The peer's address: ``(host, port)``, or a path for a Unix socket (kept once known)."""
+        if self._peer_address is None:
+            self._peer_address = _address(getattr(self.sock, "getpeername", None))
+        return self._peer_address
 
     # -- sending -----------------------------------------------------------
 
@@ -251,7 +264,7 @@ class WebSocket:
         if opcode == Opcode.BINARY:
             return protocol.send_binary(data, fin)
         if opcode == Opcode.PING:
-            return protocol.send_ping(bytes(data))
+            return protocol.send_ping(bytes(data), unique=False)
         if opcode == Opcode.PONG:
             return protocol.send_pong(bytes(data))
         if opcode == Opcode.CLOSE:
@@ -433,34 +446,37 @@ class WebSocket:
         protocol = self.protocol
         with self._lock:
             events = protocol.receive_data(data)
-        for event in events:
-            kind = type(event)
-            if kind is TextReceived:
-                self.received_message(TextMessage._from_text(event.data))  # type: ignore[attr-defined]
-            elif kind is BinaryReceived:
-                message = BinaryMessage.__new__(BinaryMessage)
-                message.opcode, message.encoding, message._text = Opcode.BINARY, None, None
-                message._data, message.completed = event.data, True  # type: ignore[attr-defined]
-                self.received_message(message)
-            elif kind is PongReceived:
-                if self._ping_due is not None and self._ping_due in event.acknowledged:  # type: ignore[attr-defined]
-                    self._ping_due = None
-                self.ponged(PongControlMessage(event.payload))  # type: ignore[attr-defined]
-            elif kind is ConnectionFailed:
-                logger.info("Failing %s: %s (%s)", format_addresses(self), event.reason, event.code)  # type: ignore[attr-defined]
-            elif kind is CloseReceived:
-                pass
-        with self._lock:
-            reply = protocol.data_to_send()
-            if reply:
-                self._write(reply)
-            if protocol.state is State.CLOSED and not self._teardown:
-                if protocol.is_client and protocol.failure is None:
-                    # RFC 6455 7.1.1: the server closes TCP first; wait for it, not forever.
-                    if self._close_deadline is None:
-                        self._close_deadline = time.monotonic() + self.close_timeout
-                else:
-                    self._teardown = _CLOSE_AFTER_FLUSH
+        try:
+            for event in events:
+                kind = type(event)
+                if kind is TextReceived:
+                    self.received_message(TextMessage._from_text(event.data))  # type: ignore[attr-defined]
+                elif kind is BinaryReceived:
+                    message = BinaryMessage.__new__(BinaryMessage)
+                    message.opcode, message.encoding, message._text = Opcode.BINARY, None, None
+                    message._data, message.completed = event.data, True  # type: ignore[attr-defined]
+                    self.received_message(message)
+                elif kind is PongReceived:
+                    if self._ping_due is not None and self._ping_due in event.acknowledged:  # type: ignore[attr-defined]
+                        self._ping_due = None
+                    self.ponged(PongControlMessage(event.payload))  # type: ignore[attr-defined]
+                elif kind is ConnectionFailed:
+                    logger.info("Failing %s: %s (%s)", format_addresses(self), event.reason, event.code)  # type: ignore[attr-defined]
+                elif kind is CloseReceived:
+                    pass
+        finally:
+            # Even when a callback raised: the close owed to the peer must still go out.
+            with self._lock:
+                reply = protocol.data_to_send()
+                if reply:
+                    self._write(reply)
+                if protocol.state is State.CLOSED and not self._teardown:
+                    if protocol.is_client and protocol.failure is None:
+                        # RFC 6455 7.1.1: the server closes TCP first; wait for it, not forever.
+                        if self._close_deadline is None:
+                            self._close_deadline = time.monotonic() + self.close_timeout
+                    else:
+                        self._teardown = _CLOSE_AFTER_FLUSH
         return not self._teardown
 
     def _flush(self) -> None:
@@ -563,6 +579,7 @@ class WebSocket:
         if manager is not None:
             manager._discard(self)
         if self.sock is not None:
+            self.local_address, self.peer_address  # noqa: B018 - kept for closed() and logs
             with contextlib.suppress(OSError):
                 self.sock.close()
         code = protocol.close_code if protocol.close_code is not None else 1006
@@ -572,6 +589,8 @@ class WebSocket:
         """Drive this websocket on the calling thread until the connection is over."""
         from .manager import WebSocketManager
 
+        if self._terminated:
+            return
         loop = WebSocketManager(read_size=self.reading_buffer_size)
         loop._exit_when_empty = True
         loop.add(self)

@@ -6,7 +6,6 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import pytest
 from threaded_support import (
     RawClient,
     RawServer,
@@ -73,12 +72,6 @@ def test_repr_of_an_unconnected_websocket() -> None:
     assert "unconnected" in repr(RecordingClient("ws://127.0.0.1:9/"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: websocket._address() calls getattr(None, 'getsockname', None) -> None and only catches "
-    "OSError/AttributeError: with no socket (a client before connect() or after a failed one) "
-    "local_address/peer_address/format_addresses() raise TypeError instead of giving None",
-)
 def test_addresses_are_none_without_a_socket() -> None:
     client = RecordingClient("ws://127.0.0.1:9/")
     assert client.local_address is None
@@ -86,12 +79,6 @@ def test_addresses_are_none_without_a_socket() -> None:
     assert isinstance(format_addresses(client), str)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: local_address/peer_address are read live from the socket, which terminate() closes "
-    "before calling closed(): inside closed() (and afterwards) they are None and format_addresses() "
-    "gives '[Bound to None]' (ws4py cached them)",
-)
 def test_addresses_are_still_known_in_closed(serve: ServeFactory) -> None:
     class RemembersAddresses(RecordingWebSocket):
         def closed(self, code: int, reason: str | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import pytest
 from threaded_support import (
     OP_CLOSE,
     TIMEOUT,
@@ -185,3 +186,14 @@ def test_a_peer_that_sends_data_after_its_close_is_ignored(server: Server) -> No
         assert ws.wait_closed()[0] == 1000
         assert peer.recv_frame().opcode == OP_CLOSE
         assert ws.messages == []
+
+
+def test_close_with_a_code_that_may_not_be_sent_raises_and_keeps_the_connection(connect: Any) -> None:
+    client, ws = connect()
+    for code in (999, 1005, 1006, 1015):
+        with pytest.raises(ValueError):
+            client.close(code)
+    with pytest.raises(ValueError):
+        client.close(1000, "x" * 124)  # over 123 bytes of reason
+    client.send("still open")
+    assert str(ws.wait_messages(1)[0]) == "still open"

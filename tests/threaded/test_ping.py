@@ -174,3 +174,18 @@ def test_client_heartbeat_closes_a_server_that_never_answers(raw_server: RawServ
     raw_server.join()
     assert seen["frames"] == [OP_PING]
     assert seen["close"][0] == 1011
+
+
+def test_ping_with_the_payload_of_an_unanswered_ping_is_sent_too(serve: ServeFactory) -> None:
+    server = serve()
+    peer = RawClient(server.port)
+    with peer.sock:
+        ws = server.accept()
+        ws.ping(b"same")
+        try:
+            ws.ping(b"same")
+        finally:
+            first = peer.recv_frame()
+            peer.send_close()
+        assert (first.opcode, first.payload) == (OP_PING, b"same")
+        assert peer.recv_frame().opcode == OP_PING

@@ -576,14 +576,21 @@ class Connection:
             self._send_frag_opcode = 0
         return self._frame(_frames.FIN if fin else 0, data)
 
-    def send_ping(self, payload: bytes = b"") -> bytes:
-        """Frame a ping; its pong will be reported in ``PongReceived.acknowledged``."""
+    def send_ping(self, payload: bytes = b"", *, unique: bool = True) -> bytes:
+        """Frame a ping; its pong will be reported in ``PongReceived.acknowledged``.
+
+        A payload still waiting for its pong raises ``ValueError``, since its
+        pong could not tell the two apart; ``unique=False`` sends it anyway
+        (the pong then acknowledges the first).
+        """
         self._check_open()
         if len(payload) > 125:
             raise ValueError("a ping payload is at most 125 bytes")
         if payload in self._pings:
-            raise ValueError("a ping with this payload is already waiting for its pong")
-        self._pings[bytes(payload)] = None
+            if unique:
+                raise ValueError("a ping with this payload is already waiting for its pong")
+        else:
+            self._pings[bytes(payload)] = None
         return self._frame(_frames.FIN | _PING, payload)
 
     def send_pong(self, payload: bytes = b"") -> bytes:
