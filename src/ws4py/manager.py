@@ -24,7 +24,7 @@ from typing import Any
 from . import format_addresses
 from .messaging import Message
 from .protocol import Opcode
-from .websocket import _CLOSE_NOW, WebSocket
+from .websocket import _CLOSE_NOW, _DRAINING, WebSocket
 
 __all__ = [
     "WebSocketManager",
@@ -162,7 +162,12 @@ class WebSocketManager(threading.Thread):
             if websocket.sock is None:
                 raise ValueError("cannot add a websocket without a socket")
             websocket._manager = self
-        websocket.sock.setblocking(False)
+        sock = websocket.sock
+        sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # A close frame written right after a message must not wait for its ACK (Nagle).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._call_soon(self._register, websocket)
 
     def remove(self, websocket: WebSocket) -> None:
@@ -271,8 +276,11 @@ class WebSocketManager(threading.Thread):
         try:
             if events & WRITE:
                 websocket._flush()
-            if events & READ and not websocket._teardown:
-                websocket.once()
+            if events & READ:
+                if not websocket._teardown:
+                    websocket.once()
+                elif websocket._teardown == _DRAINING:
+                    websocket._drain()
             self._update(websocket)
         except Exception as exc:
             self._fail(websocket, exc)
@@ -291,7 +299,7 @@ class WebSocketManager(threading.Thread):
         if websocket._terminated or self._websockets.get(websocket._fd) is not websocket:
             return
         teardown = websocket._teardown
-        if teardown and (teardown == _CLOSE_NOW or not websocket._out):
+        if teardown and (teardown == _CLOSE_NOW or (not websocket._out and websocket._flushed())):
             websocket.terminate()
             return
         if websocket._out:

@@ -35,6 +35,7 @@ from .protocol import (
     Connection,
     ConnectionFailed,
     Opcode,
+    PingReceived,
     PongReceived,
     Role,
     State,
@@ -51,8 +52,11 @@ logger = logging.getLogger("ws4py")
 
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
-# What the loop does with a connection whose protocol is over.
-_RUNNING, _CLOSE_AFTER_FLUSH, _CLOSE_NOW = 0, 1, 2
+# What the loop does with a connection whose protocol is over: close TCP once the
+# buffer is flushed, now, or (after failing the connection) once the peer closed its
+# side, reading and dropping what it still sends: closing a socket with unread
+# input sends a reset, which would destroy our close frame in flight.
+_RUNNING, _CLOSE_AFTER_FLUSH, _CLOSE_NOW, _DRAINING = 0, 1, 2, 3
 
 Payload = str | bytes | bytearray | memoryview | Message
 
@@ -456,6 +460,11 @@ class WebSocket:
                     message.opcode, message.encoding, message._text = Opcode.BINARY, None, None
                     message._data, message.completed = event.data, True  # type: ignore[attr-defined]
                     self.received_message(message)
+                elif kind is PingReceived:
+                    with self._lock:
+                        pongs = protocol.pongs_to_send()
+                        if pongs:
+                            self._write(pongs)
                 elif kind is PongReceived:
                     if self._ping_due is not None and self._ping_due in event.acknowledged:  # type: ignore[attr-defined]
                         self._ping_due = None
@@ -478,6 +487,30 @@ class WebSocket:
                     else:
                         self._teardown = _CLOSE_AFTER_FLUSH
         return not self._teardown
+
+    def _flushed(self) -> bool:
+        """The buffer is empty after a teardown began: True to close the socket now."""
+        if self._teardown == _DRAINING:
+            return False
+        if self.protocol.failure is None:
+            return True
+        self._teardown = _DRAINING
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
+        if self._close_deadline is None:
+            self._close_deadline = time.monotonic() + self.close_timeout
+        return False
+
+    def _drain(self) -> None:
+        """Read and drop what a failed peer still sends, until it closes."""
+        try:
+            while self.sock.recv(self.reading_buffer_size):  # type: ignore[union-attr]
+                pass
+        except _WOULD_BLOCK:
+            return
+        except OSError:
+            pass
+        self._teardown = _CLOSE_NOW
 
     def _flush(self) -> None:
         """Write what the buffer holds, as far as the socket takes it (loop thread)."""

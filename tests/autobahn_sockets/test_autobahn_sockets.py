@@ -31,7 +31,7 @@ from collections.abc import Iterable
 import pytest
 import test_autobahn_cases as plain_table
 import test_autobahn_deflate as deflate_table
-from autobahn import OK, Case, Outcome, problems
+from autobahn import Case, problems
 from socket_fuzzer import EchoThreadedClient, ManagedEchoClient, Played, play_against_client, play_against_server
 
 from ws4py.manager import WebSocketManager
@@ -40,55 +40,12 @@ PLAIN_CASES: list[Case] = plain_table.CASES
 OCTET_WISE_CASES: list[Case] = plain_table.OCTET_WISE
 DEFLATE_CASES: list[Case] = deflate_table.CASES
 
-PONG_ORDER_BUG = (
-    "BUG: WebSocket.process() writes the pongs a read owes only after dispatching all its events, "
-    "so the echo of a message that ends after a ping goes out before that ping's pong"
-)
-# A ping and the end of the message in one write: the testee reads them together, always.
-PONG_ORDER_ALWAYS = {"5.6", "5.19"}
-# In writes of their own: the testee reads them together when it is slower than the writes (mostly).
-PONG_ORDER_TIMING = {"5.7", "5.8", "5.20"}
 
-CLOSE_LOST_BUG = (
-    "BUG: the server's close frame is lost now and then when it fails the connection right after an echo "
-    "while the fuzzer still sends: no TCP_NODELAY on the upgraded socket (Nagle holds the close frame), "
-    "then close() with unread input resets the connection and drops it; pinned in test_socket_teardown.py"
-)
-# Server side: an echo, then the failure, then more octets in later writes.
-CLOSE_LOST_SERVER = {"3.3", "3.4", "4.1.5", "4.2.5"}
-CLOSE_LOST_SERVER_OCTET_WISE = {"3.2", "3.3", "3.4", "4.1.3", "4.1.4", "4.1.5", "4.2.3", "4.2.4", "4.2.5", "5.15"}
+def _params(cases: Iterable[Case]) -> list:
+    return [pytest.param(case, id=case.id) for case in cases]
 
 
-def _params(cases: Iterable[Case], *, octet_wise: bool = False) -> list:
-    """The cases; those the pong-order bug always fails are marked (the others are checked as they run)."""
-    params = []
-    for case in cases:
-        marks = []
-        if case.id in PONG_ORDER_ALWAYS and not octet_wise:
-            marks.append(pytest.mark.xfail(strict=True, reason=PONG_ORDER_BUG))
-        params.append(pytest.param(case, id=case.id, marks=marks))
-    return params
-
-
-def _only_pong_order(case: Case, outcome: Outcome, found: list[str]) -> bool:
-    """Whether all that is wrong is pongs coming after echoes they should precede."""
-    if not all(problem.startswith("behavior ") for problem in found):
-        return False
-    expected, received = case.expectations()[OK], outcome.received
-    if sorted(map(repr, received)) != sorted(map(repr, expected)):
-        return False
-    return all(
-        [e for e in received if e[0] == kind] == [e for e in expected if e[0] == kind]
-        for kind in {event[0] for event in expected}
-    )
-
-
-def _check(case: Case, played: Played, found: list[str], role: str, *, close_lost: set[str] = frozenset()) -> None:
-    """Assert the case passed; the known bugs are expected failures when they are all that went wrong."""
-    if found and case.id in PONG_ORDER_ALWAYS | PONG_ORDER_TIMING and _only_pong_order(case, played.outcome, found):
-        pytest.xfail(PONG_ORDER_BUG)
-    if case.id in close_lost and found == ["the testee sent no close frame"]:
-        pytest.xfail(CLOSE_LOST_BUG)
+def _check(case: Case, played: Played, found: list[str], role: str) -> None:
     assert not found, _report(case, role, played, found)
 
 
@@ -105,7 +62,7 @@ def _threaded_client(url: str, extensions: list[str] | None) -> EchoThreadedClie
 def test_server(case: Case, ws4py_server: int) -> None:
     played = play_against_server(case, ws4py_server)
     found = played.harness + problems(case, played.outcome)
-    _check(case, played, found, "ws4py server", close_lost=CLOSE_LOST_SERVER)
+    _check(case, played, found, "ws4py server")
 
 
 @pytest.mark.parametrize("case", _params(PLAIN_CASES))
@@ -115,14 +72,14 @@ def test_client(case: Case, fuzzing_listener: socket.socket) -> None:
     _check(case, played, found, "ws4py threaded client")
 
 
-@pytest.mark.parametrize("case", _params(OCTET_WISE_CASES, octet_wise=True))
+@pytest.mark.parametrize("case", _params(OCTET_WISE_CASES))
 def test_server_octet_wise(case: Case, ws4py_server: int) -> None:
     played = play_against_server(case, ws4py_server, octet_wise=True)
     found = played.harness + problems(case, played.outcome)
-    _check(case, played, found, "ws4py server, octet-wise writes", close_lost=CLOSE_LOST_SERVER_OCTET_WISE)
+    _check(case, played, found, "ws4py server, octet-wise writes")
 
 
-@pytest.mark.parametrize("case", _params(OCTET_WISE_CASES, octet_wise=True))
+@pytest.mark.parametrize("case", _params(OCTET_WISE_CASES))
 def test_client_octet_wise(case: Case, fuzzing_listener: socket.socket) -> None:
     played = play_against_client(case, fuzzing_listener, _threaded_client, octet_wise=True)
     found = played.harness + problems(case, played.outcome)
@@ -143,15 +100,3 @@ def test_client_deflate(case: Case, fuzzing_listener: socket.socket, client_mana
     )
     found = played.harness + deflate_table.deflate_problems(case, played.outcome)
     _check(case, played, found, "ws4py client on a manager")
-
-
-@pytest.mark.parametrize("role", ["server", "client"])
-@pytest.mark.parametrize("case", [c for c in PLAIN_CASES if c.id in PONG_ORDER_ALWAYS], ids=str)
-def test_pong_order_cases_but_the_order(case: Case, role: str, request: pytest.FixtureRequest) -> None:
-    """The cases marked for the pong-order bug, checked for everything else: every pong, every echo, the close."""
-    if role == "server":
-        played = play_against_server(case, request.getfixturevalue("ws4py_server"))
-    else:
-        played = play_against_client(case, request.getfixturevalue("fuzzing_listener"), _threaded_client)
-    found = played.harness + problems(case, played.outcome)
-    assert not found or _only_pong_order(case, played.outcome, found), _report(case, role, played, found)

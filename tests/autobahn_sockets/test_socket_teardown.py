@@ -2,9 +2,10 @@
 
 Autobahn's cases 3.x, 4.x.3-4.x.5 and 5.15 fail the connection after an
 echo while the fuzzer still sends: the testee must still deliver its close
-frame. Two things in ws4py make the close frame get lost now and then on the
-server side (``CLOSE_LOST_BUG`` in ``test_autobahn_sockets.py``); each is
-pinned here deterministically.
+frame. Two things could make it get lost: Nagle holding it behind the echo
+(upgraded sockets get TCP_NODELAY), and closing the socket with input still
+unread, which resets the connection (ws4py half-closes and drains first).
+Each is pinned here deterministically.
 """
 
 from __future__ import annotations
@@ -72,11 +73,6 @@ def _close_frame_at_end(received: bytes, masked: bool) -> int | None:
     return int.from_bytes(payload[:2], "big")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: WSGIServer hands the upgraded socket over without TCP_NODELAY (the client sets it): "
-    "Nagle holds a close frame written right after an echo until the echo is acknowledged",
-)
 def test_upgraded_server_socket_has_tcp_nodelay(ws4py_server: int) -> None:
     with socket.create_connection(("127.0.0.1", ws4py_server), timeout=OPEN_TIMEOUT) as sock:
         leftover = _client_handshake(sock, ws4py_server, "/nodelay?token=nodelay")
@@ -89,14 +85,6 @@ def test_upgraded_server_socket_has_tcp_nodelay(ws4py_server: int) -> None:
         assert websocket.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 
-CLOSE_RESET_BUG = (
-    "BUG: after failing the connection, ws4py closes the socket as soon as its close frame is handed to "
-    "the kernel; with input still unread the kernel resets the connection and drops what it had not sent, "
-    "close frame included (no half-close and lingering read)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=CLOSE_RESET_BUG)
 def test_failing_server_delivers_its_close_despite_unread_input(ws4py_server: int) -> None:
     sock = socket.socket()
     try:
@@ -131,7 +119,6 @@ def small_buffer_listener() -> Iterator[socket.socket]:
         listener.close()
 
 
-@pytest.mark.xfail(strict=True, reason=CLOSE_RESET_BUG)
 def test_failing_client_delivers_its_close_despite_unread_input(small_buffer_listener: socket.socket) -> None:
     port = small_buffer_listener.getsockname()[1]
     client = EchoThreadedClient(f"ws://127.0.0.1:{port}/")

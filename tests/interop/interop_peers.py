@@ -193,10 +193,16 @@ class Server:
         return f"ws://127.0.0.1:{self.port}{path}"
 
 
-def start_websockets_sync(compression: bool) -> Server:
+def start_websockets_sync(compression: bool, extensions: list[Any] | None = None) -> Server:
+    """``websockets``' sync server; ``extensions`` (extension factories) replace its default compression."""
     journal = Journal()
     server = sync_serve(
-        sync_handler(journal), "127.0.0.1", 0, compression="deflate" if compression else None, close_timeout=TIMEOUT
+        sync_handler(journal),
+        "127.0.0.1",
+        0,
+        compression="deflate" if compression and extensions is None else None,
+        extensions=extensions,
+        close_timeout=TIMEOUT,
     )
     thread = threading.Thread(target=server.serve_forever, name="websockets sync server", daemon=True)
     thread.start()
@@ -303,9 +309,17 @@ class NodeProcess:
             self.proc.wait(TIMEOUT)
 
 
-def start_node_server(node: str, compression: bool) -> Server:
+def _node_deflate(deflate: bool | dict[str, Any]) -> str:
+    """The ``perMessageDeflate`` argument of the Node scripts: ``1``, ``0`` or options as JSON."""
+    if isinstance(deflate, bool):
+        return "1" if deflate else "0"
+    return json.dumps(deflate)
+
+
+def start_node_server(node: str, compression: bool | dict[str, Any]) -> Server:
+    """Node's ``ws`` server; ``compression`` may be ``perMessageDeflate`` options."""
     journal = Journal()
-    process = NodeProcess(node, "echo_server.mjs", "1" if compression else "0", str(NODE_LIFETIME))
+    process = NodeProcess(node, "echo_server.mjs", _node_deflate(compression), str(NODE_LIFETIME))
     first = process.next_event()
     assert first["event"] == "listening", (first, process.stderr)
 
@@ -317,7 +331,7 @@ def start_node_server(node: str, compression: bool) -> Server:
                 journal.record(event["path"], "close", (event["code"], event["reason"]))
 
     threading.Thread(target=relay, daemon=True).start()
-    return Server("node-ws", first["port"], journal, process.stop, compression)
+    return Server("node-ws", first["port"], journal, process.stop, bool(compression))
 
 
 # -- clients, for ws4py's server --------------------------------------------------------------
@@ -328,10 +342,11 @@ class WebsocketsClient:
 
     name = "websockets"
 
-    def __init__(self, url: str, compression: bool = True) -> None:
+    def __init__(self, url: str, compression: bool = True, extensions: list[Any] | None = None) -> None:
         self.ws = sync_connect(
             url,
-            compression="deflate" if compression else None,
+            compression="deflate" if compression and extensions is None else None,
+            extensions=extensions,
             proxy=None,
             open_timeout=TIMEOUT,
             close_timeout=TIMEOUT,
@@ -440,8 +455,8 @@ class NodeClient:
 
     name = "node-ws"
 
-    def __init__(self, url: str, node: str = "node") -> None:
-        self.process = NodeProcess(node, "client.mjs", url, "1", str(NODE_LIFETIME))
+    def __init__(self, url: str, node: str = "node", deflate: bool | dict[str, Any] = True) -> None:
+        self.process = NodeProcess(node, "client.mjs", url, _node_deflate(deflate), str(NODE_LIFETIME))
         self.closed = False
         opened = self.process.next_event()
         assert opened["event"] == "open", (opened, self.process.stderr)

@@ -622,6 +622,18 @@ class Connection:
         self.state = State.CLOSING
         return self._frame(_frames.FIN | _CLOSE, payload)
 
+    def pongs_to_send(self) -> bytes:
+        """Only the pongs owed so far: an adapter that writes each event's answer as it
+        handles it calls this on :class:`PingReceived`, so a pong precedes the answers to
+        later messages (Autobahn 5.6), while a close those cause waits for
+        :meth:`data_to_send`."""
+        if not self._pongs_due or self.close_sent is not None:
+            return b""
+        self._queue_pongs()
+        out = b"".join(self._replies)
+        self._replies = []
+        return out
+
     def data_to_send(self) -> bytes:
         """The bytes the core wants written on its own: pongs and the close it owes.
 

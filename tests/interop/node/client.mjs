@@ -1,6 +1,6 @@
 // A Node `ws` client driven over stdin, the peer of ws4py's server in tests/interop.
 //
-//   node client.mjs <url> <deflate: 0|1> <lifetime in seconds>
+//   node client.mjs <url> <deflate: 0|1|perMessageDeflate options as JSON> <lifetime in seconds>
 //
 // Reads one JSON command per line on stdin:
 //   {"op": "send", "b64": ..., "binary": bool}        one message
@@ -19,7 +19,8 @@ const lifetime = Number(lifetimeArg || 60);
 const emit = (event) => process.stdout.write(JSON.stringify(event) + '\n');
 const bytes = (b64) => Buffer.from(b64, 'base64');
 
-const ws = new WebSocket(url, { perMessageDeflate: deflateArg === '1' });
+const deflate = deflateArg === '1' ? true : deflateArg === '0' ? false : JSON.parse(deflateArg);
+const ws = new WebSocket(url, { perMessageDeflate: deflate });
 let extensions = null;
 ws.on('upgrade', (response) => {
   extensions = response.headers['sec-websocket-extensions'] ?? null;

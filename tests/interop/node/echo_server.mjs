@@ -1,6 +1,6 @@
 // A Node `ws` echo server, the peer of ws4py's client in tests/interop.
 //
-//   node echo_server.mjs <deflate: 0|1> <lifetime in seconds>
+//   node echo_server.mjs <deflate: 0|1|perMessageDeflate options as JSON> <lifetime in seconds>
 //
 // Prints one JSON object per line on stdout, the first {"event": "listening", "port": N}.
 // Echoes every message (text as text, binary as binary), except the text commands
@@ -11,7 +11,8 @@
 // Exits when its stdin ends or after <lifetime> seconds, whichever comes first.
 import { WebSocketServer } from 'ws';
 
-const deflate = process.argv[2] === '1';
+const deflateArg = process.argv[2];
+const deflate = deflateArg === '1' ? true : deflateArg === '0' ? false : JSON.parse(deflateArg);
 const lifetime = Number(process.argv[3] || 120);
 const emit = (event) => process.stdout.write(JSON.stringify(event) + '\n');
 
