@@ -464,6 +464,24 @@ def test_pongs_due_are_sent_before_the_close_echo() -> None:
     assert conn.data_to_send() == from_server(0x8A, b"1") + from_server(0x88, close_payload(1000))
 
 
+def test_pongs_to_send_gives_the_pongs_but_leaves_the_owed_close_for_data_to_send() -> None:
+    conn = server()
+    conn.receive_data(from_client(0x89, b"1") + from_client(0x88, close_payload(1000)))
+    assert conn.pongs_to_send() == from_server(0x8A, b"1")
+    assert conn.pongs_to_send() == b""
+    assert conn.data_to_send() == from_server(0x88, close_payload(1000))
+
+
+def test_a_repeated_ping_payload_is_refused_unless_not_unique() -> None:
+    conn = client()
+    conn.send_ping(b"x")
+    with pytest.raises(ValueError, match="already waiting"):
+        conn.send_ping(b"x")
+    assert parse_sent(conn, conn.send_ping(b"x", unique=False)) == [(0x89, b"x")]
+    events = conn.receive_data(from_server(0x8A, b"x"))
+    assert [e.acknowledged for e in events] == [(b"x",)]  # type: ignore[attr-defined]
+
+
 def test_pong_acknowledges_matching_ping_and_all_earlier_ones() -> None:
     conn = client()
     for p in (b"1", b"2", b"3"):
