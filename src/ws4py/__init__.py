@@ -51,6 +51,7 @@ def format_addresses(ws: Any) -> str:
     """``[Local => ip:port | Remote => ip:port]`` for a websocket, or
     ``[Bound to '<path>']`` for one on a Unix socket."""
     local, peer = ws.local_address, ws.peer_address
-    if isinstance(local, tuple) and isinstance(peer, tuple):
-        return f"[Local => {_format_address(local)} | Remote => {_format_address(peer)}]"
+    if isinstance(local, tuple):
+        remote = _format_address(peer) if isinstance(peer, tuple) else "unknown"
+        return f"[Local => {_format_address(local)} | Remote => {remote}]"
     return f"[Bound to {local!r}]"

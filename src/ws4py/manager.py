@@ -240,6 +240,9 @@ class WebSocketManager(threading.Thread):
                 timeout = max(0.0, timers[0][0] - time.monotonic())
             else:
                 timeout = None
+            if self._stop_deadline is not None:
+                left = max(0.0, self._stop_deadline - time.monotonic())
+                timeout = left if timeout is None else min(timeout, left)
             for websocket, events in poll(timeout):
                 if websocket is None:
                     self._drain_wakeups()

@@ -255,7 +255,8 @@ class WebSocket:
             if not frame:
                 return
             self._close_deadline = time.monotonic() + self.close_timeout
-            self._write(frame)
+            with contextlib.suppress(StreamClosed):  # the peer is gone: nothing to close
+                self._write(frame)
         self._loop_update()
 
     def _frame(self, opcode: int, data: bytes | bytearray | memoryview | str, fin: bool = True) -> bytes:
@@ -378,6 +379,11 @@ class WebSocket:
             sent = sock.send(data)
         except _WOULD_BLOCK:
             sent = 0
+        except OSError as exc:
+            # The peer is gone (reset, broken pipe): the loop tears the connection down.
+            self._teardown = _CLOSE_NOW
+            self._loop_update()
+            raise StreamClosed(f"cannot send: {exc}") from exc
         if sent < len(data):
             self._out.append(memoryview(data)[sent:] if sent else data)
             self._out_size += len(data) - sent
@@ -391,14 +397,18 @@ class WebSocket:
             self._out.append(frame)
             self._out_size += len(frame)
             self._close_deadline = time.monotonic() + self.close_timeout
+            self._loop_update()  # arm the close timer: a peer that does not read sends no events
 
     def _wait(self, ready: Any) -> None:
         """Wait (lock held, released while waiting) until ``ready()`` or the end."""
         if self._cond is None:
             self._cond = threading.Condition(self._lock)
-        while not ready():
-            if self._terminated:
-                raise StreamClosed("the websocket was closed while a send was waiting")
+        while True:
+            # The end first: it empties the buffer, which must not look like a drain.
+            if self._terminated or self._teardown == _CLOSE_NOW:
+                raise StreamClosed("the connection ended while a send was waiting; the data may not have been sent")
+            if ready():
+                return
             self._cond.wait()
 
     def _wait_drained(self) -> None:
@@ -486,6 +496,9 @@ class WebSocket:
                             self._close_deadline = time.monotonic() + self.close_timeout
                     else:
                         self._teardown = _CLOSE_AFTER_FLUSH
+                        if self._close_deadline is None:
+                            # A peer that does not read would keep the flush from ever ending.
+                            self._close_deadline = time.monotonic() + self.close_timeout
         return not self._teardown
 
     def _flushed(self) -> bool:
@@ -639,4 +652,6 @@ class EchoWebSocket(WebSocket):
     __slots__ = ()
 
     def received_message(self, message: Message) -> None:
-        self.send(message.data, message.is_binary)
+        # A message that crossed our close frame has no one to go back to.
+        with contextlib.suppress(StreamClosed):
+            self.send(message.data, message.is_binary)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import resource
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from faultkit import ErrorLog, Server, WakeupWatchdog
+from faultkit import ErrorLog, Server
 
 from ws4py.websocket import WebSocket
 
@@ -33,7 +32,7 @@ def fds() -> Callable[[int], None]:
 
 
 @pytest.fixture
-def serve(wakeup_watchdog: WakeupWatchdog) -> Iterator[Callable[..., Server]]:
+def serve() -> Iterator[Callable[..., Server]]:
     """Start ws4py's wsgiref server(s); each is shut down and closed after the test."""
     servers: list[Server] = []
 
@@ -43,8 +42,6 @@ def serve(wakeup_watchdog: WakeupWatchdog) -> Iterator[Callable[..., Server]]:
         return server
 
     yield start
-    # A test run without the watchdog may have left a manager asleep for good: closing needs it.
-    wakeup_watchdog.ensure_started()
     for server in servers:
         server.close()
 
@@ -76,28 +73,3 @@ def thread_errors() -> Iterator[list[str]]:
         yield errors
     finally:
         threading.excepthook = previous
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "no_wakeup_watchdog: run without the watchdog that works around the manager's lost wake-ups",
-    )
-
-
-@pytest.fixture(autouse=True)
-def wakeup_watchdog(request: pytest.FixtureRequest) -> Iterator[WakeupWatchdog]:
-    watchdog = WakeupWatchdog()
-    if not request.node.get_closest_marker("no_wakeup_watchdog"):
-        watchdog.ensure_started()
-    try:
-        yield watchdog
-    finally:
-        watchdog.stopping.set()
-        if watchdog.is_alive():
-            watchdog.join(5)
-        if watchdog.nudges:
-            warnings.warn(
-                f"worked around {watchdog.nudges} lost manager wake-up(s) (known bug, see faultkit.WakeupWatchdog)",
-                stacklevel=1,
-            )

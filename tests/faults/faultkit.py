@@ -9,12 +9,12 @@ send half a frame, reset the connection...
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
 import logging
 import os
-import select
 import socket
 import struct
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +45,16 @@ def vmrss() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS in /proc/self/status")
+
+
+def unread_bytes(sock: socket.socket) -> int:
+    """Bytes in ``sock``'s receive queue that its owner has not read yet (FIONREAD)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def unsent_bytes(sock: socket.socket) -> int:
+    """Bytes written to ``sock`` that the peer's kernel has not acknowledged yet (TIOCOUTQ)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
 
 
 def manager_threads() -> list[threading.Thread]:
@@ -404,56 +414,3 @@ def numbered(seq: int, size: int) -> bytes:
 
 def seq_of(payload: bytes) -> int:
     return int.from_bytes(payload[:4], "big")
-
-
-def _readable(sock: socket.socket) -> bool:
-    try:
-        return bool(select.select([sock], [], [], 0)[0])
-    except (OSError, ValueError):
-        return True  # closed: the manager is over, nothing to wake
-
-
-class WakeupWatchdog(threading.Thread):
-    """Works around one known bug so that the other tests test their own fault.
-
-    BUG (test_fault_churn.py): ``WebSocketManager._drain_wakeups`` clears
-    ``_wake_pending`` before it drains the wake-up socket, so a wake-up sent
-    in between is swallowed while the flag stays set; from then on no other
-    thread wakes the loop, and the calls they queue (``add``, ``terminate``,
-    write interest...) wait for an unrelated socket event, possibly forever.
-
-    The watchdog looks at every running manager every 50 ms; when the same
-    call has stayed queued for two looks while ``_wake_pending`` is set and
-    no wake-up byte is waiting, it writes the byte the manager failed to. It
-    never fires when nothing is queued, so it does not hide a loop that
-    forgets to arm a timer. Delete it once the bug is fixed.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(name="test-wakeup-watchdog", daemon=True)
-        self.stopping = threading.Event()
-        self.nudges = 0
-
-    def ensure_started(self) -> None:
-        if self.ident is None:
-            self.start()
-
-    def run(self) -> None:
-        seen: dict[int, object] = {}
-        while not self.stopping.wait(0.05):
-            for thread in threading.enumerate():
-                if not isinstance(thread, WebSocketManager) or not thread.is_alive():
-                    continue
-                try:
-                    head = thread._calls[0]
-                except IndexError:
-                    head = None
-                # The bug's state: a call waits, the flag says a wake-up is pending, yet none is.
-                lost = head is not None and thread._wake_pending and not _readable(thread._wake_r)
-                if not lost:
-                    head = None
-                if head is not None and seen.get(id(thread)) is head:
-                    self.nudges += 1
-                    with contextlib.suppress(OSError):
-                        thread._wake_w.send(b"\0")
-                seen[id(thread)] = head

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import pytest
 from faultkit import (
     RawClient,
     Server,
@@ -216,12 +215,6 @@ def test_peer_closed_1008_for_not_reading_gets_its_buffered_messages_then_the_cl
         peer.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: WebSocket._send_shared closes an overflowing peer (_overflow sets _close_deadline) "
-    "but returns without _loop_update(), so the close_timeout timer is never armed for a peer that "
-    "never reads: it stays in the manager, with its socket, forever",
-)
 def test_peer_closed_1008_by_a_broadcast_that_never_reads_again_is_dropped_after_close_timeout(
     serve: Callable[..., Server],
 ) -> None:

@@ -8,13 +8,15 @@ as before, the manager holds no websocket, and nothing ever hangs.
 
 from __future__ import annotations
 
+import dis
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
-import pytest
 from faultkit import RawClient, Server, fd_count, wait_until
 
+from ws4py.manager import WebSocketManager
 from ws4py.protocol import CloseReceived, Connection, Role, TextReceived
 from ws4py.websocket import EchoWebSocket
 
@@ -91,13 +93,6 @@ def test_10000_sequential_connect_echo_close_cycles_leave_no_fd_thread_or_websoc
     print(f"{cycles} sequential cycles in {elapsed:.1f}s")
 
 
-@pytest.mark.no_wakeup_watchdog
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: WebSocketManager._drain_wakeups clears _wake_pending before draining the wake-up socket; "
-    "a wake-up written in between is swallowed and the flag stays set, so no other thread wakes the loop "
-    "again: add() from request threads (and stop(), terminate()...) wait forever",
-)
 def test_4_clients_in_parallel_doing_6000_cycles_never_hang_and_leave_nothing_behind(
     serve: Callable[..., Server],
 ) -> None:
@@ -129,3 +124,71 @@ def test_4_clients_in_parallel_doing_6000_cycles_never_hang_and_leave_nothing_be
     assert not any(thread.is_alive() for thread in threads), "cycles still running after 120s"
     assert not failures, f"after {sum(done)} cycles: {failures[0]}"
     _check_nothing_left(server, counts, 1 + workers * per_worker, fds_before, threads_before)
+
+
+def _drain_recv_line() -> int:
+    """The line of ``WebSocketManager._drain_wakeups`` that reads the wake-up socket (from its bytecode)."""
+    code = WebSocketManager._drain_wakeups.__code__
+    offsets = [ins.offset for ins in dis.get_instructions(code) if ins.argval == "recv"]
+    if not offsets:
+        raise RuntimeError("WebSocketManager._drain_wakeups no longer reads its wake-up socket with recv()")
+    for start, end, line in code.co_lines():
+        if start <= offsets[0] < end and line is not None:
+            return line
+    raise RuntimeError("no line number for the recv() of WebSocketManager._drain_wakeups")
+
+
+def test_wakeup_written_while_the_manager_drains_its_wakeup_socket_is_not_lost(
+    serve: Callable[..., Server],
+) -> None:
+    """A wake-up must not be lost when it is written while the manager drains its wake-up socket.
+
+    The race, made deterministic: the manager's thread is held (by a trace function) just
+    before it reads its wake-up socket while another thread wakes it up; then a new
+    connection must still be taken over by the manager. (Regression: ``_drain_wakeups``
+    used to clear ``_wake_pending`` before draining, so that wake-up was swallowed with
+    the flag left set, and no other thread could wake the loop again: under CPU contention
+    it struck within tens of parallel connections.)
+    """
+    code, recv_line = WebSocketManager._drain_wakeups.__code__, _drain_recv_line()
+    armed, paused, resume = threading.Event(), threading.Event(), threading.Event()
+
+    def in_drain(frame: Any, event: str, arg: Any) -> Any:
+        if event == "line" and frame.f_lineno == recv_line and armed.is_set():
+            armed.clear()
+            paused.set()
+            resume.wait(5)
+        return in_drain
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        return in_drain if frame.f_code is code else None
+
+    counts = _Counts()
+    threading.settrace(tracer)  # only the threads started now: the manager's and serve_forever's
+    try:
+        server = serve(_counting_echo(counts))
+    finally:
+        threading.settrace(None)  # type: ignore[arg-type]
+    first = RawClient(server.port, timeout=5)
+    try:
+        first.send_text("registered")
+        assert first.events(1, 5) == [TextReceived("registered")]
+
+        armed.set()
+        server.manager.broadcast("tick")  # another thread wakes the manager up...
+        if not paused.wait(5):
+            raise RuntimeError("the manager never reached the read of its wake-up socket")
+        server.manager.broadcast("tock")  # ...and wakes it up again while it drains
+        resume.set()
+        assert first.events(2, 5) == [TextReceived("tick"), TextReceived("tock")]
+
+        # A new connection: its request thread hands it to the manager, which must wake up for it.
+        second = RawClient(server.port, timeout=5)
+        try:
+            second.send_text("hello")
+            assert second.events(1, 3) == [TextReceived("hello")], "the manager never took the new connection"
+        finally:
+            second.close()
+    finally:
+        resume.set()
+        first.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
 from faultkit import RawClient, Server, Tracker, tracked
 
 from ws4py.messaging import Message
@@ -48,15 +47,11 @@ def test_handler_error_closes_that_connection_with_1011_and_spares_the_others(
         bystander.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: WebSocket.process() runs the callbacks before answering the protocol; when one raises, "
-    "the rest of process() (data_to_send() with the close echo, the teardown decision) is skipped: the "
-    "peer's close is never answered, and the connection stays until the peer gives up",
-)
 def test_handler_error_on_a_message_arriving_with_the_peers_close_still_answers_the_close(
     serve: Callable[..., Server],
 ) -> None:
+    """Regression: process() ran the callbacks before answering the protocol, so a raising callback
+    skipped data_to_send() (the close echo) and the teardown: the peer's close went unanswered."""
     tracker = Tracker()
     server = serve(tracked(_FailsOnBoom, tracker))
     client = RawClient(server.port)

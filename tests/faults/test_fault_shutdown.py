@@ -193,12 +193,6 @@ def test_shutting_down_under_two_way_traffic_closes_every_client_with_1001_and_l
     _shut_down_under_traffic(serve, _PoliteEcho, shut_down, ws4py_errors, thread_errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: EchoWebSocket.received_message echoes messages that arrive after the server sent its close; "
-    "send() raises StreamClosed and the manager logs it as a handler error ('Closing ... after an error in "
-    "its handler') for each such connection on every shutdown under traffic",
-)
 def test_library_echo_websocket_shuts_down_under_traffic_without_logging_errors(
     serve: Callable[..., Server], ws4py_errors: ErrorLog, thread_errors: list[str]
 ) -> None:
@@ -248,11 +242,6 @@ def _overflowed_by_a_broadcast(server: Server, tracker: Tracker) -> tuple[RawCli
     return peer, ws
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: after the peer's close, WebSocket.process() sets _teardown=_CLOSE_AFTER_FLUSH without a "
-    "deadline: while the peer does not read, the flush never ends and the connection is never dropped",
-)
 def test_peer_that_sends_its_close_but_never_reads_is_dropped_after_close_timeout(
     serve: Callable[..., Server],
 ) -> None:
@@ -268,12 +257,6 @@ def test_peer_that_sends_its_close_but_never_reads_is_dropped_after_close_timeou
         peer.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: WebSocketManager._loop never wakes up for _stop_deadline (only for calls and websocket "
-    "timers), so stop()/server_close() wait forever for a websocket that has no timer armed: one closed by "
-    "a broadcast overflow, or one whose close answer cannot be flushed (see the two tests above)",
-)
 @pytest.mark.parametrize(
     "uncooperative", [_closed_then_stopped_reading, _overflowed_by_a_broadcast], ids=["closed", "overflowed"]
 )
@@ -300,15 +283,11 @@ def test_server_close_returns_within_close_timeout_despite_a_peer_that_never_rea
         peer.close()  # unblocks the server if it is stuck
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: WebSocketManager.add() on a manager whose loop is over queues _register, which never runs "
-    "(its wake-up socket is closed): a handshake completing after server_close() answers 101, then the "
-    "socket is never read nor closed",
-)
 def test_handshake_completing_after_server_close_does_not_leave_its_socket_open(
     serve: Callable[..., Server],
 ) -> None:
+    """Regression: add() on a manager whose loop was over queued a call that never ran: the
+    handshake got its 101, then the socket was never read nor closed."""
     tracker = Tracker()
     server = serve(tracked(WebSocket, tracker), handshake_timeout=10.0)
     fds_before = fd_count()

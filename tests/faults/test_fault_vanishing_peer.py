@@ -10,7 +10,18 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from faultkit import ErrorLog, RawClient, Server, Tracker, fd_count, reset, tracked, wait_until
+from faultkit import (
+    ErrorLog,
+    RawClient,
+    Server,
+    Tracker,
+    fd_count,
+    reset,
+    tracked,
+    unread_bytes,
+    unsent_bytes,
+    wait_until,
+)
 
 from ws4py.exc import StreamClosed
 from ws4py.messaging import Message
@@ -45,8 +56,10 @@ def test_peer_vanishing_in_the_middle_of_a_large_frame_is_closed_1006_and_others
 
         frame = victim.conn.send_binary(bytes(1024 * 1024))  # type: ignore[union-attr]
         victim.sock.sendall(frame[: len(frame) // 2])
-        # The server has read (part of) the half frame before the peer goes away.
-        assert wait_until(lambda: victim_ws.protocol._buffer, 5), "the server never read the half frame"
+        # The server has read all of the half frame before the peer goes away.
+        assert wait_until(lambda: unsent_bytes(victim.sock) == 0 and unread_bytes(victim_ws.sock) == 0, 5), (
+            "the server never read the half frame"
+        )
         _vanish(victim, how)
 
         code, _ = tracker.wait_closed(victim_ws, 5)
@@ -114,12 +127,6 @@ def _send_from_another_thread(server: Server, ws: WebSocket) -> None:
         ws.send("anyone there?")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: WebSocket._write catches only would-block errors from sock.send(): on a peer that reset "
-    "before the loop noticed, close() raises ConnectionResetError (close_all() logs 'Closing ... failed' "
-    "with a traceback) and send() raises a bare OSError instead of StreamClosed",
-)
 @pytest.mark.parametrize("action", [_close_all, _send_from_another_thread], ids=["close_all", "send"])
 def test_peer_reset_not_yet_noticed_by_the_busy_loop_makes_close_all_and_send_fail_cleanly(
     serve: Callable[..., Server], ws4py_errors: ErrorLog, action: Callable[[Server, WebSocket], None]
