@@ -122,6 +122,7 @@ class WebSocketManager(threading.Thread):
         self._websockets: dict[int, WebSocket] = {}
         self._calls: deque[Callable[[], Any]] = deque()
         self._timers: list[tuple[float, int, WebSocket]] = []
+        self._dirty: list[WebSocket] = []  # corked writes to flush before the next poll
         self._seq = itertools.count()
         self._ident: int | None = None
         self._finished = False
@@ -234,6 +235,8 @@ class WebSocketManager(threading.Thread):
         timers = self._timers
         service = self._service
         while True:
+            if self._dirty:
+                self._flush_dirty()
             if calls:
                 timeout: float | None = 0
             elif timers:
@@ -256,6 +259,17 @@ class WebSocketManager(threading.Thread):
                 return
             if self._exit_when_empty and not self._websockets:
                 return
+
+    def _flush_dirty(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for websocket in dirty:
+            websocket._dirty = False
+            if websocket._out and not websocket._terminated:
+                try:
+                    websocket._flush()
+                    self._update(websocket)
+                except Exception as exc:
+                    self._fail(websocket, exc)
 
     def _run_calls(self) -> None:
         calls = self._calls
@@ -284,6 +298,8 @@ class WebSocketManager(threading.Thread):
                     websocket.once()
                 elif websocket._teardown == _DRAINING:
                     websocket._drain()
+            if websocket._dirty and websocket._out:
+                websocket._flush()  # the answers this read caused, in one system call
             self._update(websocket)
         except Exception as exc:
             self._fail(websocket, exc)

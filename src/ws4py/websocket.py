@@ -52,6 +52,9 @@ logger = logging.getLogger("ws4py")
 
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
+# Buffers given to one sendmsg() (the system's IOV_MAX is 1024 or more).
+_MAX_IOV = 512
+
 # What the loop does with a connection whose protocol is over: close TCP once the
 # buffer is flushed, now, or (after failing the connection) once the peer closed its
 # side, reading and dropping what it still sends: closing a socket with unread
@@ -90,6 +93,7 @@ class WebSocket:
         "_close_deadline",
         "_cond",
         "_deferred",
+        "_dirty",
         "_fd",
         "_heartbeat_at",
         "_interest",
@@ -163,6 +167,7 @@ class WebSocket:
         self._sender: int | None = None
         self._deferred: list[tuple[int, bytes | str]] | None = None
         self._teardown = _RUNNING
+        self._dirty = False
         self._terminated = False
         self._opened = False
 
@@ -286,7 +291,13 @@ class WebSocket:
                     self._defer(opcode, data)
                     return
                 self._wait(lambda: self._sender is None)
-            self._write(self._frame(opcode, data))
+            if opcode < 3:
+                header, payload = self.protocol.frame_parts(data, opcode == Opcode.BINARY)
+                self._write(header)
+                if payload:
+                    self._write(payload)
+            else:
+                self._write(self._frame(opcode, data))
             if not in_loop and self._out_size > self.write_high_water:
                 self._wait_drained()
 
@@ -355,25 +366,41 @@ class WebSocket:
                 self._write(frame[0])
             else:
                 self._write(self._frame(opcode, data))
-        self._loop_update()
         return True
 
     def _write(self, data: bytes | memoryview) -> None:
-        """Write or buffer ``data``; the caller holds the lock."""
-        if self._out:
-            if self._out_size > self.max_write_buffer and self._in_loop():
-                # The loop never waits: a peer this far behind is closed, not buffered for.
-                self._overflow()
-                return
-            self._out.append(data)
+        """Write or buffer ``data``; the caller holds the lock.
+
+        On the loop's thread, writes are corked: they wait in the buffer until
+        the loop is done with the current step, so the answers to all the
+        messages of one read, or a burst of broadcasts, go out in one system call.
+        """
+        out = self._out
+        manager = self._manager
+        in_loop = manager is not None and manager._ident == threading.get_ident()
+        if out:
+            if in_loop and self._out_size > self.write_high_water:
+                self._flush_locked()
+                if self._out_size > self.max_write_buffer:
+                    # The loop never waits: a peer this far behind is closed, not buffered for.
+                    self._overflow()
+                    return
+            out.append(data)
             self._out_size += len(data)
             return
         sock = self.sock
         if sock is None:
             raise StreamClosed("cannot send: the websocket has no socket")
-        if self._manager is None:
+        if manager is None:
             # Not driven by a loop: the socket is blocking and the caller writes it all.
             sock.sendall(data)
+            return
+        if in_loop:
+            out.append(data)
+            self._out_size += len(data)
+            if not self._dirty:
+                self._dirty = True
+                manager._dirty.append(self)
             return
         try:
             sent = sock.send(data)
@@ -527,27 +554,41 @@ class WebSocket:
 
     def _flush(self) -> None:
         """Write what the buffer holds, as far as the socket takes it (loop thread)."""
-        sock = self.sock
         with self._lock:
-            out = self._out
-            while out:
-                chunk = out[0]
-                try:
-                    sent = sock.send(chunk)  # type: ignore[union-attr]
-                except _WOULD_BLOCK:
-                    break
-                except OSError:
-                    out.clear()
-                    self._out_size = 0
-                    self._teardown = _CLOSE_NOW
-                    break
-                self._out_size -= sent
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        sock = self.sock
+        assert sock is not None
+        out = self._out
+        gather = not isinstance(sock, ssl.SSLSocket)
+        while out:
+            if len(out) > 1 and not gather:
+                out[:] = [b"".join(out)]
+            chunks = out[:_MAX_IOV]
+            try:
+                sent = sock.sendmsg(chunks) if len(chunks) > 1 else sock.send(chunks[0])
+            except _WOULD_BLOCK:
+                break
+            except OSError:
+                out.clear()
+                self._out_size = 0
+                self._teardown = _CLOSE_NOW
+                break
+            self._out_size -= sent
+            done = 0
+            for chunk in chunks:
                 if sent < len(chunk):
-                    out[0] = memoryview(chunk)[sent:]
                     break
-                del out[0]
-            if self._cond is not None and self._out_size <= self.write_high_water:
-                self._cond.notify_all()
+                sent -= len(chunk)
+                done += 1
+            del out[:done]
+            if done < len(chunks):
+                if sent:
+                    out[0] = memoryview(out[0])[sent:]
+                break  # the socket is full
+        if self._cond is not None and self._out_size <= self.write_high_water:
+            self._cond.notify_all()
 
     # -- timers (called by the loop) --------------------------------------
 

@@ -175,12 +175,13 @@ def test_wakeup_written_while_the_manager_drains_its_wakeup_socket_is_not_lost(
         assert first.events(1, 5) == [TextReceived("registered")]
 
         armed.set()
-        server.manager.broadcast("tick")  # another thread wakes the manager up...
+        server.manager._call_soon(lambda: None)  # another thread wakes the manager up...
         if not paused.wait(5):
             raise RuntimeError("the manager never reached the read of its wake-up socket")
-        server.manager.broadcast("tock")  # ...and wakes it up again while it drains
+        server.manager._call_soon(lambda: None)  # ...and wakes it up again while it drains
         resume.set()
-        assert first.events(2, 5) == [TextReceived("tick"), TextReceived("tock")]
+        server.manager.broadcast("tick")
+        assert first.events(1, 5) == [TextReceived("tick")]
 
         # A new connection: its request thread hands it to the manager, which must wake up for it.
         second = RawClient(server.port, timeout=5)

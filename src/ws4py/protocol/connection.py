@@ -106,6 +106,14 @@ def _check_utf8_prefix(decoder: codecs.IncrementalDecoder) -> None:
         raise UnicodeDecodeError("utf-8", pending, 0, 2, "surrogates not allowed")
 
 
+def _frame_header(b0: int, length: int) -> bytes:
+    if length < 126:
+        return bytes((b0, length))
+    if length < 65536:
+        return bytes((b0, 126)) + length.to_bytes(2, "big")
+    return bytes((b0, 127)) + length.to_bytes(8, "big")
+
+
 def _frame_length(buf: bytearray) -> int:
     """The whole length of the frame starting ``buf``, or 0 while its header is incomplete."""
     if len(buf) < 2:
@@ -558,6 +566,26 @@ class Connection:
         if isinstance(data, str):
             data = data.encode()
         return self._send_data(_TEXT, data, fin)
+
+    def frame_parts(
+        self, data: str | bytes | bytearray | memoryview, binary: bool
+    ) -> tuple[bytes, bytes]:
+        """Frame a whole message as ``(header, payload)``, to be written in that order.
+
+        For a large payload that needs neither masking nor compression the
+        payload is the object given, not a copy (a server echoing 1 MiB writes
+        the header and the received bytes, with no 1 MiB frame in between).
+        Otherwise the whole frame is in ``header`` and ``payload`` is empty.
+        """
+        if isinstance(data, str):
+            data = data.encode()
+        elif not isinstance(data, bytes):
+            data = bytes(data)  # it may be kept until written: not a buffer the caller can change
+        opcode = _BINARY if binary else _TEXT
+        if self.is_client or len(data) < _BIG_FRAME or (self.deflate is not None and self.deflate.compresses):
+            return self._send_data(opcode, data, True), b""
+        empty = self._send_data(opcode, b"", True)  # every check, and the first header byte
+        return _frame_header(empty[0], len(data)), data
 
     def send_binary(self, data: bytes | bytearray | memoryview, fin: bool = True) -> bytes:
         """Frame a binary message (or its first fragment when ``fin`` is false)."""
