@@ -184,7 +184,7 @@ class WebSocketManager(threading.Thread):
         """
         if isinstance(message, Message):
             opcode: int = message.opcode
-            data: bytes | str = message._text if message._text is not None else message.data
+            data: bytes | str = message._data if message._data is not None else str(message)
         elif isinstance(message, str):
             opcode, data = Opcode.TEXT, message
         else:

@@ -58,11 +58,11 @@ class Message:
         self.completed = False
 
     @classmethod
-    def _from_text(cls, text: str) -> Message:
+    def _from_text(cls, text: str, raw: bytes | None = None) -> Message:
         message = cls.__new__(cls)
         message.opcode = Opcode.TEXT
         message.encoding = "utf-8"
-        message._data = None
+        message._data = raw
         message._text = text
         message.completed = True
         return message

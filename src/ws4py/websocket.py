@@ -238,8 +238,9 @@ class WebSocket:
         elif isinstance(payload, (bytes, bytearray, memoryview)):
             self._send(Opcode.BINARY if binary else Opcode.TEXT, payload)
         elif isinstance(payload, Message):
-            text = payload._text
-            self._send(payload.opcode, text if text is not None else payload.data)
+            # The bytes when the message has them (a received one), else its text.
+            data = payload._data
+            self._send(payload.opcode, data if data is not None else str(payload))
         elif isinstance(payload, Iterable):
             self._send_fragments(iter(payload), binary)
         else:
@@ -491,7 +492,7 @@ class WebSocket:
             for event in events:
                 kind = type(event)
                 if kind is TextReceived:
-                    self.received_message(TextMessage._from_text(event.data))  # type: ignore[attr-defined]
+                    self.received_message(TextMessage._from_text(event.data, event.raw))  # type: ignore[attr-defined]
                 elif kind is BinaryReceived:
                     message = BinaryMessage.__new__(BinaryMessage)
                     message.opcode, message.encoding, message._text = Opcode.BINARY, None, None

@@ -37,12 +37,14 @@ def _open_fds() -> set[tuple[int, str]]:
 def no_leaked_threads_or_sockets() -> Iterator[None]:
     """No WebSocketManager/WebSocketClient thread and no file descriptor outlives a test."""
     fds_before = _open_fds()
+    # Threads of session fixtures elsewhere in the run (tests/autobahn_sockets) are not this test's.
+    threads_before = set(threading.enumerate())
     yield
     deadline = time.monotonic() + 3.0
-    for thread in threading.enumerate():
-        if thread.name in WATCHED_THREADS:
-            thread.join(max(0.0, deadline - time.monotonic()))
-    leaked = [t.name for t in threading.enumerate() if t.name in WATCHED_THREADS and t.is_alive()]
+    new_threads = [t for t in threading.enumerate() if t.name in WATCHED_THREADS and t not in threads_before]
+    for thread in new_threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    leaked = [t.name for t in new_threads if t.is_alive()]
     assert not leaked, f"threads outlived the test: {leaked}"
     gone = threading.Event()
     while True:

@@ -106,6 +106,39 @@ def _check_utf8_prefix(decoder: codecs.IncrementalDecoder) -> None:
         raise UnicodeDecodeError("utf-8", pending, 0, 2, "surrogates not allowed")
 
 
+class _SpareBuffers:
+    """A few large receive buffers kept for the next large frame.
+
+    A fresh buffer of a megabyte costs more than filling it: the allocator
+    maps new pages (and unmaps them when it is freed), and each one faults on
+    first touch. Keeping the last few makes a stream of large frames reuse
+    the same memory. Shared by every connection of the process; list
+    operations are atomic, so threads need no lock.
+    """
+
+    def __init__(self, max_buffers: int = 4, max_size: int = 16 * 2**20) -> None:
+        self._buffers: list[bytearray] = []
+        self.max_buffers = max_buffers
+        self.max_size = max_size
+
+    def take(self, size: int) -> bytearray:
+        try:
+            buffer = self._buffers.pop()
+        except IndexError:
+            return bytearray(size)
+        if size <= len(buffer) <= 2 * size:
+            return buffer
+        self.give(buffer)
+        return bytearray(size)
+
+    def give(self, buffer: bytearray) -> None:
+        if len(buffer) <= self.max_size and len(self._buffers) < self.max_buffers:
+            self._buffers.append(buffer)
+
+
+_spare_buffers = _SpareBuffers()
+
+
 def _frame_header(b0: int, length: int) -> bytes:
     if length < 126:
         return bytes((b0, length))
@@ -147,6 +180,7 @@ class Connection:
     __slots__ = (
         "_allowed_rsv",
         "_big",
+        "_big_end",
         "_big_filled",
         "_buffer",
         "_close_due",
@@ -217,6 +251,7 @@ class Connection:
         # An incomplete large frame, in a buffer of its full size, and how much of it arrived.
         self._big: bytearray | None = None
         self._big_filled = 0
+        self._big_end = 0
         self._replies: list[bytes] = []
         self._pongs_due: list[bytes] = []
         self._pings: dict[bytes, None] = {}
@@ -258,11 +293,11 @@ class Connection:
         if big is None:
             return self._receive(data)
         # A large frame is arriving into a buffer of its final size (see _receive).
-        filled = self._big_filled
-        taken = min(len(data), len(big) - filled)
+        filled, end = self._big_filled, self._big_end
+        taken = min(len(data), end - filled)
         big[filled : filled + taken] = memoryview(data)[:taken]
         filled += taken
-        if filled < len(big):
+        if filled < end:
             self._big_filled = filled
             events: list[Event] = []
             if not big[0] & 0x48:
@@ -272,7 +307,9 @@ class Connection:
                     self._fail(exc, events)
             return events
         self._big = None
-        events = self._receive(big)
+        with memoryview(big) as view:
+            events = self._receive(view[:end])
+        _spare_buffers.give(big)
         if taken < len(data) and self._reading:
             events += self._receive(memoryview(data)[taken:])
         return events
@@ -320,9 +357,9 @@ class Connection:
                 # Growing the buffer a read at a time costs a copy of all of it
                 # whenever realloc cannot extend it in place: give the frame its
                 # final size at once.
-                big = bytearray(total)
+                big = _spare_buffers.take(total)
                 big[: len(buf)] = buf
-                self._big, self._big_filled = big, len(buf)
+                self._big, self._big_filled, self._big_end = big, len(buf), total
                 buf.clear()
         return events
 
@@ -358,18 +395,23 @@ class Connection:
         end = len(buf)
         if end <= start + checked:
             return
-        chunk = bytes(buf[start + checked : end])
         if masked:
             phase = checked & 3
             key = bytes(buf[start - 4 : start])
-            chunk = _frames.apply_mask(chunk, key[phase:] + key[:phase])
+            chunk = _frames.apply_mask(buf[start + checked : end], key[phase:] + key[:phase])
+        else:
+            chunk = bytes(buf[start + checked : end])
         decoder = self._partial_decoder
         if decoder is None:
             decoder = self._partial_decoder = _UTF8Decoder()
             if message_decoder is not None:
                 decoder.setstate(message_decoder.getstate())
         try:
-            self._partial_text.append(decoder.decode(chunk, False))
+            text = decoder.decode(chunk, False)
+            if message_decoder is not None or not buf[0] & 0x80:
+                # Part of a fragmented message: the text is kept. A whole message in
+                # one frame is decoded again when it completes (see _process).
+                self._partial_text.append(text)
             _check_utf8_prefix(decoder)
         except UnicodeDecodeError:
             raise TextFrameEncodingException(_INVALID_TEXT) from None
@@ -390,10 +432,11 @@ class Connection:
                         raise FrameTooLargeException(f"message exceeds the limit of {self.max_message_size} bytes")
                     if opcode == _TEXT:
                         try:
-                            if self._partial_decoder is None:
-                                append(TextReceived(payload.decode()))
-                            else:
-                                append(TextReceived(self._finish_partial(payload, True)[0]))
+                            if self._partial_decoder is not None:
+                                # Its start was checked as it arrived; decoding it whole
+                                # again is cheaper than joining the pieces.
+                                self._drop_partial()
+                            append(TextReceived(payload.decode(), payload))
                         except UnicodeDecodeError:
                             raise TextFrameEncodingException(_INVALID_TEXT) from None
                     else:
@@ -567,9 +610,7 @@ class Connection:
             data = data.encode()
         return self._send_data(_TEXT, data, fin)
 
-    def frame_parts(
-        self, data: str | bytes | bytearray | memoryview, binary: bool
-    ) -> tuple[bytes, bytes]:
+    def frame_parts(self, data: str | bytes | bytearray | memoryview, binary: bool) -> tuple[bytes, bytes]:
         """Frame a whole message as ``(header, payload)``, to be written in that order.
 
         For a large payload that needs neither masking nor compression the

@@ -31,12 +31,25 @@ class Event:
 
 
 class TextReceived(Event):
-    """A complete text message, validated UTF-8, decoded."""
+    """A complete text message, validated UTF-8, decoded.
 
-    __slots__ = ("data",)
+    ``raw`` is its UTF-8 bytes when the core had them whole (a message in one
+    uncompressed or compressed frame), else ``None``: an adapter that needs
+    the bytes (an echo) is spared encoding the text again. It is not part of
+    the event's identity (equality and repr use ``data`` only).
+    """
 
-    def __init__(self, data: str) -> None:
+    __slots__ = ("data", "raw")
+
+    def __init__(self, data: str, raw: bytes | None = None) -> None:
         self.data = data
+        self.raw = raw
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is TextReceived and other.data == self.data
+
+    def __repr__(self) -> str:
+        return f"TextReceived(data={self.data!r})"
 
 
 class BinaryReceived(Event):
