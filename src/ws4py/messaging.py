@@ -67,6 +67,16 @@ class Message:
         message.completed = True
         return message
 
+    @classmethod
+    def _from_bytes(cls, opcode: int, data: bytes) -> Message:
+        message = cls.__new__(cls)
+        message.opcode = opcode
+        message.encoding = None
+        message._data = data
+        message._text = None
+        message.completed = True
+        return message
+
     @property
     def data(self) -> bytes:
         if self._data is None:

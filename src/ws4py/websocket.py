@@ -494,10 +494,7 @@ class WebSocket:
                 if kind is TextReceived:
                     self.received_message(TextMessage._from_text(event.data, event.raw))  # type: ignore[attr-defined]
                 elif kind is BinaryReceived:
-                    message = BinaryMessage.__new__(BinaryMessage)
-                    message.opcode, message.encoding, message._text = Opcode.BINARY, None, None
-                    message._data, message.completed = event.data, True  # type: ignore[attr-defined]
-                    self.received_message(message)
+                    self.received_message(BinaryMessage._from_bytes(Opcode.BINARY, event.data))  # type: ignore[attr-defined]
                 elif kind is PingReceived:
                     with self._lock:
                         pongs = protocol.pongs_to_send()
