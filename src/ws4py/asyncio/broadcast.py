@@ -1,0 +1,61 @@
+"""``broadcast``: one message to many connections, framed once, written without waiting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from ..protocol import State
+from .endpoint import Endpoint
+
+__all__ = ["Skipped", "broadcast"]
+
+
+class Skipped(NamedTuple):
+    """A connection :func:`broadcast` did not write to, and why.
+
+    ``reason`` is ``"closed"`` (not open: still in its handshake, closing or
+    closed), ``"slow"`` (its write buffer is over ``write_limit``: the peer
+    does not keep up) or ``"busy"`` (a fragmented message is being sent on it).
+    """
+
+    connection: Endpoint
+    reason: str
+
+
+def broadcast(connections: Iterable[Endpoint], message: str | bytes) -> list[Skipped]:
+    """Send ``message`` to every open connection in ``connections`` now, and return the skipped ones.
+
+    It does not wait: each frame goes to the connection's transport, and a
+    connection that cannot take it (see :class:`Skipped`) is left out rather
+    than holding up the others or growing memory. Server connections
+    without compression share one frame, built once; a client connection
+    (masked) or one compressing gets its own. Order is kept per connection.
+    """
+    if isinstance(message, str):
+        payload, binary = message.encode(), False
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        payload, binary = bytes(message), True
+    else:
+        raise TypeError(f"cannot broadcast {type(message).__name__}: use str or bytes")
+    shared: bytes | None = None
+    skipped: list[Skipped] = []
+    for conn in connections:
+        core = conn._core
+        transport = conn._transport
+        if core is None or transport is None or core.state is not State.OPEN or transport.is_closing():
+            skipped.append(Skipped(conn, "closed"))
+            continue
+        if transport.get_write_buffer_size() > conn._options.write_limit:
+            skipped.append(Skipped(conn, "slow"))
+            continue
+        if core.frames_shareable:
+            if shared is None:
+                shared = core.send_binary(payload) if binary else core.send_text(payload)
+            transport.write(shared)
+            continue
+        if core._send_frag_opcode:
+            skipped.append(Skipped(conn, "busy"))
+            continue
+        transport.write(core.send_binary(payload) if binary else core.send_text(payload))
+    return skipped

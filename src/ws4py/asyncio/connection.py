@@ -1,0 +1,309 @@
+"""The awaitable connection of :mod:`ws4py.asyncio`: ``recv``, ``send``, ``async for``, ``ping``, ``close``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..exc import ConnectionClosed, ConnectionClosedOK
+from ..protocol import (
+    BinaryReceived,
+    ClientHandshake,
+    CloseReceived,
+    ConnectionFailed,
+    Event,
+    PongReceived,
+    Response,
+    ServerHandshake,
+    State,
+    TextReceived,
+)
+from ..protocol.connection import _BIG_FRAME
+from ..protocol.headers import Headers
+from .endpoint import Endpoint, Options, ProcessRequest
+
+if TYPE_CHECKING:
+    from .server import Server
+
+__all__ = ["Connection", "Data"]
+
+Data = str | bytes
+_CHUNK_TYPES = (str, bytes, bytearray, memoryview)
+
+
+class Connection(Endpoint):
+    """An open WebSocket connection, server or client side.
+
+    Received messages wait in a queue of at most ``max_queue``; beyond it
+    the connection stops reading, so a slow consumer slows its peer down
+    instead of growing memory. ``send`` returns once the message is handed
+    to the transport, and waits first while the transport holds more than
+    ``write_limit`` bytes.
+    """
+
+    __slots__ = (
+        "_fragmenting",
+        "_handler_task",
+        "_messages",
+        "_opened_waiter",
+        "_reading_paused",
+        "_recv_waiter",
+        "_server",
+    )
+
+    def __init__(
+        self,
+        options: Options,
+        handshake: ServerHandshake | ClientHandshake,
+        *,
+        server: Server | None = None,
+        process_request: ProcessRequest | None = None,
+    ) -> None:
+        super().__init__(options, handshake, process_request)
+        self._server = server
+        self._messages: deque[Data] = deque()
+        self._recv_waiter: asyncio.Future[None] | None = None
+        self._reading_paused = False
+        # Set while a fragmented message is being sent: other sends wait for it.
+        self._fragmenting: asyncio.Future[None] | None = None
+        self._handler_task: asyncio.Task[None] | None = None
+        # The client's ``connect`` waits on this for the handshake's outcome.
+        self._opened_waiter: asyncio.Future[None] | None = None
+        if server is None:
+            self._opened_waiter = self._loop.create_future()
+
+    # -- receiving -------------------------------------------------------
+
+    def _events(self, events: list[Event]) -> None:
+        messages = self._messages
+        for event in events:
+            kind = type(event)
+            if kind is TextReceived or kind is BinaryReceived:
+                messages.append(event.data)  # type: ignore[attr-defined]
+            elif kind is PongReceived:
+                self._pong_received(event)  # type: ignore[arg-type]
+            elif kind is CloseReceived or kind is ConnectionFailed:
+                if kind is ConnectionFailed:
+                    self._options.logger.info("%s failed: %s (%s)", self, event.reason, event.code)  # type: ignore[attr-defined]
+                self._wake_receiver()
+        if messages:
+            self._wake_receiver()
+            if len(messages) >= self._options.max_queue and not self._reading_paused:
+                self._reading_paused = True
+                assert self._transport is not None
+                self._transport.pause_reading()
+
+    def _wake_receiver(self) -> None:
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def recv(self) -> Data:
+        """The next message: ``str`` for text, ``bytes`` for binary.
+
+        Raises :class:`~ws4py.exc.ConnectionClosedOK` once a normal close
+        has been received and every message before it returned, and
+        :class:`~ws4py.exc.ConnectionClosedError` after an abnormal one.
+        """
+        messages = self._messages
+        while not messages:
+            if self._recv_waiter is not None:
+                raise RuntimeError("another coroutine is already waiting in recv()")
+            core = self._core
+            if self._closed.done() or (core is not None and core.close_code is not None):
+                raise self._closed_exception()
+            waiter = self._recv_waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._recv_waiter = None
+        message = messages.popleft()
+        if self._reading_paused and len(messages) < self._options.max_queue:
+            self._reading_paused = False
+            transport = self._transport
+            if transport is not None and not transport.is_closing():
+                transport.resume_reading()
+        return message
+
+    def __aiter__(self) -> Connection:
+        return self
+
+    async def __anext__(self) -> Data:
+        try:
+            return await self.recv()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+
+    # -- sending ---------------------------------------------------------
+
+    def _check_open(self) -> None:
+        core = self._core
+        if core is None:
+            raise RuntimeError("the opening handshake is not complete")
+        if core.state is not State.OPEN:
+            raise self._closed_exception()
+
+    async def send(self, message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data]) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary.
+
+        An iterable or async iterable of them is sent as one fragmented
+        message, a frame per item (all ``str`` or all bytes-like). Raises
+        :class:`~ws4py.exc.ConnectionClosed` once the connection is closing.
+        """
+        while self._fragmenting is not None:
+            await asyncio.shield(self._fragmenting)
+        if isinstance(message, _CHUNK_TYPES):
+            self._write_message(message)
+        elif isinstance(message, dict):
+            raise TypeError("a dict is not a message; send str, bytes or an iterable of them")
+        elif isinstance(message, AsyncIterable):
+            await self._send_fragments(message.__aiter__(), True)
+        elif isinstance(message, Iterable):
+            await self._send_fragments(iter(message), False)
+        else:
+            raise TypeError(f"cannot send {type(message).__name__}: send str, bytes or an iterable of them")
+        if self._write_paused:
+            await self._drain()
+
+    def _write_message(self, message: str | bytes | bytearray | memoryview) -> None:
+        self._check_open()
+        core = self._core
+        transport = self._transport
+        assert core is not None and transport is not None
+        binary = not isinstance(message, str)
+        if len(message) < _BIG_FRAME:
+            transport.write(core.send_binary(message) if binary else core.send_text(message))  # type: ignore[arg-type]
+            return
+        header, payload = core.frame_parts(message, binary)
+        transport.write(header)
+        if payload:
+            transport.write(payload)
+
+    async def _send_fragments(self, chunks: Any, is_async: bool) -> None:
+        self._check_open()
+        done = self._fragmenting = self._loop.create_future()
+        core = self._core
+        assert core is not None
+        first = True
+        kind: type | None = None
+        try:
+            while True:
+                try:
+                    chunk = (await chunks.__anext__()) if is_async else next(chunks)
+                except (StopIteration, StopAsyncIteration):
+                    break
+                if not isinstance(chunk, _CHUNK_TYPES):
+                    raise TypeError(f"a fragment must be str or bytes, not {type(chunk).__name__}")
+                chunk_kind = str if isinstance(chunk, str) else bytes
+                if kind is not None and chunk_kind is not kind:
+                    raise TypeError("the fragments of one message must be all str or all bytes")
+                kind = chunk_kind
+                self._check_open()
+                assert self._transport is not None
+                if first:
+                    frame = core.send_text(chunk, fin=False) if kind is str else core.send_binary(chunk, fin=False)  # type: ignore[arg-type]
+                    first = False
+                else:
+                    frame = core.send_continuation(chunk, fin=False)
+                self._transport.write(frame)
+                if self._write_paused:
+                    await self._drain()
+            if not first:
+                self._check_open()
+                assert self._transport is not None
+                self._transport.write(core.send_continuation(b"", fin=True))
+        except BaseException as exc:
+            if not first and not isinstance(exc, ConnectionClosed):
+                # Half a message went out: the connection cannot carry another one.
+                self._fail(1011, "a fragmented message was interrupted")
+            raise
+        finally:
+            self._fragmenting = None
+            done.set_result(None)
+
+    async def ping(self, data: str | bytes | None = None) -> asyncio.Future[float]:
+        """Send a ping; return a future that resolves on its pong with the latency in seconds.
+
+        ``data`` (at most 125 bytes) defaults to 4 random bytes. If the
+        connection closes first the future raises
+        :class:`~ws4py.exc.ConnectionClosed`.
+        """
+        if isinstance(data, str):
+            data = data.encode()
+        return self._send_ping(data)
+
+    async def pong(self, data: str | bytes = b"") -> None:
+        """Send an unsolicited pong (a one-way heartbeat)."""
+        self._check_open()
+        assert self._core is not None and self._transport is not None
+        self._transport.write(self._core.send_pong(data.encode() if isinstance(data, str) else data))
+
+    # -- closing ---------------------------------------------------------
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start (or join) the closing handshake and wait until the connection is closed.
+
+        Waits at most ``close_timeout`` for the peer's close frame and the
+        end of TCP, then drops the connection.
+        """
+        self._start_close(code, reason)
+        await asyncio.shield(self._closed)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed (whoever closed it)."""
+        await asyncio.shield(self._closed)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.done()
+
+    def respond(self, status: int, text: str) -> Response:
+        """A plain-text response for a ``process_request`` hook to return."""
+        from ..protocol.http11 import REASONS
+
+        body = text.encode()
+        headers = Headers([("Content-Type", "text/plain; charset=utf-8")])
+        return Response(status, REASONS.get(status, ""), headers, body)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def _opened(self) -> None:
+        server = self._server
+        if server is None:
+            waiter = self._opened_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            return
+        self._handler_task = self._loop.create_task(self._run_handler(server))
+
+    def _handshake_failed(self, exc: BaseException) -> None:
+        waiter = self._opened_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        if self._server is not None:
+            self._server._forget(self)
+
+    def _lost(self) -> None:
+        self._wake_receiver()
+        if self._server is not None and self._handler_task is None:
+            self._server._forget(self)
+
+    async def _run_handler(self, server: Server) -> None:
+        code, reason = 1000, ""
+        try:
+            await server.handler(self)
+        except ConnectionClosed:
+            pass  # the peer left while the handler was sending or receiving: not an error
+        except asyncio.CancelledError:
+            code, reason = 1001, "server shutting down"
+        except Exception:
+            self._options.logger.error("connection handler failed", exc_info=True)
+            code, reason = 1011, "internal error"
+        try:
+            if self._core is not None and self._core.state is State.OPEN:
+                self._start_close(code, reason)
+            await asyncio.shield(self._closed)
+        finally:
+            server._forget(self)

@@ -1,0 +1,512 @@
+"""One WebSocket over an asyncio transport: handshake, core, flow control, keepalive and close.
+
+:class:`Endpoint` is the part shared by both asyncio APIs of ws4py: the
+awaitable :class:`ws4py.asyncio.Connection` and the callback-style
+:class:`ws4py.async_websocket.WebSocketProtocol`. It is an
+:class:`asyncio.Protocol`, so bytes reach the core with no task or stream in
+between; subclasses only decide what becomes of the core's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exc import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, HandshakeError
+from ..protocol import (
+    ClientHandshake,
+    Event,
+    PongReceived,
+    Request,
+    Response,
+    ServerHandshake,
+    State,
+)
+from ..protocol import (
+    Connection as CoreConnection,
+)
+from ..protocol.connection import DEFAULT_MAX_MESSAGE_SIZE
+from ..protocol.headers import Headers
+from ..protocol.http11 import REASONS, serialize_request, serialize_response
+
+__all__ = ["Endpoint", "Options", "ProcessRequest"]
+
+_OK_CODES = frozenset((1000, 1001, 1005))
+
+#: ``process_request(connection, request)``: ``None`` to go on with the handshake, or a
+#: :class:`~ws4py.protocol.Response` to answer with instead (plain HTTP, or a refusal).
+ProcessRequest = Callable[[Any, Request], "Response | Awaitable[Response | None] | None"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Settings shared by every connection of one server or one ``connect`` (one object, not one per connection).
+
+    ``max_size`` bounds a message (bytes, after decompression; ``None``: no
+    bound), ``max_queue`` the received messages waiting for ``recv`` (reading
+    pauses at that many), ``write_limit`` the bytes waiting in the transport
+    before ``send`` waits. ``ping_interval``/``ping_timeout`` drive the
+    keepalive (``None`` turns it off); ``open_timeout`` bounds the opening
+    handshake and ``close_timeout`` the closing one.
+    """
+
+    max_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
+    max_queue: int = 16
+    write_limit: int = 32 * 1024
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    open_timeout: float | None = 10.0
+    close_timeout: float | None = 10.0
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("ws4py.asyncio"))
+
+    def __post_init__(self) -> None:
+        if self.max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
+        if self.write_limit < 0:
+            raise ValueError("write_limit must not be negative")
+
+
+class Endpoint(asyncio.Protocol):
+    """The transport side of a WebSocket; see the module docstring.
+
+    Subclasses implement :meth:`_events` (the core's events of one read),
+    :meth:`_opened` (the handshake succeeded) and :meth:`_lost` (the
+    transport is gone).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_close_timer",
+        "_closed",
+        "_core",
+        "_drain_waiters",
+        "_handshake",
+        "_keepalive_timer",
+        "_loop",
+        "_open_timer",
+        "_options",
+        "_pings",
+        "_process_request",
+        "_transport",
+        "_write_paused",
+        "id",
+        "request",
+        "response",
+    )
+
+    def __init__(
+        self,
+        options: Options,
+        handshake: ServerHandshake | ClientHandshake,
+        process_request: ProcessRequest | None = None,
+    ) -> None:
+        self._options = options
+        self._handshake: ServerHandshake | ClientHandshake | None = handshake
+        self._process_request = process_request
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._core: CoreConnection | None = None
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        self._open_timer: asyncio.TimerHandle | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._keepalive_timer: asyncio.TimerHandle | None = None
+        self.id = uuid.uuid4()
+        #: The opening handshake's request and response (``None`` until known).
+        self.request: Request | None = None
+        self.response: Response | None = None
+
+    # -- what subclasses provide -----------------------------------------
+
+    def _events(self, events: list[Event]) -> None:
+        raise NotImplementedError
+
+    def _opened(self) -> None:
+        raise NotImplementedError
+
+    def _lost(self) -> None:
+        """The transport is closed; the outcome is in :attr:`close_code`."""
+
+    def _handshake_failed(self, exc: BaseException) -> None:
+        """The opening handshake failed or was refused (the transport is closing)."""
+
+    # -- public state ----------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """``CONNECTING`` during the opening handshake, then the core's state."""
+        core = self._core
+        if core is not None:
+            return core.state
+        return State.CLOSED if self._closed.done() else State.CONNECTING
+
+    @property
+    def open(self) -> bool:
+        core = self._core
+        return core is not None and core.state is State.OPEN
+
+    @property
+    def close_code(self) -> int | None:
+        """The code of the peer's close frame (1005: none in it; 1006: no close frame); ``None`` while open."""
+        core = self._core
+        if core is None:
+            return 1006 if self._closed.done() else None
+        return core.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        core = self._core
+        if core is None:
+            return "" if self._closed.done() else None
+        return core.close_reason if core.close_code is not None else None
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol agreed on in the handshake, if any."""
+        core = self._core
+        return None if core is None else core.subprotocol
+
+    @property
+    def remote_address(self) -> Any:
+        transport = self._transport
+        return None if transport is None else transport.get_extra_info("peername")
+
+    @property
+    def local_address(self) -> Any:
+        transport = self._transport
+        return None if transport is None else transport.get_extra_info("sockname")
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self._transport
+
+    def _closed_exception(self) -> ConnectionClosed:
+        """The exception that says how the connection ended (or is ending)."""
+        core = self._core
+        if core is None:
+            return ConnectionClosedError(1006, "the opening handshake did not complete")
+        code = core.close_code
+        if code is None:  # our close is out, the peer's is not in yet
+            sent = core.close_sent
+            code, reason = sent if sent is not None else (1006, "")
+            return (ConnectionClosedOK if code in _OK_CODES else ConnectionClosedError)(code, reason)
+        sent = core.close_sent
+        if core.failure is None and sent is not None and code in _OK_CODES and sent[0] in _OK_CODES:
+            return ConnectionClosedOK(code, core.close_reason)
+        return ConnectionClosedError(code, core.close_reason)
+
+    # -- asyncio.Protocol ------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        options = self._options
+        transport.set_write_buffer_limits(high=options.write_limit)
+        if options.open_timeout is not None:
+            self._open_timer = self._loop.call_later(options.open_timeout, self._open_timed_out)
+        handshake = self._handshake
+        if isinstance(handshake, ClientHandshake):
+            headers = handshake.request_headers()
+            self.request = Request("GET", handshake.resource, Headers(headers))
+            transport.write(serialize_request("GET", handshake.resource, headers))
+
+    def data_received(self, data: bytes) -> None:
+        core = self._core
+        if core is None:
+            self._handshake_data(data)
+            return
+        self._events(core.receive_data(data))
+        self._flush_core(core)
+
+    def eof_received(self) -> bool | None:
+        return None  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in (self._open_timer, self._close_timer, self._keepalive_timer):
+            if timer is not None:
+                timer.cancel()
+        self._open_timer = self._close_timer = self._keepalive_timer = None
+        core = self._core
+        if core is not None:
+            core.receive_eof()
+        if not self._closed.done():
+            self._closed.set_result(None)
+        closed = self._closed_exception()
+        for waiter, _ in self._pings.values():
+            if not waiter.done():
+                waiter.set_exception(closed)
+                waiter.exception()  # retrieved: an unawaited ping must not log an error
+        self._pings.clear()
+        self._wake_drainers()
+        if self._handshake is not None:
+            handshake_exc = HandshakeError("the connection closed during the opening handshake", 0)
+            self._handshake = None
+            self._handshake_failed(exc or handshake_exc)
+        self._lost()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_drainers()
+
+    # -- writing ---------------------------------------------------------
+
+    def _wake_drainers(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _drain(self) -> None:
+        """Wait until the transport's buffer is under ``write_limit`` again (or the connection is gone)."""
+        while self._write_paused and not self._closed.done():
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+
+    def _flush_core(self, core: CoreConnection) -> None:
+        """Write what the core owes (pongs, a close) and close the transport when the close is done."""
+        out = core.data_to_send()
+        transport = self._transport
+        assert transport is not None
+        if out:
+            transport.write(out)
+        if core.state is State.CLOSED and not transport.is_closing():
+            self._after_close(core)
+
+    def _after_close(self, core: CoreConnection) -> None:
+        """Both close frames crossed, or the connection failed: end TCP as RFC 6455 7.1.1 says."""
+        transport = self._transport
+        assert transport is not None
+        if core.failure is not None or not core.is_client:
+            # The server closes TCP first. After a failure the peer may still be
+            # sending: half-close, so our close frame is not lost to a reset, and
+            # let the close timer abort if the peer never closes its side.
+            if core.failure is not None and transport.can_write_eof():
+                transport.write_eof()
+                self._arm_close_timer()
+                return
+            transport.close()
+            return
+        # A client waits for the server to close TCP, but not for ever.
+        self._arm_close_timer()
+
+    def _arm_close_timer(self) -> None:
+        timeout = self._options.close_timeout
+        if self._close_timer is None and timeout is not None:
+            self._close_timer = self._loop.call_later(timeout, self._abort)
+
+    def _abort(self) -> None:
+        transport = self._transport
+        if transport is not None:
+            transport.abort()
+
+    def _start_close(self, code: int | None, reason: str) -> None:
+        """Send a close frame (once) and bound the wait for the peer's."""
+        core = self._core
+        transport = self._transport
+        if core is None:
+            # Still in the opening handshake: there is no WebSocket to close.
+            if transport is not None:
+                transport.abort()
+            return
+        if transport is None or transport.is_closing():
+            return
+        frame = core.send_close(code, reason)
+        if frame:
+            transport.write(frame)
+        if core.state is State.CLOSED:
+            self._after_close(core)
+        else:
+            self._arm_close_timer()
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Close with ``code`` and do not wait long: used for keepalive timeouts and handler errors."""
+        self._start_close(code, reason)
+
+    # -- pings and keepalive ---------------------------------------------
+
+    def _send_ping(self, payload: bytes | None) -> asyncio.Future[float]:
+        """Send a ping; the future resolves with the round trip in seconds when its pong arrives."""
+        core = self._core
+        if core is None or core.state is not State.OPEN:
+            raise self._closed_exception()
+        if payload is None:
+            payload = os.urandom(4)
+            while payload in self._pings:
+                payload = os.urandom(4)
+        frame = core.send_ping(payload)
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        self._pings[payload] = (waiter, self._loop.time())
+        assert self._transport is not None
+        self._transport.write(frame)
+        return waiter
+
+    def _pong_received(self, event: PongReceived) -> None:
+        now = self._loop.time()
+        for payload in event.acknowledged:
+            entry = self._pings.pop(payload, None)
+            if entry is not None and not entry[0].done():
+                entry[0].set_result(now - entry[1])
+
+    def _start_keepalive(self) -> None:
+        interval = self._options.ping_interval
+        if interval is not None:
+            self._keepalive_timer = self._loop.call_later(interval, self._keepalive)
+
+    def _keepalive(self) -> None:
+        self._keepalive_timer = None
+        if not self.open:
+            return
+        waiter = self._send_ping(None)
+        timeout = self._options.ping_timeout
+        if timeout is not None:
+            self._keepalive_timer = self._loop.call_later(timeout, self._keepalive_check, waiter)
+        else:
+            self._start_keepalive()
+
+    def _keepalive_check(self, waiter: asyncio.Future[float]) -> None:
+        self._keepalive_timer = None
+        if not waiter.done():
+            self._options.logger.info("%s: no pong within %ss, closing", self, self._options.ping_timeout)
+            self._fail(1011, "keepalive ping timeout")
+            return
+        interval = self._options.ping_interval
+        assert interval is not None
+        delay = max(0.0, interval - waiter.result())
+        self._keepalive_timer = self._loop.call_later(delay, self._keepalive)
+
+    # -- the opening handshake --------------------------------------------
+
+    def _open_timed_out(self) -> None:
+        self._open_timer = None
+        if self._core is None and self._transport is not None:
+            self._options.logger.info("opening handshake timed out after %ss", self._options.open_timeout)
+            self._transport.abort()
+
+    def _handshake_data(self, data: bytes) -> None:
+        handshake = self._handshake
+        if handshake is None:
+            return  # refused, or a process_request hook is running: ignore what comes
+        if isinstance(handshake, ServerHandshake):
+            self._request_data(handshake, data)
+        else:
+            self._response_data(handshake, data)
+
+    def _request_data(self, handshake: ServerHandshake, data: bytes) -> None:
+        try:
+            request = handshake.receive_data(data)
+        except HandshakeError as exc:
+            self._refuse(ServerHandshake.reject(exc), exc)
+            return
+        if request is None:
+            return
+        self.request = request
+        hook = self._process_request
+        if hook is None:
+            self._accept(handshake, request)
+            return
+        assert self._transport is not None
+        self._transport.pause_reading()
+        self._handshake = None  # what arrives meanwhile waits in the kernel
+        try:
+            answer = hook(self, request)
+        except Exception as exc:
+            self._hook_failed(exc)
+            return
+        if isinstance(answer, Awaitable):
+            task = asyncio.ensure_future(answer)
+            task.add_done_callback(lambda done: self._hook_done(handshake, request, done))
+        else:
+            self._answer(handshake, request, answer)
+
+    def _hook_done(self, handshake: ServerHandshake, request: Request, done: asyncio.Future[Any]) -> None:
+        if done.cancelled():
+            self._abort()
+            return
+        exc = done.exception()
+        if exc is not None:
+            self._hook_failed(exc)
+            return
+        self._answer(handshake, request, done.result())
+
+    def _hook_failed(self, exc: BaseException) -> None:
+        self._options.logger.error("process_request failed", exc_info=exc)
+        self._refuse(ServerHandshake.reject(500, "Internal Server Error"), exc)
+
+    def _answer(self, handshake: ServerHandshake, request: Request, answer: Response | None) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if answer is None:
+            self._handshake = handshake
+            transport.resume_reading()
+            self._accept(handshake, request)
+            return
+        if not isinstance(answer, Response):
+            self._hook_failed(TypeError(f"process_request must return a Response or None, not {answer!r}"))
+            return
+        self.response = answer
+        headers = Headers([(n, v) for n, v in answer.headers.items() if n.lower() != "content-length"])
+        headers.add("Content-Length", str(len(answer.body)))
+        if "connection" not in headers:
+            headers.add("Connection", "close")
+        exc = HandshakeError(f"refused by process_request: {answer.status}", answer.status)
+        self._refuse(serialize_response(answer.status, headers, answer.body, answer.reason or None), exc)
+
+    def _accept(self, handshake: ServerHandshake, request: Request) -> None:
+        try:
+            headers = handshake.negotiate(request)
+        except HandshakeError as exc:
+            self._refuse(ServerHandshake.reject(exc), exc)
+            return
+        assert self._transport is not None
+        self.response = Response(101, REASONS[101], Headers(headers))
+        self._transport.write(serialize_response(101, headers))
+        self._established(handshake.connection(max_message_size=self._options.max_size), handshake.leftover)
+
+    def _refuse(self, answer: bytes, exc: BaseException) -> None:
+        self._handshake = None
+        transport = self._transport
+        assert transport is not None
+        transport.write(answer)
+        transport.close()
+        self._handshake_failed(exc)
+
+    def _response_data(self, handshake: ClientHandshake, data: bytes) -> None:
+        try:
+            response = handshake.receive_data(data)
+        except HandshakeError as exc:
+            self.response = handshake.response
+            self._handshake = None
+            assert self._transport is not None
+            self._transport.close()
+            self._handshake_failed(exc)
+            return
+        if response is None:
+            return
+        self.response = response
+        self._established(handshake.connection(max_message_size=self._options.max_size), handshake.leftover)
+
+    def _established(self, core: CoreConnection, leftover: bytes) -> None:
+        self._handshake = None
+        self._core = core
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+            self._open_timer = None
+        self._start_keepalive()
+        self._opened()
+        if leftover and self._transport is not None and not self._transport.is_closing():
+            self.data_received(leftover)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} {self.state.name} {self.remote_address}>"
