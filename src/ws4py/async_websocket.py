@@ -151,7 +151,6 @@ class WebSocket:
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake (once); the connection ends when the peer answers or after ``close_timeout``."""
-        self.proto._flush()
         self.proto._start_close(code, reason)
 
     def terminate(self) -> None:
@@ -160,7 +159,7 @@ class WebSocket:
 
     async def drain(self) -> None:
         """Wait until the transport's buffer is under ``write_limit`` (or the connection is gone)."""
-        self.proto._flush()
+        self.proto._flush_pending()
         await self.proto._drain()
 
     def __repr__(self) -> str:
@@ -183,7 +182,7 @@ class WebSocketProtocol(Endpoint):
     ``options`` sets the limits and timers (:class:`~ws4py.asyncio.endpoint.Options`).
     """
 
-    __slots__ = ("_out", "handler_cls", "ws")
+    __slots__ = ("handler_cls", "ws")
 
     def __init__(
         self,
@@ -202,24 +201,22 @@ class WebSocketProtocol(Endpoint):
         super().__init__(options or _DEFAULT_OPTIONS, handshake)
         self.handler_cls = handler_cls
         self.ws: WebSocket | None = None
-        # While callbacks run, their frames gather here and go out in one write.
-        self._out: list[bytes] | None = None
 
     # -- events to callbacks -------------------------------------------------
 
     def _opened(self) -> None:
         self.ws = ws = self.handler_cls(self)
-        self._out = []
+        self._pending = []  # what the callbacks send goes out in one write
         try:
             ws.opened()
         except Exception as exc:
             self._callback_failed(exc)
-        self._flush()
+        self._flush_pending()
 
     def _events(self, events: list[Event]) -> None:
         ws = self.ws
         assert ws is not None
-        self._out = out = []
+        self._pending = out = []  # what the callbacks send goes out in one write
         try:
             for event in events:
                 kind = type(event)
@@ -238,7 +235,7 @@ class WebSocketProtocol(Endpoint):
                     ws.ponged(PongControlMessage(event.payload))  # type: ignore[attr-defined]
         except Exception as exc:
             self._callback_failed(exc)
-        self._flush()
+        self._flush_pending()
 
     def _callback_failed(self, exc: Exception) -> None:
         ws = self.ws
@@ -246,14 +243,13 @@ class WebSocketProtocol(Endpoint):
             if ws is not None:
                 ws.unhandled_error(exc)
         finally:
-            self._flush()
             self._start_close(1011, "internal error")
 
     def _lost(self) -> None:
         ws = self.ws
         if ws is None:
             return
-        self._out = None
+        self._pending = None
         core = self._core
         code = 1006 if core is None or core.close_code is None else core.close_code
         reason = "" if core is None else core.close_reason
@@ -270,24 +266,6 @@ class WebSocketProtocol(Endpoint):
             raise StreamClosed("cannot send: the connection is not open")
         return core
 
-    def _write(self, data: bytes) -> None:
-        out = self._out
-        if out is not None:
-            out.append(data)
-        else:
-            transport = self._transport
-            assert transport is not None
-            transport.write(data)
-
-    def _flush(self) -> None:
-        out = self._out
-        if out is None:
-            return
-        self._out = None
-        transport = self._transport
-        if out and transport is not None and not transport.is_closing():
-            transport.write(out[0] if len(out) == 1 else b"".join(out))
-
     def _send_data(self, data: str | bytes | bytearray | memoryview, binary: bool) -> None:
         core = self._live_core()
         if binary and isinstance(data, str):
@@ -295,13 +273,7 @@ class WebSocketProtocol(Endpoint):
         if len(data) < _BIG_FRAME:
             self._write(core.send_binary(data) if binary else core.send_text(data))
             return
-        header, payload = core.frame_parts(data, binary)
-        self._flush()  # a large payload is written as it is, not joined
-        transport = self._transport
-        assert transport is not None
-        transport.write(header)
-        if payload:
-            transport.write(payload)
+        self._write_large(*core.frame_parts(data, binary))
 
     def _send_fragments(self, chunks: Iterable[str | bytes], binary: bool) -> None:
         core = self._live_core()

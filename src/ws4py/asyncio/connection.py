@@ -44,6 +44,7 @@ class Connection(Endpoint):
     """
 
     __slots__ = (
+        "_echo",
         "_fragmenting",
         "_handler_task",
         "_messages",
@@ -63,7 +64,10 @@ class Connection(Endpoint):
     ) -> None:
         super().__init__(options, handshake, process_request)
         self._server = server
-        self._messages: deque[Data] = deque()
+        self._messages: deque[TextReceived | BinaryReceived] = deque()
+        # The last message recv() returned: sending that same large str back
+        # sends the bytes it came in, instead of encoding it again.
+        self._echo: TextReceived | BinaryReceived | None = None
         self._recv_waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
         # Set while a fragmented message is being sent: other sends wait for it.
@@ -81,7 +85,7 @@ class Connection(Endpoint):
         for event in events:
             kind = type(event)
             if kind is TextReceived or kind is BinaryReceived:
-                messages.append(event.data)  # type: ignore[attr-defined]
+                messages.append(event)  # type: ignore[arg-type]
             elif kind is PongReceived:
                 self._pong_received(event)  # type: ignore[arg-type]
             elif kind is CloseReceived or kind is ConnectionFailed:
@@ -119,13 +123,13 @@ class Connection(Endpoint):
                 await waiter
             finally:
                 self._recv_waiter = None
-        message = messages.popleft()
+        self._echo = event = messages.popleft()
         if self._reading_paused and len(messages) < self._options.max_queue:
             self._reading_paused = False
             transport = self._transport
             if transport is not None and not transport.is_closing():
                 transport.resume_reading()
-        return message
+        return event.data
 
     def __aiter__(self) -> Connection:
         return self
@@ -173,13 +177,23 @@ class Connection(Endpoint):
         transport = self._transport
         assert core is not None and transport is not None
         binary = not isinstance(message, str)
-        if len(message) < _BIG_FRAME:
-            transport.write(core.send_binary(message) if binary else core.send_text(message))  # type: ignore[arg-type]
+        if len(message) >= _BIG_FRAME:
+            echo = self._echo
+            if echo is not None and echo.data is message and type(echo) is TextReceived and echo.raw is not None:
+                message = echo.raw  # framed as text: binary stays False
+            self._echo = None
+            self._write_large(*core.frame_parts(message, binary))
             return
-        header, payload = core.frame_parts(message, binary)
-        transport.write(header)
-        if payload:
-            transport.write(payload)
+        frame = core.send_binary(message) if binary else core.send_text(message)  # type: ignore[arg-type]
+        if self._pending is not None:
+            self._pending.append(frame)
+        elif self._messages:
+            # The handler has more messages to read without waiting (a pipelining
+            # peer): gather its answers and write them together when it yields.
+            self._pending = [frame]
+            self._loop.call_soon(self._flush_pending)
+        else:
+            transport.write(frame)
 
     async def _send_fragments(self, chunks: Any, is_async: bool) -> None:
         self._check_open()
@@ -201,19 +215,17 @@ class Connection(Endpoint):
                     raise TypeError("the fragments of one message must be all str or all bytes")
                 kind = chunk_kind
                 self._check_open()
-                assert self._transport is not None
                 if first:
                     frame = core.send_text(chunk, fin=False) if kind is str else core.send_binary(chunk, fin=False)  # type: ignore[arg-type]
                     first = False
                 else:
                     frame = core.send_continuation(chunk, fin=False)
-                self._transport.write(frame)
+                self._write(frame)
                 if self._write_paused:
                     await self._drain()
             if not first:
                 self._check_open()
-                assert self._transport is not None
-                self._transport.write(core.send_continuation(b"", fin=True))
+                self._write(core.send_continuation(b"", fin=True))
         except BaseException as exc:
             if not first and not isinstance(exc, ConnectionClosed):
                 # Half a message went out: the connection cannot carry another one.
@@ -237,8 +249,8 @@ class Connection(Endpoint):
     async def pong(self, data: str | bytes = b"") -> None:
         """Send an unsolicited pong (a one-way heartbeat)."""
         self._check_open()
-        assert self._core is not None and self._transport is not None
-        self._transport.write(self._core.send_pong(data.encode() if isinstance(data, str) else data))
+        assert self._core is not None
+        self._write(self._core.send_pong(data.encode() if isinstance(data, str) else data))
 
     # -- closing ---------------------------------------------------------
 

@@ -90,6 +90,7 @@ class Endpoint(asyncio.Protocol):
         "_loop",
         "_open_timer",
         "_options",
+        "_pending",
         "_pings",
         "_process_request",
         "_transport",
@@ -113,6 +114,8 @@ class Endpoint(asyncio.Protocol):
         self._core: CoreConnection | None = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._write_paused = False
+        # Frames held back to go out in one write (see _write); None when not corking.
+        self._pending: list[bytes] | None = None
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
         self._open_timer: asyncio.TimerHandle | None = None
@@ -260,6 +263,38 @@ class Endpoint(asyncio.Protocol):
 
     # -- writing ---------------------------------------------------------
 
+    def _write(self, data: bytes) -> None:
+        """Write ``data`` now, or after the frames being gathered when corked."""
+        pending = self._pending
+        if pending is not None:
+            pending.append(data)
+            return
+        transport = self._transport
+        assert transport is not None
+        transport.write(data)
+
+    def _write_large(self, header: bytes, payload: bytes) -> None:
+        """A large frame's header and payload, written as they are: joining would copy the payload."""
+        corked = self._pending is not None
+        self._flush_pending()
+        transport = self._transport
+        assert transport is not None
+        transport.write(header)
+        if payload:
+            transport.write(payload)
+        if corked:
+            self._pending = []
+
+    def _flush_pending(self) -> None:
+        """Uncork: one write (one system call) for every frame gathered."""
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        transport = self._transport
+        if pending and transport is not None and not transport.is_closing():
+            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
     def _wake_drainers(self) -> None:
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
@@ -279,6 +314,8 @@ class Endpoint(asyncio.Protocol):
         transport = self._transport
         assert transport is not None
         if out:
+            if self._pending is not None:
+                self._flush_pending()
             transport.write(out)
         if core.state is State.CLOSED and not transport.is_closing():
             self._after_close(core)
@@ -321,6 +358,7 @@ class Endpoint(asyncio.Protocol):
             return
         if transport is None or transport.is_closing():
             return
+        self._flush_pending()  # the close frame goes after every data frame
         frame = core.send_close(code, reason)
         if frame:
             transport.write(frame)
@@ -347,8 +385,7 @@ class Endpoint(asyncio.Protocol):
         frame = core.send_ping(payload)
         waiter: asyncio.Future[float] = self._loop.create_future()
         self._pings[payload] = (waiter, self._loop.time())
-        assert self._transport is not None
-        self._transport.write(frame)
+        self._write(frame)
         return waiter
 
     def _pong_received(self, event: PongReceived) -> None:

@@ -24,8 +24,10 @@ class Server:
     Await it (``server = await serve(...)``) or use it as an async context
     manager to start listening. :meth:`close` stops listening and closes
     every connection with 1001; :meth:`wait_closed` then waits for the
-    handlers to return (a handler still running ``close_timeout`` after its
-    connection closed is cancelled, so shutdown is bounded).
+    handlers to return. Connections get ``close_timeout`` to finish their
+    closing handshake and handlers ``close_timeout`` more: a handler still
+    running ``2 * close_timeout + 1`` seconds into ``wait_closed`` is
+    cancelled, so shutdown is bounded.
     """
 
     def __init__(
