@@ -195,7 +195,7 @@ class WebSocketProtocol(Endpoint):
     ) -> None:
         handshake = ServerHandshake(
             subprotocols=subprotocols,
-            compression=DeflateOptions() if compression == "deflate" else None,
+            compression=_DEFLATE if compression == "deflate" else None,
             origins=origins,
         )
         super().__init__(options or _DEFAULT_OPTIONS, handshake)
@@ -297,4 +297,5 @@ class WebSocketProtocol(Endpoint):
             chunk = following
 
 
+_DEFLATE = DeflateOptions()  # settings only: shared by every connection
 _DEFAULT_OPTIONS = Options(logger=logging.getLogger("ws4py.async_websocket"))

@@ -86,6 +86,7 @@ class Endpoint(asyncio.Protocol):
         "_core",
         "_drain_waiters",
         "_handshake",
+        "_id",
         "_keepalive_timer",
         "_loop",
         "_open_timer",
@@ -95,7 +96,6 @@ class Endpoint(asyncio.Protocol):
         "_process_request",
         "_transport",
         "_write_paused",
-        "id",
         "request",
         "response",
     )
@@ -121,7 +121,7 @@ class Endpoint(asyncio.Protocol):
         self._open_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._keepalive_timer: asyncio.TimerHandle | None = None
-        self.id = uuid.uuid4()
+        self._id: uuid.UUID | None = None
         #: The opening handshake's request and response (``None`` until known).
         self.request: Request | None = None
         self.response: Response | None = None
@@ -141,6 +141,13 @@ class Endpoint(asyncio.Protocol):
         """The opening handshake failed or was refused (the transport is closing)."""
 
     # -- public state ----------------------------------------------------
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A unique identifier of this connection (made when first asked for)."""
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
 
     @property
     def state(self) -> State:

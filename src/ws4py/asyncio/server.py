@@ -216,13 +216,10 @@ def serve(
     )
     offered = list(subprotocols or [])
     allowed = None if origins is None else list(origins)
+    deflate = DeflateOptions() if compression == "deflate" else None  # settings only: one for all
 
     def handshake_factory() -> ServerHandshake:
-        return ServerHandshake(
-            subprotocols=offered,
-            compression=DeflateOptions() if compression == "deflate" else None,
-            origins=allowed,
-        )
+        return ServerHandshake(subprotocols=offered, compression=deflate, origins=allowed)
 
     return Server(
         handler,

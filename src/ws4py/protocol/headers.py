@@ -21,17 +21,25 @@ class Headers:
     ``get_all`` returns each field's value.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_index", "_items")
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
-        self._items: list[tuple[str, str]] = list(items or [])
+        self._items: list[tuple[str, str]] = []
+        # Lower-cased name -> its values: a handshake looks up a dozen names.
+        self._index: dict[str, list[str]] = {}
+        for name, value in items or ():
+            self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))
+        values = self._index.get(lname := name.lower())
+        if values is None:
+            self._index[lname] = [value]
+        else:
+            values.append(value)
 
     def get_all(self, name: str) -> list[str]:
-        lname = name.lower()
-        return [v for k, v in self._items if k.lower() == lname]
+        return list(self._index.get(name.lower(), ()))
 
     def get(self, name: str, default: str | None = None) -> str | None:
         values = self.get_all(name)
