@@ -206,7 +206,8 @@ class WebSocketProtocol(Endpoint):
 
     def _opened(self) -> None:
         self.ws = ws = self.handler_cls(self)
-        self._pending = []  # what the callbacks send goes out in one write
+        if self._pending is None:
+            self._pending = []  # what the callbacks send goes out in one write
         try:
             ws.opened()
         except Exception as exc:
@@ -216,7 +217,8 @@ class WebSocketProtocol(Endpoint):
     def _events(self, events: list[Event]) -> None:
         ws = self.ws
         assert ws is not None
-        self._pending = out = []  # what the callbacks send goes out in one write
+        if self._pending is None:
+            self._pending = []  # what the callbacks send goes out in one write
         try:
             for event in events:
                 kind = type(event)
@@ -229,7 +231,7 @@ class WebSocketProtocol(Endpoint):
                     assert self._core is not None
                     pongs = self._core.pongs_to_send()
                     if pongs:
-                        out.append(pongs)
+                        self._write(pongs)
                 elif kind is PongReceived:
                     self._pong_received(event)  # type: ignore[arg-type]
                     ws.ponged(PongControlMessage(event.payload))  # type: ignore[attr-defined]

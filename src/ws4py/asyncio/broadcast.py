@@ -26,9 +26,10 @@ class Skipped(NamedTuple):
 def broadcast(connections: Iterable[Endpoint], message: str | bytes) -> list[Skipped]:
     """Send ``message`` to every open connection in ``connections`` now, and return the skipped ones.
 
-    It does not wait: each frame goes to the connection's transport, and a
-    connection that cannot take it (see :class:`Skipped`) is left out rather
-    than holding up the others or growing memory. Server connections
+    It does not wait: each frame goes to the connection's transport when the
+    caller yields (broadcasts made in a row reach each peer in one write),
+    and a connection that cannot take it (see :class:`Skipped`) is left out
+    rather than holding up the others or growing memory. Server connections
     without compression share one frame, built once; a client connection
     (masked) or one compressing gets its own. Order is kept per connection.
     """
@@ -52,10 +53,10 @@ def broadcast(connections: Iterable[Endpoint], message: str | bytes) -> list[Ski
         if core.frames_shareable:
             if shared is None:
                 shared = core.send_binary(payload) if binary else core.send_text(payload)
-            transport.write(shared)
+            conn._write_soon(shared)
             continue
         if core._send_frag_opcode:
             skipped.append(Skipped(conn, "busy"))
             continue
-        transport.write(core.send_binary(payload) if binary else core.send_text(payload))
+        conn._write_soon(core.send_binary(payload) if binary else core.send_text(payload))
     return skipped

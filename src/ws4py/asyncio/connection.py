@@ -185,13 +185,10 @@ class Connection(Endpoint):
             self._write_large(*core.frame_parts(message, binary))
             return
         frame = core.send_binary(message) if binary else core.send_text(message)  # type: ignore[arg-type]
-        if self._pending is not None:
-            self._pending.append(frame)
-        elif self._messages:
+        if self._pending is not None or self._messages:
             # The handler has more messages to read without waiting (a pipelining
             # peer): gather its answers and write them together when it yields.
-            self._pending = [frame]
-            self._loop.call_soon(self._flush_pending)
+            self._write_soon(frame)
         else:
             transport.write(frame)
 
@@ -299,7 +296,8 @@ class Connection(Endpoint):
 
     def _lost(self) -> None:
         self._wake_receiver()
-        if self._server is not None and self._handler_task is None:
+        task = self._handler_task
+        if self._server is not None and (task is None or task.done()):
             self._server._forget(self)
 
     async def _run_handler(self, server: Server) -> None:
@@ -313,9 +311,9 @@ class Connection(Endpoint):
         except Exception:
             self._options.logger.error("connection handler failed", exc_info=True)
             code, reason = 1011, "internal error"
-        try:
-            if self._core is not None and self._core.state is State.OPEN:
-                self._start_close(code, reason)
-            await asyncio.shield(self._closed)
-        finally:
+        if self._core is not None and self._core.state is State.OPEN:
+            self._start_close(code, reason)
+        # The server forgets the connection once both its handler returned and
+        # its transport is gone, whichever comes last (see _lost).
+        if self._closed.done():
             server._forget(self)

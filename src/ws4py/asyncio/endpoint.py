@@ -37,6 +37,8 @@ from ..protocol.http11 import REASONS, serialize_request, serialize_response
 __all__ = ["Endpoint", "Options", "ProcessRequest"]
 
 _OK_CODES = frozenset((1000, 1001, 1005))
+#: At most this many frames wait in a cork before they are written.
+_CORK_LIMIT = 64
 
 #: ``process_request(connection, request)``: ``None`` to go on with the handshake, or a
 #: :class:`~ws4py.protocol.Response` to answer with instead (plain HTTP, or a refusal).
@@ -279,6 +281,21 @@ class Endpoint(asyncio.Protocol):
         transport = self._transport
         assert transport is not None
         transport.write(data)
+
+    def _write_soon(self, data: bytes) -> None:
+        """Write ``data`` when the running callback or task yields, with whatever else is sent until then.
+
+        Many small frames then cost one system call. The gathered frames are
+        written at once past ``_CORK_LIMIT`` of them, so the wait stays short.
+        """
+        pending = self._pending
+        if pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self._flush_pending)
+        else:
+            pending.append(data)
+            if len(pending) >= _CORK_LIMIT:
+                self._flush_pending()
 
     def _write_large(self, header: bytes, payload: bytes) -> None:
         """A large frame's header and payload, written as they are: joining would copy the payload."""

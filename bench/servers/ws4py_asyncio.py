@@ -1,0 +1,54 @@
+"""ws4py (this repository), ``ws4py.asyncio``: echo, or broadcast with ``ws4py.asyncio.broadcast``.
+
+Run in bench/.venvs/threaded: ``python ws4py_asyncio.py PORT [--broadcast] [--uvloop]``.
+Compression off, as the load generator never offers it; keepalive off, as
+websockets' is the only other one with a keepalive and its pings are rare enough
+not to count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, prepare
+
+from ws4py.asyncio import Connection, broadcast, serve
+
+clients: set[Connection] = set()
+
+
+async def echo(ws: Connection) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+async def broadcaster(ws: Connection) -> None:
+    clients.add(ws)
+    try:
+        async for message in ws:
+            if message == BROADCAST_TRIGGER:
+                for _ in range(BROADCAST_COUNT):
+                    broadcast(clients, BROADCAST_PAYLOAD)
+    finally:
+        clients.discard(ws)
+
+
+async def main(broadcasting: bool, port: int) -> None:
+    handler = broadcaster if broadcasting else echo
+    async with serve(handler, "127.0.0.1", port, compression=None) as server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    uvloop = "--uvloop" in sys.argv
+    if uvloop:
+        sys.argv.remove("--uvloop")
+    args = parse_args(__doc__ or "")
+    prepare()
+    if uvloop:
+        import uvloop as _uvloop
+
+        _uvloop.run(main(args.broadcast, args.port))
+    else:
+        asyncio.run(main(args.broadcast, args.port))
