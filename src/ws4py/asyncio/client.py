@@ -183,7 +183,7 @@ class connect:
                 sock = await _through_proxy(self._proxy, target.host, target.port)
                 await loop.create_connection(lambda: conn, sock=sock, ssl=ssl, server_hostname=hostname)
             else:
-                await loop.create_connection(lambda: conn, target.host, target.port, ssl=ssl)
+                await loop.create_connection(lambda: conn, target.host, target.port, ssl=ssl, server_hostname=hostname)
             assert conn._opened_waiter is not None
             await conn._opened_waiter
         except BaseException:

@@ -278,6 +278,11 @@ class Connection(Endpoint):
 
     # -- lifecycle ---------------------------------------------------------
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._server is not None:
+            self._server._track(self)
+
     def _opened(self) -> None:
         server = self._server
         if server is None:

@@ -71,8 +71,11 @@ class Server:
             conn = Connection(
                 self.options, self._handshake_factory(), server=self, process_request=self._process_request
             )
-        self.connections.add(conn)
         return conn
+
+    def _track(self, conn: Any) -> None:
+        """A connection of this server has its transport (a failed TLS handshake never gets one)."""
+        self.connections.add(conn)
 
     def _forget(self, conn: Any) -> None:
         self.connections.discard(conn)
@@ -132,8 +135,8 @@ class Server:
             await self._server.wait_closed()
         if not self.connections:
             return
-        loop = asyncio.get_running_loop()
-        self._all_gone = loop.create_future()
+        if self._all_gone is None:
+            self._all_gone = asyncio.get_running_loop().create_future()
         timeout = self.options.close_timeout
         # Connections close within their own close_timeout; a handler that keeps
         # running after its connection closed gets close_timeout more, then is cancelled.
