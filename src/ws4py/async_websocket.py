@@ -262,6 +262,20 @@ class WebSocketProtocol(Endpoint):
 
     # -- writing -------------------------------------------------------------
 
+    def pause_writing(self) -> None:
+        # The peer does not read what the callbacks send: stop reading what it
+        # sends too, so an echo waits in the kernel instead of in our buffers.
+        super().pause_writing()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
     def _live_core(self) -> Any:
         core = self._core
         if core is None or core.state is not State.OPEN:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -44,6 +45,11 @@ _CORK_LIMIT = 64
 #: Bytes read from a socket at once, into a buffer shared by the endpoints of a thread.
 READ_SIZE = 256 * 1024
 _thread_buffers = threading.local()
+
+# asyncio's writelines sends a list with one sendmsg from Python 3.12; before, it joins.
+_VECTORED_WRITELINES = sys.version_info >= (3, 12)
+#: Below this, a large frame's header and payload are joined into one write (Python < 3.12).
+_JOIN_LIMIT = 256 * 1024
 
 
 def _read_buffer() -> memoryview:
@@ -329,13 +335,19 @@ class Endpoint(asyncio.BufferedProtocol):
                 self._flush_pending()
 
     def _write_large(self, header: bytes, payload: bytes) -> None:
-        """A large frame's header and payload, written as they are: joining would copy the payload."""
+        """A large frame's header and payload, in one system call when that costs no copy of the payload."""
         corked = self._pending is not None
         self._flush_pending()
         transport = self._transport
         assert transport is not None
-        transport.write(header)
-        if payload:
+        if not payload:
+            transport.write(header)
+        elif _VECTORED_WRITELINES or type(transport).__module__.startswith("uvloop"):
+            transport.writelines((header, payload))  # sendmsg/writev: no copy
+        elif len(payload) <= _JOIN_LIMIT:
+            transport.write(header + payload)  # a copy costs less than a second system call
+        else:
+            transport.write(header)
             transport.write(payload)
         if corked:
             self._pending = []
