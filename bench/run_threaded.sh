@@ -1,5 +1,6 @@
 #!/bin/sh
-# Threaded-server benchmark: ws4py's wsgiref server vs ws4py 0.6.0, websockets asyncio and websockets threaded.
+# Threaded-server benchmark: ws4py's wsgiref server vs ws4py 0.6.0, websockets asyncio and websockets threaded
+# (and a minimal C echo server, bench/servers/c_echo.c, as a reference floor).
 #
 #   bench/run_threaded.sh           full run (about 20 minutes): prints the table, writes bench/results/threaded.md
 #   bench/run_threaded.sh --quick   smoke run: every row, tiny durations, one repeat, writes nothing
@@ -10,7 +11,8 @@
 #   ws4py-orig   ws4py 0.6.0
 #   websockets   websockets (latest)
 # The virtualenvs are made once; WS4PY_BENCH_UPGRADE=1 refreshes them. The load
-# generator (bench/loadgen, C) is compiled on every run.
+# generator (bench/loadgen, C) and the C echo server are compiled on every run,
+# into bench/loadgen/build (ignored by git).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,6 +40,7 @@ WS4PY_BUILD_EXTENSION=yes "$venvs/threaded/bin/python" -m pip install --quiet -e
 
 mkdir -p "$here/loadgen/build"
 gcc -O2 -Wall -Wextra -Werror -o "$here/loadgen/build/loadgen" "$here/loadgen/loadgen.c"
+gcc -O2 -Wall -Wextra -Werror -o "$here/loadgen/build/c_echo" "$here/servers/c_echo.c"
 
 cd "$root"
 exec "$venvs/threaded/bin/python" bench/threaded_bench.py "$@"

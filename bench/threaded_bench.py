@@ -7,7 +7,10 @@ process, driven over 127.0.0.1 by a load generator written in C
 1. ws4py (this repository): the wsgiref server + ``WebSocketManager`` snippet;
 2. the original ws4py 0.6.0 from PyPI, the same snippet;
 3. websockets (latest), ``websockets.asyncio.server.serve``;
-4. websockets (latest), ``websockets.sync.server.serve`` (a thread per connection).
+4. websockets (latest), ``websockets.sync.server.serve`` (a thread per connection);
+
+and, as a reference floor, a minimal echo server in C (``bench/servers/c_echo.c``,
+no virtualenv), the same machine in the same run.
 
 Rows: echo throughput (1 or 50 connections, 1 or 16 messages in flight,
 16 B to 1 MiB, text and binary) with the lockstep round trip; memory per idle
@@ -48,6 +51,7 @@ ROOT = BENCH_DIR.parent
 VENVS = BENCH_DIR / ".venvs"
 SERVERS = BENCH_DIR / "servers"
 LOADGEN = BENCH_DIR / "loadgen" / "build" / "loadgen"
+C_ECHO = BENCH_DIR / "loadgen" / "build" / "c_echo"  # built from servers/c_echo.c by run_threaded.sh
 DEFAULT_OUTPUT = BENCH_DIR / "results" / "threaded.md"
 
 KIB = 1024
@@ -67,15 +71,21 @@ SETUP_CONCURRENCY = 4  # handshakes in flight when the connection setup is not w
 class Peer:
     key: str
     label: str
-    venv: str
-    script: str
-    probe: str  # module that must import in the virtualenv
-    dist: str  # distribution whose version the machine line shows
+    venv: str = ""
+    script: str = ""
+    probe: str = ""  # module that must import in the virtualenv
+    dist: str = ""  # distribution whose version the machine line shows
     fds_per_conn: int = 1  # descriptors the server holds per open connection (measured)
+    binary: Path | None = None  # a compiled server, run as ``binary PORT [--broadcast]``, instead of a script
 
     @property
     def python(self) -> Path:
         return VENVS / self.venv / "bin" / "python"
+
+    def argv(self, port: int) -> list[str]:
+        if self.binary is not None:
+            return [str(self.binary), str(port)]
+        return [str(self.python), str(SERVERS / self.script), str(port)]
 
 
 WS = "websockets"
@@ -85,12 +95,26 @@ PEERS = (
     Peer("asyncio", "websockets asyncio", "websockets", "websockets_asyncio.py", "websockets.asyncio.server", WS),
     # websockets.sync: 3 threads and 4 descriptors per connection (its socket, and a selector per reading thread)
     Peer("sync", "websockets threaded", "websockets", "websockets_sync.py", "websockets.sync.server", WS, 4),
+    # the floor: a minimal single-threaded epoll echo server in C, for reference only (no ratio column)
+    Peer("c", "C echo (reference)", binary=C_ECHO),
 )
 PEER_KEYS = [p.key for p in PEERS]
 
 
 def probe_peer(peer: Peer) -> tuple[str | None, str]:
     """(None, version) if the peer's server can run, else (reason, "")."""
+    if peer.binary is not None:
+        if not peer.binary.exists():
+            return f"{peer.binary.relative_to(ROOT)} is not built (bench/run_threaded.sh builds it)", ""
+        try:  # it prints the compiler that built it, e.g. "gcc 12.2.0"
+            done = subprocess.run(
+                [str(peer.binary), "--version"], capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"cannot run {peer.binary.relative_to(ROOT)}: {exc}", ""
+        if done.returncode != 0:
+            return f"{peer.binary.relative_to(ROOT)} --version exited with status {done.returncode}", ""
+        return None, done.stdout.strip()
     if not peer.python.exists():
         return f"no virtualenv {peer.python.parent.parent.relative_to(ROOT)}", ""
     code = f"import importlib.metadata, {peer.probe}; print(importlib.metadata.version({peer.dist!r}))"
@@ -189,7 +213,7 @@ class Server:
 
     def start(self) -> None:
         self.port = free_port()
-        argv = [str(self.peer.python), str(SERVERS / self.peer.script), str(self.port)]
+        argv = self.peer.argv(self.port)
         if self.broadcast:
             argv.append("--broadcast")
         with open(self.log_path, "wb") as log:
@@ -741,7 +765,12 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         "## Results",
         "",
         "Medians. ↑: higher is better, ↓: lower is better. The ratios divide ws4py's median by the other's. "
-        "The method and every row: `bench/README.md`.",
+        + (
+            "C echo (reference): a minimal C server, the floor of this machine, not a competitor. "
+            if "c" in by_key
+            else ""
+        )
+        + "The method and every row: `bench/README.md`.",
         "",
         "| Measurement | Unit | " + " | ".join(cols) + " | ws4py / websockets asyncio | ws4py / ws4py 0.6.0 |",
         "|---|---|" + "---:|" * (len(cols) + 2),

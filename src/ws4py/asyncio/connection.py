@@ -170,6 +170,9 @@ class Connection(Endpoint):
             raise TypeError(f"cannot send {type(message).__name__}: send str, bytes or an iterable of them")
         if self._write_paused:
             await self._drain()
+            if self._closed.done():
+                # The peer left while this message waited in the buffer: it may not have arrived.
+                raise self._closed_exception()
 
     def _write_message(self, message: str | bytes | bytearray | memoryview) -> None:
         self._check_open()

@@ -86,18 +86,26 @@ class Server:
         """Start listening (once); return the server."""
         if self._server is None:
             loop = asyncio.get_running_loop()
+            # open_timeout covers the TLS handshake too (asyncio's default is 60 s).
+            tls_timeout = self.options.open_timeout if self._ssl is not None else None
             if self._unix is not None:
                 self._server = await loop.create_unix_server(
-                    self._make_connection, self._unix, ssl=self._ssl, backlog=self._backlog
+                    self._make_connection,
+                    self._unix,
+                    ssl=self._ssl,
+                    backlog=self._backlog,
+                    ssl_handshake_timeout=tls_timeout,
                 )
             else:
+                host: Any = self._host  # a str, a list of them, or None (every interface)
                 self._server = await loop.create_server(
                     self._make_connection,
-                    self._host,
-                    self._port,  # type: ignore[arg-type]  # None with a host list is fine at runtime
+                    host,
+                    self._port,
                     ssl=self._ssl,
                     reuse_port=self._reuse_port,
                     backlog=self._backlog,
+                    ssl_handshake_timeout=tls_timeout,
                 )
             for sock in self._server.sockets:
                 self.logger.info("server listening on %s", sock.getsockname())
