@@ -310,10 +310,178 @@ done:
     return out;
 }
 
+/* -- UTF-8 validation ------------------------------------------------------
+ *
+ * A state is the incomplete sequence a chunk ended with, packed as
+ * (count << 24) | first byte << 16 | second << 8 | third (count 0-3): the
+ * same number whichever implementation made it, so the twins interoperate.
+ */
+
+typedef struct {
+    int need;                 /* continuation bytes still expected */
+    unsigned char lo, hi;     /* the range the next continuation byte must be in */
+    int npend;
+    unsigned char pend[3];    /* the incomplete sequence so far */
+} utf8_state;
+
+/* One byte; 0 if it may be followed by more, -1 if no valid text has this prefix. */
+static int
+utf8_step(utf8_state *st, unsigned char b)
+{
+    if (st->need == 0) {
+        if (b < 0x80) {
+            return 0;
+        }
+        st->npend = 1;
+        st->pend[0] = b;
+        st->lo = 0x80;
+        st->hi = 0xBF;
+        if (b >= 0xC2 && b <= 0xDF) {
+            st->need = 1;
+        } else if (b == 0xE0) {
+            st->need = 2;
+            st->lo = 0xA0;  /* no overlong 3-byte forms */
+        } else if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) {
+            st->need = 2;
+        } else if (b == 0xED) {
+            st->need = 2;
+            st->hi = 0x9F;  /* no surrogates */
+        } else if (b == 0xF0) {
+            st->need = 3;
+            st->lo = 0x90;  /* no overlong 4-byte forms */
+        } else if (b >= 0xF1 && b <= 0xF3) {
+            st->need = 3;
+        } else if (b == 0xF4) {
+            st->need = 3;
+            st->hi = 0x8F;  /* nothing above U+10FFFF */
+        } else {
+            return -1;
+        }
+        return 0;
+    }
+    if (b < st->lo || b > st->hi) {
+        return -1;
+    }
+    st->lo = 0x80;
+    st->hi = 0xBF;
+    if (--st->need == 0) {
+        st->npend = 0;
+    } else {
+        st->pend[st->npend++] = b;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(utf8_check_doc,
+"utf8_check(data, state, mask_key=None, phase=0) -> int\n\n"
+"Validate data as the continuation of UTF-8 text that left `state` (0 at\n"
+"the start of a text), unmasking it on the fly with mask_key rotated by\n"
+"phase when given. Return the new state (0: data ended on a character\n"
+"boundary), or -1 as soon as no valid text can have these bytes.\n"
+"Nothing is copied or decoded.");
+
+static PyObject *
+utf8_check(PyObject *self, PyObject *args)
+{
+    Py_buffer data;
+    long state;
+    PyObject *key_obj = Py_None;
+    Py_ssize_t phase = 0;
+    unsigned char key[4] = {0, 0, 0, 0};
+    int masked = 0;
+    utf8_state st = {0, 0x80, 0xBF, 0, {0, 0, 0}};
+    const unsigned char *src;
+    Py_ssize_t i = 0, n;
+    long result = 0;
+
+    if (!PyArg_ParseTuple(args, "y*l|On:utf8_check", &data, &state, &key_obj, &phase)) {
+        return NULL;
+    }
+    if (key_obj != Py_None) {
+        Py_buffer kb;
+        if (PyObject_GetBuffer(key_obj, &kb, PyBUF_SIMPLE) < 0) {
+            PyBuffer_Release(&data);
+            return NULL;
+        }
+        if (kb.len != 4) {
+            PyBuffer_Release(&kb);
+            PyBuffer_Release(&data);
+            PyErr_SetString(PyExc_ValueError, "mask_key must be 4 bytes");
+            return NULL;
+        }
+        for (int j = 0; j < 4; j++) {
+            key[j] = ((const unsigned char *)kb.buf)[(phase + j) & 3];
+        }
+        PyBuffer_Release(&kb);
+        masked = 1;
+    }
+    {
+        int count = (int)((state >> 24) & 0xFF);
+        if (state < 0 || count > 3) {
+            PyBuffer_Release(&data);
+            PyErr_SetString(PyExc_ValueError, "invalid UTF-8 state");
+            return NULL;
+        }
+        for (int j = 0; j < count; j++) {
+            if (utf8_step(&st, (unsigned char)(state >> (16 - 8 * j))) < 0 || st.need == 0) {
+                PyBuffer_Release(&data);
+                PyErr_SetString(PyExc_ValueError, "invalid UTF-8 state");
+                return NULL;
+            }
+        }
+    }
+    src = (const unsigned char *)data.buf;
+    n = data.len;
+    Py_BEGIN_ALLOW_THREADS
+    {
+        uint32_t k32;
+        uint64_t k64;
+        memcpy(&k32, key, 4);
+        k64 = ((uint64_t)k32 << 32) | k32;
+        while (i < n) {
+            if (st.need == 0 && (i & 3) == 0) {
+                /* ASCII runs, 8 bytes at a time (i & 3 == 0 keeps the key phase at 0). */
+                while (i + 8 <= n) {
+                    uint64_t w;
+                    memcpy(&w, src + i, 8);
+                    if (masked) {
+                        w ^= k64;
+                    }
+                    if (w & 0x8080808080808080ULL) {
+                        break;
+                    }
+                    i += 8;
+                }
+                if (i >= n) {
+                    break;
+                }
+            }
+            if (utf8_step(&st, masked ? (unsigned char)(src[i] ^ key[i & 3]) : src[i]) < 0) {
+                result = -1;
+                break;
+            }
+            i++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    if (result == 0 && st.need != 0) {
+        result = ((long)st.npend << 24) | ((long)st.pend[0] << 16);
+        if (st.npend > 1) {
+            result |= (long)st.pend[1] << 8;
+        }
+        if (st.npend > 2) {
+            result |= (long)st.pend[2];
+        }
+    }
+    return PyLong_FromLong(result);
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", apply_mask, METH_VARARGS, apply_mask_doc},
     {"parse_frames", parse_frames, METH_VARARGS, parse_frames_doc},
     {"build_frame", build_frame, METH_VARARGS, build_frame_doc},
+    {"utf8_check", utf8_check, METH_VARARGS, utf8_check_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -223,7 +223,7 @@ class WebSocketProtocol(Endpoint):
             for event in events:
                 kind = type(event)
                 if kind is TextReceived:
-                    ws.received_message(TextMessage._from_text(event.data, event.raw))  # type: ignore[attr-defined]
+                    ws.received_message(TextMessage._from_text(event.decoded, event.raw))  # type: ignore[attr-defined]
                 elif kind is BinaryReceived:
                     ws.received_message(BinaryMessage._from_bytes(Opcode.BINARY, event.data))  # type: ignore[attr-defined]
                 elif kind is PingReceived:

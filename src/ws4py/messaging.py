@@ -58,7 +58,8 @@ class Message:
         self.completed = False
 
     @classmethod
-    def _from_text(cls, text: str, raw: bytes | None = None) -> Message:
+    def _from_text(cls, text: str | None, raw: bytes | None = None) -> Message:
+        """A received text message: its text, its bytes, or both (one may be ``None``, not both)."""
         message = cls.__new__(cls)
         message.opcode = Opcode.TEXT
         message.encoding = "utf-8"
@@ -103,9 +104,12 @@ class Message:
         self.data = self.data + _to_bytes(data, self.encoding)
 
     def __str__(self) -> str:
-        if self._text is not None:
-            return self._text
-        return self.data.decode(self.encoding or "utf-8")
+        text = self._text
+        if text is None:
+            text = self.data.decode(self.encoding or "utf-8")
+            if self.opcode == Opcode.TEXT:
+                self._text = text  # kept: len() and str() of a large message decode it once
+        return text
 
     def __bytes__(self) -> bytes:
         return self.data

@@ -21,6 +21,7 @@ from ..protocol import (
     TextReceived,
 )
 from ..protocol.connection import _BIG_FRAME
+from ..protocol.connection import Connection as CoreConnection
 from ..protocol.headers import Headers
 from .endpoint import Endpoint, Options, ProcessRequest
 
@@ -44,6 +45,7 @@ class Connection(Endpoint):
     """
 
     __slots__ = (
+        "_close_held",
         "_echo",
         "_fragmenting",
         "_handler_task",
@@ -73,6 +75,9 @@ class Connection(Endpoint):
         # Set while a fragmented message is being sent: other sends wait for it.
         self._fragmenting: asyncio.Future[None] | None = None
         self._handler_task: asyncio.Task[None] | None = None
+        # The peer broke the protocol in the same read as messages the handler has
+        # not taken yet: the failing close waits for it (see _flush_core).
+        self._close_held = False
         # The client's ``connect`` waits on this for the handshake's outcome.
         self._opened_waiter: asyncio.Future[None] | None = None
         if server is None:
@@ -99,6 +104,39 @@ class Connection(Endpoint):
                 assert self._transport is not None
                 self._transport.pause_reading()
 
+    def _flush_core(self, core: CoreConnection) -> None:
+        if self._messages and core.failure is not None and core.state is not State.CLOSED:
+            # Messages came before the peer's protocol error: the handler may still
+            # answer them (an echo), so the failing close goes after what it sends for
+            # them, when it asks for the next message; close_timeout bounds the wait.
+            # (A normal close is answered at once, as RFC 6455 5.5.1 asks.)
+            if not self._close_held:
+                self._close_held = True
+                timeout = self._options.close_timeout
+                if timeout is not None and self._close_timer is None:
+                    self._close_timer = self._loop.call_later(timeout, self._release_close)
+            return
+        super()._flush_core(core)
+
+    def _release_close(self) -> None:
+        """Send the close held back for the handler's answers (and end TCP as due)."""
+        if not self._close_held:
+            return
+        self._close_held = False
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        core = self._core
+        transport = self._transport
+        if core is not None and transport is not None and not transport.is_closing():
+            super()._flush_core(core)
+
+    def _start_close(self, code: int | None, reason: str) -> None:
+        if self._close_held:
+            self._release_close()
+            return
+        super()._start_close(code, reason)
+
     def _wake_receiver(self) -> None:
         waiter = self._recv_waiter
         if waiter is not None and not waiter.done():
@@ -113,6 +151,8 @@ class Connection(Endpoint):
         """
         messages = self._messages
         while not messages:
+            if self._close_held:
+                self._release_close()
             if self._recv_waiter is not None:
                 raise RuntimeError("another coroutine is already waiting in recv()")
             core = self._core

@@ -19,10 +19,19 @@ them in step: a change here is a change in ``src/ws4py/_speedups.c`` too.
 
 ``apply_mask(data, mask_key)``
     XORs ``data`` with the repeated 4-byte key (masking and unmasking).
+
+``utf8_check(data, state, mask_key=None, phase=0)``
+    Validates ``data`` as the continuation of UTF-8 text that left ``state``
+    (0 at the start of a text), unmasked with ``mask_key`` rotated by
+    ``phase`` when given. Returns the new state, 0 when ``data`` ends on a
+    character boundary, or -1 as soon as no valid text can have these bytes.
+    A state packs the incomplete sequence the text ended with: ``(count << 24)
+    | first byte << 16 | second << 8 | third``.
 """
 
 from __future__ import annotations
 
+import codecs
 from typing import Final, Literal
 
 _BIG: Final[Literal["big"]] = "big"
@@ -125,3 +134,30 @@ def build_frame(first_byte: int, payload: bytes | bytearray | memoryview, mask_k
     if mask_key is None:
         return header + payload
     return header + mask_key + apply_mask(payload, mask_key)
+
+
+_UTF8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def utf8_check(data: bytes | bytearray | memoryview, state: int, mask_key: bytes | None = None, phase: int = 0) -> int:
+    count = state >> 24
+    if state < 0 or count > 3:
+        raise ValueError("invalid UTF-8 state")
+    pending = bytes((state >> (16 - 8 * i)) & 0xFF for i in range(count))
+    if mask_key is not None:
+        if len(mask_key) != 4:
+            raise ValueError("mask_key must be 4 bytes")
+        data = apply_mask(data, mask_key[phase & 3 :] + mask_key[: phase & 3])
+    decoder = _UTF8Decoder()
+    decoder.setstate((pending, 0))
+    try:
+        decoder.decode(data, False)
+    except UnicodeDecodeError:
+        return -1
+    rest: bytes = decoder.getstate()[0]
+    if len(rest) >= 2 and rest[0] == 0xED and rest[1] >= 0xA0:
+        return -1  # a surrogate's prefix, which CPython's decoder holds back instead of rejecting
+    packed = len(rest) << 24
+    for i, byte in enumerate(rest):
+        packed |= byte << (16 - 8 * i)
+    return packed

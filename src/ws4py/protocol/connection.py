@@ -191,8 +191,7 @@ class Connection:
         "_frag_parts",
         "_frag_size",
         "_partial_checked",
-        "_partial_decoder",
-        "_partial_text",
+        "_partial_state",
         "_pings",
         "_pongs_due",
         "_reading",
@@ -263,11 +262,10 @@ class Connection:
         self._frag_compressed = False
         self._frag_decoder: codecs.IncrementalDecoder | None = None
 
-        # UTF-8 already validated of the incomplete text frame at the buffer's start.
-        # Its text is kept, so the frame is decoded once when it completes.
+        # How much of the incomplete text frame at the buffer's start is validated
+        # UTF-8, and the utf8_check state it left.
         self._partial_checked = 0
-        self._partial_decoder: codecs.IncrementalDecoder | None = None
-        self._partial_text: list[str] = []
+        self._partial_state = 0
 
         # Outgoing fragmented message: opcode 0 when none is in progress.
         self._send_frag_opcode = 0
@@ -333,7 +331,7 @@ class Connection:
             except ProtocolException as exc:
                 self._fail(exc, events)
                 return events
-            if self._partial_decoder is not None:
+            if self._partial_checked:
                 self._drop_partial()
         if not self._reading:
             buf.clear()
@@ -363,26 +361,24 @@ class Connection:
                 buf.clear()
         return events
 
-    def _finish_partial(self, payload: bytes, fin: bool) -> tuple[str, codecs.IncrementalDecoder]:
-        """Decode a completed frame whose start :meth:`_check_partial_text` already decoded."""
-        decoder = self._partial_decoder
-        assert decoder is not None
-        text = self._partial_text
-        text.append(decoder.decode(payload[self._partial_checked :], fin))
-        self._drop_partial()
-        return "".join(text), decoder
-
     def _drop_partial(self) -> None:
         self._partial_checked = 0
-        self._partial_decoder = None
-        self._partial_text = []
+        self._partial_state = 0
 
     def _check_partial_text(self, buf: bytearray | memoryview) -> None:
+        """Validate the UTF-8 of the incomplete frame at ``buf``'s start, as far as it arrived.
+
+        Nothing is decoded or kept: ``utf8_check`` walks the new bytes,
+        unmasking them on the fly, so a large text frame costs one pass more.
+        """
         opcode = buf[0] & 0x0F
         if opcode == _TEXT and not self._frag_opcode:
-            message_decoder = None
+            initial = 0
         elif opcode == 0 and self._frag_decoder is not None and not self._frag_compressed:
-            message_decoder = self._frag_decoder
+            pending = self._frag_decoder.getstate()[0]
+            initial = len(pending) << 24
+            for i, byte in enumerate(pending):
+                initial |= byte << (16 - 8 * i)
         else:
             return
         if len(buf) < 2:
@@ -395,26 +391,14 @@ class Connection:
         end = len(buf)
         if end <= start + checked:
             return
-        if masked:
-            phase = checked & 3
-            key = bytes(buf[start - 4 : start])
-            chunk = _frames.apply_mask(buf[start + checked : end], key[phase:] + key[:phase])
-        else:
-            chunk = bytes(buf[start + checked : end])
-        decoder = self._partial_decoder
-        if decoder is None:
-            decoder = self._partial_decoder = _UTF8Decoder()
-            if message_decoder is not None:
-                decoder.setstate(message_decoder.getstate())
-        try:
-            text = decoder.decode(chunk, False)
-            if message_decoder is not None or not buf[0] & 0x80:
-                # Part of a fragmented message: the text is kept. A whole message in
-                # one frame is decoded again when it completes (see _process).
-                self._partial_text.append(text)
-            _check_utf8_prefix(decoder)
-        except UnicodeDecodeError:
-            raise TextFrameEncodingException(_INVALID_TEXT) from None
+        key = bytes(buf[start - 4 : start]) if masked else None
+        with memoryview(buf) as view:
+            state = _frames.utf8_check(
+                view[start + checked : end], self._partial_state if checked else initial, key, checked & 3
+            )
+        if state < 0:
+            raise TextFrameEncodingException(_INVALID_TEXT)
+        self._partial_state = state
         self._partial_checked = end - start
 
     def _process(self, frames: list[tuple[int, bytes]], events: list[Event]) -> None:
@@ -431,14 +415,21 @@ class Connection:
                     elif len(payload) > self.max_message_size:
                         raise FrameTooLargeException(f"message exceeds the limit of {self.max_message_size} bytes")
                     if opcode == _TEXT:
-                        try:
-                            if self._partial_decoder is not None:
-                                # Its start was checked as it arrived; decoding it whole
-                                # again is cheaper than joining the pieces.
-                                self._drop_partial()
-                            append(TextReceived(payload.decode(), payload))
-                        except UnicodeDecodeError:
-                            raise TextFrameEncodingException(_INVALID_TEXT) from None
+                        checked = self._partial_checked
+                        if checked or len(payload) >= _BIG_FRAME:
+                            # Validated without decoding (its start maybe as it arrived):
+                            # a large text is decoded only if someone asks for the str.
+                            state = self._partial_state
+                            self._drop_partial()
+                            with memoryview(payload) as view:
+                                if _frames.utf8_check(view[checked:], state) != 0:
+                                    raise TextFrameEncodingException(_INVALID_TEXT)
+                            append(TextReceived(None, payload))
+                        else:
+                            try:
+                                append(TextReceived(payload.decode(), payload))
+                            except UnicodeDecodeError:
+                                raise TextFrameEncodingException(_INVALID_TEXT) from None
                     else:
                         append(BinaryReceived(payload))
                 else:
@@ -480,12 +471,10 @@ class Connection:
             raise FrameTooLargeException(f"message exceeds the limit of {self.max_message_size} bytes")
         decoder = self._frag_decoder
         if decoder is not None:
+            if self._partial_checked:
+                self._drop_partial()  # its start was validated as it arrived: decode it whole now
             try:
-                if self._partial_decoder is None:
-                    text = decoder.decode(payload, fin)
-                else:
-                    text, decoder = self._finish_partial(payload, fin)
-                    self._frag_decoder = decoder
+                text = decoder.decode(payload, fin)
                 if not fin:
                     _check_utf8_prefix(decoder)
             except UnicodeDecodeError:

@@ -31,19 +31,36 @@ class Event:
 
 
 class TextReceived(Event):
-    """A complete text message, validated UTF-8, decoded.
+    """A complete text message, validated UTF-8; ``data`` is its text.
 
     ``raw`` is its UTF-8 bytes when the core had them whole (a message in one
     uncompressed or compressed frame), else ``None``: an adapter that needs
-    the bytes (an echo) is spared encoding the text again. It is not part of
-    the event's identity (equality and repr use ``data`` only).
+    the bytes (an echo) is spared encoding the text again. A large message
+    is validated without decoding and decoded when ``data`` is first read,
+    so an adapter that only forwards ``raw`` never makes the ``str``. ``raw``
+    is not part of the event's identity (equality and repr use ``data``).
     """
 
-    __slots__ = ("data", "raw")
+    __slots__ = ("_data", "raw")
 
-    def __init__(self, data: str, raw: bytes | None = None) -> None:
-        self.data = data
+    def __init__(self, data: str | None, raw: bytes | None = None) -> None:
+        if data is None and raw is None:
+            raise ValueError("a TextReceived needs its text or its bytes")
+        self._data = data
         self.raw = raw
+
+    @property
+    def decoded(self) -> str | None:
+        """The text if it was decoded already, else ``None`` (then ``raw`` has the bytes)."""
+        return self._data
+
+    @property
+    def data(self) -> str:
+        data = self._data
+        if data is None:
+            assert self.raw is not None
+            data = self._data = self.raw.decode()  # validated by the core
+        return data
 
     def __eq__(self, other: object) -> bool:
         return type(other) is TextReceived and other.data == self.data

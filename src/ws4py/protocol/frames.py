@@ -20,6 +20,7 @@ __all__ = [
     "FIN",
     "RSV1",
     "apply_mask",
+    "utf8_check",
     "build_frame",
     "parse_frames",
     "implementation",
@@ -59,6 +60,7 @@ implementation = ""
 parse_frames = _frames_py.parse_frames
 build_frame = _frames_py.build_frame
 apply_mask = _frames_py.apply_mask
+utf8_check = _frames_py.utf8_check
 
 
 def available_implementations() -> list[str]:
@@ -68,7 +70,7 @@ def available_implementations() -> list[str]:
 
 def use(name: str) -> None:
     """Switch the frame codec of the whole process to ``"c"`` or ``"python"``."""
-    global implementation, parse_frames, build_frame, apply_mask
+    global implementation, parse_frames, build_frame, apply_mask, utf8_check
     try:
         module = _IMPLEMENTATIONS[name]
     except KeyError:
@@ -77,6 +79,7 @@ def use(name: str) -> None:
     parse_frames = module.parse_frames
     build_frame = module.build_frame
     apply_mask = module.apply_mask
+    utf8_check = module.utf8_check
 
 
 use("python" if os.environ.get("WS4PY_PURE_PYTHON") == "1" or _compiled is None else "c")
