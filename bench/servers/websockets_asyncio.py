@@ -1,12 +1,13 @@
 """websockets (latest), asyncio server: echo, or broadcast with ``websockets.asyncio.server.broadcast``.
 
-Run in bench/.venvs/websockets: ``python websockets_asyncio.py PORT [--broadcast]``.
-No compression (the load generator never offers it either).
+Run in bench/.venvs/websockets: ``python websockets_asyncio.py PORT [--broadcast] [--uvloop]``.
+No compression (the load generator never offers it either); keepalive at its default (a ping every 20 s).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, prepare
 from websockets.asyncio.server import ServerConnection, broadcast, serve
@@ -32,13 +33,21 @@ async def broadcaster(ws: ServerConnection) -> None:
         clients.discard(ws)
 
 
-async def main() -> None:
-    args = parse_args(__doc__ or "")
-    prepare()
-    handler = broadcaster if args.broadcast else echo
-    async with serve(handler, "127.0.0.1", args.port, compression=None, max_size=MAX_SIZE) as server:
+async def main(broadcasting: bool, port: int) -> None:
+    handler = broadcaster if broadcasting else echo
+    async with serve(handler, "127.0.0.1", port, compression=None, max_size=MAX_SIZE) as server:
         await server.serve_forever()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop = "--uvloop" in sys.argv
+    if uvloop:
+        sys.argv.remove("--uvloop")
+    args = parse_args(__doc__ or "")
+    prepare()
+    if uvloop:
+        import uvloop as _uvloop
+
+        _uvloop.run(main(args.broadcast, args.port))
+    else:
+        asyncio.run(main(args.broadcast, args.port))

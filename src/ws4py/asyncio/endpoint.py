@@ -125,6 +125,7 @@ class Endpoint(asyncio.BufferedProtocol):
         "_pong_timer",
         "_process_request",
         "_read_view",
+        "_reading_frame",
         "_transport",
         "_write_paused",
         "request",
@@ -142,6 +143,7 @@ class Endpoint(asyncio.BufferedProtocol):
         self._process_request = process_request
         self._loop = asyncio.get_running_loop()
         self._read_view = _read_buffer()
+        self._reading_frame = False  # get_buffer handed out the core's large-frame buffer
         self._transport: asyncio.Transport | None = None
         self._core: CoreConnection | None = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
@@ -261,9 +263,23 @@ class Endpoint(asyncio.BufferedProtocol):
             transport.write(serialize_request("GET", handshake.resource, headers))
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        core = self._core
+        if core is not None:
+            # The rest of a large frame goes straight into the frame's own buffer.
+            view = core.receive_buffer()
+            if view is not None:
+                self._reading_frame = True
+                return view
         return self._read_view
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self._reading_frame:
+            self._reading_frame = False
+            core = self._core
+            assert core is not None
+            self._events(core.received_into(nbytes))
+            self._flush_core(core)
+            return
         self.data_received(self._read_view[:nbytes])
 
     def data_received(self, data: bytes | memoryview) -> None:

@@ -291,10 +291,35 @@ class Connection:
         if big is None:
             return self._receive(data)
         # A large frame is arriving into a buffer of its final size (see _receive).
-        filled, end = self._big_filled, self._big_end
-        taken = min(len(data), end - filled)
-        big[filled : filled + taken] = memoryview(data)[:taken]
-        filled += taken
+        taken = min(len(data), self._big_end - self._big_filled)
+        big[self._big_filled : self._big_filled + taken] = memoryview(data)[:taken]
+        events = self._big_arrived(taken)
+        if taken < len(data) and self._reading:
+            events += self._receive(memoryview(data)[taken:])
+        return events
+
+    def receive_buffer(self) -> memoryview | None:
+        """Where to read the rest of a large frame that is arriving, or ``None``.
+
+        An adapter that can read into a buffer (``recv_into``) reads straight
+        into this one and calls :meth:`received_into`: the frame's bytes are
+        then copied once less. Never longer than what the frame still lacks.
+        """
+        big = self._big
+        if big is None or not self._reading:
+            return None
+        return memoryview(big)[self._big_filled : self._big_end]
+
+    def received_into(self, nbytes: int) -> list[Event]:
+        """:meth:`receive_data` for ``nbytes`` read into :meth:`receive_buffer`'s buffer."""
+        if self._big is None or not self._reading:
+            return []
+        return self._big_arrived(nbytes)
+
+    def _big_arrived(self, taken: int) -> list[Event]:
+        big = self._big
+        assert big is not None
+        filled, end = self._big_filled + taken, self._big_end
         if filled < end:
             self._big_filled = filled
             events: list[Event] = []
@@ -308,8 +333,6 @@ class Connection:
         with memoryview(big) as view:
             events = self._receive(view[:end])
         _spare_buffers.give(big)
-        if taken < len(data) and self._reading:
-            events += self._receive(memoryview(data)[taken:])
         return events
 
     def _receive(self, data: bytes | bytearray | memoryview) -> list[Event]:
