@@ -265,9 +265,10 @@ class Endpoint(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         core = self._core
         if core is not None:
-            # The rest of a large frame goes straight into the frame's own buffer.
+            # The rest of a large frame goes straight into the frame's own buffer,
+            # when that is no smaller a read than the usual one.
             view = core.receive_buffer()
-            if view is not None:
+            if view is not None and len(view) >= READ_SIZE:
                 self._reading_frame = True
                 return view
         return self._read_view
