@@ -51,6 +51,7 @@ from harness import (
     fmt_size,
     idle_row,
     pct,
+    pinned_lockstep_rows,
     ratio,
     run_main,
     value_cell,
@@ -157,7 +158,7 @@ def echo_rows(quick: bool, repeats: int) -> list[Row]:
                     # (a server doing 300 msg/s needs about 3 s; one that does not catch up in time is restarted).
                     warmup, drain = (0.2 if quick else 1.0), 15.0
                 rows.append(echo_row(conns, inflight, size, text, warmup, duration, drain, repeats))
-    return rows
+    return rows + pinned_lockstep_rows(quick, repeats)
 
 
 def heavy_rows(quick: bool, repeats: int) -> list[Row]:
@@ -230,6 +231,8 @@ def short_row(row: Row) -> str:
         return row.label
     kind = row.label.split()[1]
     where = "lockstep" if row.conns == 1 and row.inflight == 1 else f"{row.conns} conns x {row.inflight}"
+    if row.pin_cpu is not None:
+        where += ", one CPU"
     return f"{kind} {fmt_size(row.size)}, {where}"
 
 

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,10 +272,16 @@ def _progress(result: dict[str, Any]) -> str:
     return ", ".join(f"{k} {result[k]}" for k in keys if k in result)
 
 
-def run_loadgen(args: Sequence[str], timeout: float) -> dict[str, Any]:
-    """Runs the load generator to the end (it stops itself after ``--timeout``); its JSON result."""
+def run_loadgen(args: Sequence[str], timeout: float, cpu: int | None = None) -> dict[str, Any]:
+    """Runs the load generator to the end (it stops itself after ``--timeout``); its JSON result.
+
+    ``cpu``: the load generator runs on that CPU only.
+    """
     argv = [str(LOADGEN), *args, "--timeout", f"{timeout:g}"]
-    proc = _spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
+    proc = _spawn(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=pin
+    )
     try:
         out, err = proc.communicate(timeout=timeout + 20)
     except subprocess.TimeoutExpired as exc:
@@ -303,6 +309,8 @@ class Row:
     size: int = 0
     inflight: int = 0
     duration: float = 0.0
+    # Server and load generator both on this CPU: the round trip without a cross-CPU wake-up.
+    pin_cpu: int | None = None
 
     @property
     def fresh_server(self) -> bool:
@@ -333,12 +341,39 @@ def fmt_size(nbytes: int) -> str:
     return f"{nbytes} B"
 
 
+#: The CPU of the one-CPU lockstep rows: the last one this process may use.
+PIN_CPU = max(os.sched_getaffinity(0))
+
+
+def pinned_lockstep_rows(quick: bool, repeats: int) -> list[Row]:
+    """Lockstep at 16 B and 1 KiB with server and load generator on one CPU (see :func:`pinned`)."""
+    warmup, duration = (0.05, 0.15) if quick else (0.3, 1.0)
+    return [
+        echo_row(1, 1, size, text, warmup, duration, 5.0, repeats, pin_cpu=PIN_CPU)
+        for size in (16, KIB)
+        for text in (True, False)
+    ]
+
+
 def echo_row(
-    conns: int, inflight: int, size: int, text: bool, warmup: float, duration: float, drain: float, repeats: int
+    conns: int,
+    inflight: int,
+    size: int,
+    text: bool,
+    warmup: float,
+    duration: float,
+    drain: float,
+    repeats: int,
+    pin_cpu: int | None = None,
 ) -> Row:
-    """Echo: every connection keeps ``inflight`` messages of ``size`` bytes in flight for ``duration`` s."""
+    """Echo: every connection keeps ``inflight`` messages of ``size`` bytes in flight for ``duration`` s.
+
+    ``pin_cpu``: server and load generator share that one CPU for the row (see :func:`pinned`).
+    """
     kind = "text" if text else "binary"
     where = f"{conns} conn{'s' if conns > 1 else ''}, {inflight} in flight"
+    if pin_cpu is not None:
+        where += ", one CPU"
     return Row(
         kind="echo",
         label=f"echo {kind} {fmt_size(size)}, {where}",
@@ -362,6 +397,7 @@ def echo_row(
         size=size,
         inflight=inflight,
         duration=duration,
+        pin_cpu=pin_cpu,
     )
 
 
@@ -514,10 +550,35 @@ def measure(row: Row, server: Server) -> Sample:
         raise MeasureError(f"{exc} [server {state}; its log: {server.log_tail()}]", exc.data) from exc
 
 
+@contextlib.contextmanager
+def pinned(pid: int, cpu: int | None) -> Iterator[None]:
+    """Every thread of ``pid`` on ``cpu`` for the duration, then back on every CPU.
+
+    A lockstep round trip on a VM is dominated by waking the other side's
+    idle virtual CPU (tens of microseconds, the same for a C server as for a
+    Python one); with both sides on one CPU it is the servers' own work.
+    """
+    if cpu is None:
+        yield
+        return
+    everywhere = os.sched_getaffinity(pid)
+    tids = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    for tid in tids:
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(tid, {cpu})
+    try:
+        yield
+    finally:
+        for tid in tids:
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(tid, everywhere)
+
+
 def _measure(row: Row, server: Server) -> Sample:
     if row.kind == "idle":
         return measure_idle(row, server)
-    data = run_loadgen(loadgen_args(row, server), row.timeout)
+    with pinned(server.pid, row.pin_cpu):
+        data = run_loadgen(loadgen_args(row, server), row.timeout, row.pin_cpu)
     server_share, _ = shares(data)
     idle = server_share is not None and server_share < STALLED_SHARE
     if row.kind == "echo":

@@ -43,6 +43,7 @@ from harness import (
     echo_row,
     idle_row,
     pct,
+    pinned_lockstep_rows,
     ratio,
     run_main,
     value_cell,
@@ -83,7 +84,7 @@ def echo_rows(quick: bool, repeats: int) -> list[Row]:
                 warmup, duration = (0.05, 0.15) if quick else ((0.5, 2.0) if size >= MIB else (0.3, 1.0))
                 drain = 3.0 if quick else 5.0
                 rows.append(echo_row(conns, inflight, size, text, warmup, duration, drain, repeats))
-    return rows
+    return rows + pinned_lockstep_rows(quick, repeats)
 
 
 def heavy_rows(quick: bool, repeats: int) -> list[Row]:

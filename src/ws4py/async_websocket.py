@@ -90,6 +90,7 @@ class WebSocket:
 
     @property
     def extensions(self) -> list[str]:
+        """The extensions agreed on: ``["permessage-deflate"]`` or ``[]``."""
         core = self.proto._core
         return [] if core is None or core.deflate is None else ["permessage-deflate"]
 
@@ -107,15 +108,18 @@ class WebSocket:
 
     @property
     def sock(self) -> Any:
+        """The transport's socket (``None`` before connecting)."""
         transport = self.proto.transport
         return None if transport is None else transport.get_extra_info("socket")
 
     @property
     def local_address(self) -> Any:
+        """This side's address."""
         return self.proto.local_address
 
     @property
     def peer_address(self) -> Any:
+        """The peer's address."""
         return self.proto.remote_address
 
     # -- sending -----------------------------------------------------------

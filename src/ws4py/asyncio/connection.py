@@ -309,6 +309,7 @@ class Connection(Endpoint):
 
     @property
     def closed(self) -> bool:
+        """Whether the connection is closed (the transport is gone)."""
         return self._closed.done()
 
     def respond(self, status: int, text: str) -> Response:

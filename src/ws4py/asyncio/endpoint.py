@@ -194,6 +194,7 @@ class Endpoint(asyncio.BufferedProtocol):
 
     @property
     def open(self) -> bool:
+        """Whether messages can be sent: the handshake is done and no close has started."""
         core = self._core
         return core is not None and core.state is State.OPEN
 
@@ -207,6 +208,7 @@ class Endpoint(asyncio.BufferedProtocol):
 
     @property
     def close_reason(self) -> str | None:
+        """The reason in the peer's close frame (``""`` if none); ``None`` while open."""
         core = self._core
         if core is None:
             return "" if self._closed.done() else None
@@ -220,16 +222,19 @@ class Endpoint(asyncio.BufferedProtocol):
 
     @property
     def remote_address(self) -> Any:
+        """The peer's address (``(host, port)``, or a path for a Unix socket); ``None`` before connecting."""
         transport = self._transport
         return None if transport is None else transport.get_extra_info("peername")
 
     @property
     def local_address(self) -> Any:
+        """This side's address (``(host, port)``, or a path for a Unix socket); ``None`` before connecting."""
         transport = self._transport
         return None if transport is None else transport.get_extra_info("sockname")
 
     @property
     def transport(self) -> asyncio.Transport | None:
+        """The asyncio transport, once connected."""
         return self._transport
 
     def _closed_exception(self) -> ConnectionClosed:

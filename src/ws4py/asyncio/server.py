@@ -60,6 +60,7 @@ class Server:
 
     @property
     def logger(self) -> logging.Logger:
+        """The logger of this server and its connections."""
         return self.options.logger
 
     def _make_connection(self) -> Any:
