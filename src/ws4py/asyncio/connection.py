@@ -66,7 +66,8 @@ class Connection(Endpoint):
     ) -> None:
         super().__init__(options, handshake, process_request)
         self._server = server
-        self._messages: deque[TextReceived | BinaryReceived] = deque()
+        # Made with the first message: an empty deque is most of a kilobyte, per idle connection.
+        self._messages: deque[TextReceived | BinaryReceived] | None = None
         # The last message recv() returned: sending that same large str back
         # sends the bytes it came in, instead of encoding it again.
         self._echo: TextReceived | BinaryReceived | None = None
@@ -90,6 +91,8 @@ class Connection(Endpoint):
         for event in events:
             kind = type(event)
             if kind is TextReceived or kind is BinaryReceived:
+                if messages is None:
+                    messages = self._messages = deque()
                 messages.append(event)  # type: ignore[arg-type]
             elif kind is PongReceived:
                 self._pong_received(event)  # type: ignore[arg-type]
@@ -149,8 +152,7 @@ class Connection(Endpoint):
         has been received and every message before it returned, and
         :class:`~ws4py.exc.ConnectionClosedError` after an abnormal one.
         """
-        messages = self._messages
-        while not messages:
+        while not self._messages:
             if self._close_held:
                 self._release_close()
             if self._recv_waiter is not None:
@@ -163,6 +165,8 @@ class Connection(Endpoint):
                 await waiter
             finally:
                 self._recv_waiter = None
+        messages = self._messages
+        assert messages is not None
         self._echo = event = messages.popleft()
         if self._reading_paused and len(messages) < self._options.max_queue:
             self._reading_paused = False

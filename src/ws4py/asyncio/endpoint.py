@@ -126,10 +126,10 @@ class Endpoint(asyncio.BufferedProtocol):
         "_process_request",
         "_read_view",
         "_reading_frame",
+        "_response",
         "_transport",
         "_write_paused",
         "request",
-        "response",
     )
 
     def __init__(
@@ -159,7 +159,9 @@ class Endpoint(asyncio.BufferedProtocol):
         self._id: uuid.UUID | None = None
         #: The opening handshake's request and response (``None`` until known).
         self.request: Request | None = None
-        self.response: Response | None = None
+        # The response, or the 101's header fields until someone asks (a Response
+        # with its Headers costs about a kilobyte per idle connection).
+        self._response: Response | list[tuple[str, str]] | None = None
 
     # -- what subclasses provide -----------------------------------------
 
@@ -176,6 +178,14 @@ class Endpoint(asyncio.BufferedProtocol):
         """The opening handshake failed or was refused (the transport is closing)."""
 
     # -- public state ----------------------------------------------------
+
+    @property
+    def response(self) -> Response | None:
+        """The opening handshake's response (``None`` until known)."""
+        response = self._response
+        if isinstance(response, list):
+            response = self._response = Response(101, REASONS[101], Headers(response))
+        return response
 
     @property
     def id(self) -> uuid.UUID:
@@ -576,7 +586,7 @@ class Endpoint(asyncio.BufferedProtocol):
         if not isinstance(answer, Response):
             self._hook_failed(TypeError(f"process_request must return a Response or None, not {answer!r}"))
             return
-        self.response = answer
+        self._response = answer
         headers = Headers([(n, v) for n, v in answer.headers.items() if n.lower() != "content-length"])
         headers.add("Content-Length", str(len(answer.body)))
         if "connection" not in headers:
@@ -591,7 +601,7 @@ class Endpoint(asyncio.BufferedProtocol):
             self._refuse(ServerHandshake.reject(exc), exc)
             return
         assert self._transport is not None
-        self.response = Response(101, REASONS[101], Headers(headers))
+        self._response = headers
         self._transport.write(serialize_response(101, headers))
         self._established(handshake.connection(max_message_size=self._options.max_size), handshake.leftover)
 
@@ -607,7 +617,7 @@ class Endpoint(asyncio.BufferedProtocol):
         try:
             response = handshake.receive_data(data)
         except HandshakeError as exc:
-            self.response = handshake.response
+            self._response = handshake.response
             self._handshake = None
             assert self._transport is not None
             self._transport.close()
@@ -615,7 +625,7 @@ class Endpoint(asyncio.BufferedProtocol):
             return
         if response is None:
             return
-        self.response = response
+        self._response = response
         self._established(handshake.connection(max_message_size=self._options.max_size), handshake.leftover)
 
     def _established(self, core: CoreConnection, leftover: bytes) -> None:
