@@ -23,7 +23,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .asyncio.endpoint import Endpoint, Options
-from .exc import StreamClosed
 from .messaging import BinaryMessage, Message, PongControlMessage, TextMessage
 from .protocol import (
     BinaryReceived,
@@ -32,10 +31,10 @@ from .protocol import (
     PingReceived,
     PongReceived,
     ServerHandshake,
-    State,
     TextReceived,
 )
 from .protocol.connection import _BIG_FRAME
+from .protocol.connection import Connection as CoreConnection
 from .protocol.frames import Opcode
 
 __all__ = ["EchoWebSocket", "WebSocket", "WebSocketProtocol"]
@@ -148,7 +147,7 @@ class WebSocket:
 
     def ping(self, message: str | bytes = b"") -> None:
         """Send a ping; the pong comes to :meth:`ponged`."""
-        core = self.proto._live_core()
+        core = self.proto._open_core()
         self.proto._write(
             core.send_ping(message.encode() if isinstance(message, str) else bytes(message), unique=False)
         )
@@ -256,11 +255,8 @@ class WebSocketProtocol(Endpoint):
         if ws is None:
             return
         self._pending = None
-        core = self._core
-        code = 1006 if core is None or core.close_code is None else core.close_code
-        reason = "" if core is None else core.close_reason
         try:
-            ws.closed(code, reason)
+            ws.closed(self.close_code or 1006, self.close_reason or "")
         except Exception:
             logger.exception("Error in closed() of %r", ws)
 
@@ -280,34 +276,26 @@ class WebSocketProtocol(Endpoint):
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
 
-    def _live_core(self) -> Any:
-        core = self._core
-        if core is None or core.state is not State.OPEN:
-            raise StreamClosed("cannot send: the connection is not open")
-        return core
-
     def _send_data(self, data: str | bytes | bytearray | memoryview, binary: bool) -> None:
-        core = self._live_core()
+        core = self._open_core()
         if binary and isinstance(data, str):
             data = data.encode()
         if len(data) < _BIG_FRAME:
-            self._write(core.send_binary(data) if binary else core.send_text(data))
+            self._write(_first_frame(core, data, binary, True))
             return
         self._write_large(*core.frame_parts(data, binary))
 
     def _send_fragments(self, chunks: Iterable[str | bytes], binary: bool) -> None:
-        core = self._live_core()
+        core = self._open_core()
         iterator = iter(chunks)
         chunk = next(iterator, None)
         first = True
         while True:
             following = next(iterator, None) if chunk is not None else None
             last = following is None
-            data: str | bytes = b"" if chunk is None else chunk
-            if binary and isinstance(data, str):
-                data = data.encode()
+            data = b"" if chunk is None else chunk
             if first:
-                frame = core.send_binary(data, last) if binary else core.send_text(data, last)
+                frame = _first_frame(core, data, binary, last)
                 first = False
             else:
                 frame = core.send_continuation(data, last)
@@ -315,6 +303,13 @@ class WebSocketProtocol(Endpoint):
             if last:
                 return
             chunk = following
+
+
+def _first_frame(core: CoreConnection, data: str | bytes | bytearray | memoryview, binary: bool, fin: bool) -> bytes:
+    """A message's (first) frame: ``binary`` decides the opcode, whatever the type of ``data``."""
+    if binary:
+        return core.send_binary(data.encode() if isinstance(data, str) else data, fin)
+    return core.send_text(data, fin)
 
 
 _DEFLATE = DeflateOptions()  # settings only: shared by every connection

@@ -55,7 +55,7 @@ def broadcast(connections: Iterable[Endpoint], message: str | bytes) -> list[Ski
                 shared = core.send_binary(payload) if binary else core.send_text(payload)
             conn._write_soon(shared)
             continue
-        if core._send_frag_opcode:
+        if core.sending_fragments:
             skipped.append(Skipped(conn, "busy"))
             continue
         conn._write_soon(core.send_binary(payload) if binary else core.send_text(payload))

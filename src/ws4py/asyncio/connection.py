@@ -23,6 +23,7 @@ from ..protocol import (
 from ..protocol.connection import _BIG_FRAME
 from ..protocol.connection import Connection as CoreConnection
 from ..protocol.headers import Headers
+from ..protocol.http11 import REASONS
 from .endpoint import Endpoint, Options, ProcessRequest
 
 if TYPE_CHECKING:
@@ -186,13 +187,6 @@ class Connection(Endpoint):
 
     # -- sending ---------------------------------------------------------
 
-    def _check_open(self) -> None:
-        core = self._core
-        if core is None:
-            raise RuntimeError("the opening handshake is not complete")
-        if core.state is not State.OPEN:
-            raise self._closed_exception()
-
     async def send(self, message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data]) -> None:
         """Send a message: ``str`` as text, bytes-like as binary.
 
@@ -219,14 +213,11 @@ class Connection(Endpoint):
                 raise self._closed_exception()
 
     def _write_message(self, message: str | bytes | bytearray | memoryview) -> None:
-        self._check_open()
-        core = self._core
-        transport = self._transport
-        assert core is not None and transport is not None
+        core = self._open_core()
         binary = not isinstance(message, str)
         if len(message) >= _BIG_FRAME:
             echo = self._echo
-            if echo is not None and echo.data is message and type(echo) is TextReceived and echo.raw is not None:
+            if type(echo) is TextReceived and echo.decoded is message and echo.raw is not None:
                 message = echo.raw  # framed as text: binary stays False
             self._echo = None
             self._write_large(*core.frame_parts(message, binary))
@@ -237,13 +228,11 @@ class Connection(Endpoint):
             # peer): gather its answers and write them together when it yields.
             self._write_soon(frame)
         else:
-            transport.write(frame)
+            self._write(frame)
 
     async def _send_fragments(self, chunks: Any, is_async: bool) -> None:
-        self._check_open()
+        core = self._open_core()
         done = self._fragmenting = self._loop.create_future()
-        core = self._core
-        assert core is not None
         first = True
         kind: type | None = None
         try:
@@ -258,7 +247,7 @@ class Connection(Endpoint):
                 if kind is not None and chunk_kind is not kind:
                     raise TypeError("the fragments of one message must be all str or all bytes")
                 kind = chunk_kind
-                self._check_open()
+                self._open_core()
                 if first:
                     frame = core.send_text(chunk, fin=False) if kind is str else core.send_binary(chunk, fin=False)  # type: ignore[arg-type]
                     first = False
@@ -268,12 +257,12 @@ class Connection(Endpoint):
                 if self._write_paused:
                     await self._drain()
             if not first:
-                self._check_open()
+                self._open_core()
                 self._write(core.send_continuation(b"", fin=True))
         except BaseException as exc:
             if not first and not isinstance(exc, ConnectionClosed):
                 # Half a message went out: the connection cannot carry another one.
-                self._fail(1011, "a fragmented message was interrupted")
+                self._start_close(1011, "a fragmented message was interrupted")
             raise
         finally:
             self._fragmenting = None
@@ -292,9 +281,7 @@ class Connection(Endpoint):
 
     async def pong(self, data: str | bytes = b"") -> None:
         """Send an unsolicited pong (a one-way heartbeat)."""
-        self._check_open()
-        assert self._core is not None
-        self._write(self._core.send_pong(data.encode() if isinstance(data, str) else data))
+        self._write(self._open_core().send_pong(data.encode() if isinstance(data, str) else data))
 
     # -- closing ---------------------------------------------------------
 
@@ -318,8 +305,6 @@ class Connection(Endpoint):
 
     def respond(self, status: int, text: str) -> Response:
         """A plain-text response for a ``process_request`` hook to return."""
-        from ..protocol.http11 import REASONS
-
         body = text.encode()
         headers = Headers([("Content-Type", "text/plain; charset=utf-8")])
         return Response(status, REASONS.get(status, ""), headers, body)

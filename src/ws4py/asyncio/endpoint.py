@@ -3,8 +3,8 @@
 :class:`Endpoint` is the part shared by both asyncio APIs of ws4py: the
 awaitable :class:`ws4py.asyncio.Connection` and the callback-style
 :class:`ws4py.async_websocket.WebSocketProtocol`. It is an
-:class:`asyncio.Protocol`, so bytes reach the core with no task or stream in
-between; subclasses only decide what becomes of the core's events.
+:class:`asyncio.BufferedProtocol`, so bytes reach the core with no task or
+stream in between; subclasses only decide what becomes of the core's events.
 """
 
 from __future__ import annotations
@@ -247,6 +247,15 @@ class Endpoint(asyncio.BufferedProtocol):
         """The asyncio transport, once connected."""
         return self._transport
 
+    def _open_core(self) -> CoreConnection:
+        """The core, to send on; raises unless the connection is open."""
+        core = self._core
+        if core is None:
+            raise RuntimeError("the opening handshake is not complete")
+        if core.state is not State.OPEN:
+            raise self._closed_exception()
+        return core
+
     def _closed_exception(self) -> ConnectionClosed:
         """The exception that says how the connection ended (or is ending)."""
         core = self._core
@@ -413,8 +422,7 @@ class Endpoint(asyncio.BufferedProtocol):
         transport = self._transport
         assert transport is not None
         if out:
-            if self._pending is not None:
-                self._flush_pending()
+            self._flush_pending()  # pongs and a close go after the frames gathered before them
             transport.write(out)
         if core.state is State.CLOSED and not transport.is_closing():
             self._after_close(core)
@@ -466,17 +474,11 @@ class Endpoint(asyncio.BufferedProtocol):
         else:
             self._arm_close_timer()
 
-    def _fail(self, code: int, reason: str) -> None:
-        """Close with ``code`` and do not wait long: used for keepalive timeouts and handler errors."""
-        self._start_close(code, reason)
-
     # -- pings and keepalive ---------------------------------------------
 
     def _send_ping(self, payload: bytes | None) -> asyncio.Future[float]:
         """Send a ping; the future resolves with the round trip in seconds when its pong arrives."""
-        core = self._core
-        if core is None or core.state is not State.OPEN:
-            raise self._closed_exception()
+        core = self._open_core()
         if payload is None:
             payload = os.urandom(4)
             while payload in self._pings:
@@ -514,7 +516,7 @@ class Endpoint(asyncio.BufferedProtocol):
         self._pong_timer = None
         if not waiter.done():
             self._options.logger.info("%s: no pong within %ss, closing", self, self._options.ping_timeout)
-            self._fail(1011, "keepalive ping timeout")
+            self._start_close(1011, "keepalive ping timeout")
 
     # -- the opening handshake --------------------------------------------
 

@@ -157,7 +157,12 @@ def utf8_check(data: bytes | bytearray | memoryview, state: int, mask_key: bytes
     rest: bytes = decoder.getstate()[0]
     if len(rest) >= 2 and rest[0] == 0xED and rest[1] >= 0xA0:
         return -1  # a surrogate's prefix, which CPython's decoder holds back instead of rejecting
-    packed = len(rest) << 24
-    for i, byte in enumerate(rest):
+    return utf8_state(rest)
+
+
+def utf8_state(pending: bytes) -> int:
+    """The ``utf8_check`` state of a text that ended with the incomplete sequence ``pending``."""
+    packed = len(pending) << 24
+    for i, byte in enumerate(pending):
         packed |= byte << (16 - 8 * i)
     return packed

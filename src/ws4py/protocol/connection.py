@@ -36,6 +36,7 @@ import os
 from collections.abc import Sequence
 
 from ..exc import FrameTooLargeException, ProtocolException, StreamClosed, TextFrameEncodingException
+from . import _frames_py
 from . import frames as _frames
 from .close_codes import is_valid_on_wire
 from .deflate import PerMessageDeflate
@@ -398,10 +399,7 @@ class Connection:
         if opcode == _TEXT and not self._frag_opcode:
             initial = 0
         elif opcode == 0 and self._frag_decoder is not None and not self._frag_compressed:
-            pending = self._frag_decoder.getstate()[0]
-            initial = len(pending) << 24
-            for i, byte in enumerate(pending):
-                initial |= byte << (16 - 8 * i)
+            initial = _frames_py.utf8_state(self._frag_decoder.getstate()[0])
         else:
             return
         if len(buf) < 2:
@@ -613,7 +611,7 @@ class Connection:
             self._send_frag_opcode = opcode
         return self._frame(b0, payload)
 
-    def send_text(self, data: str | bytes, fin: bool = True) -> bytes:
+    def send_text(self, data: str | bytes | bytearray | memoryview, fin: bool = True) -> bytes:
         """Frame a text message (or its first fragment when ``fin`` is false).
 
         ``bytes`` are taken as already UTF-8 encoded and sent as they are.
@@ -751,6 +749,11 @@ class Connection:
             and not self._send_frag_opcode
             and (self.deflate is None or not self.deflate.compresses)
         )
+
+    @property
+    def sending_fragments(self) -> bool:
+        """Whether a fragmented message is being sent: data frames of another would break it."""
+        return bool(self._send_frag_opcode)
 
     @property
     def closed_cleanly(self) -> bool:
