@@ -589,12 +589,8 @@ class Endpoint(asyncio.BufferedProtocol):
             self._hook_failed(TypeError(f"process_request must return a Response or None, not {answer!r}"))
             return
         self._response = answer
-        headers = Headers([(n, v) for n, v in answer.headers.items() if n.lower() != "content-length"])
-        headers.add("Content-Length", str(len(answer.body)))
-        if "connection" not in headers:
-            headers.add("Connection", "close")
         exc = HandshakeError(f"refused by process_request: {answer.status}", answer.status)
-        self._refuse(serialize_response(answer.status, headers, answer.body, answer.reason or None), exc)
+        self._refuse(ServerHandshake.respond(answer), exc)
 
     def _accept(self, handshake: ServerHandshake, request: Request) -> None:
         try:

@@ -178,14 +178,18 @@ class ServerHandshake:
         if isinstance(error, int):
             error = HandshakeError(body or "", error)
         text = (body if body is not None else error.msg) + "\n"
-        payload = text.encode()
-        headers = [
-            *error.headers,
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(len(payload))),
-            ("Connection", "close"),
-        ]
-        return serialize_response(error.status or 400, headers, payload)
+        headers = Headers([*error.headers, ("Content-Type", "text/plain; charset=utf-8")])
+        return ServerHandshake.respond(Response(error.status or 400, "", headers, text.encode()))
+
+    @staticmethod
+    def respond(response: Response) -> bytes:
+        """``response`` complete, to send instead of the 101: ``Content-Length`` from its body,
+        and ``Connection: close`` unless it says otherwise."""
+        headers = Headers([(n, v) for n, v in response.headers.items() if n.lower() != "content-length"])
+        headers.add("Content-Length", str(len(response.body)))
+        if "connection" not in headers:
+            headers.add("Connection", "close")
+        return serialize_response(response.status, headers, response.body, response.reason or None)
 
     def connection(self, **limits: Any) -> Connection:
         """The server :class:`Connection` with what was negotiated."""
