@@ -77,7 +77,7 @@ class Journal:
             return self._events[(path, kind)]
 
 
-def _command(text: str) -> tuple[str, list[str]]:
+def command(text: str) -> tuple[str, list[str]]:
     name, *rest = text[len("cmd:") :].split(":")
     return name, rest
 
@@ -99,7 +99,7 @@ class JournalEchoWebSocket(EchoWebSocket):
 
     def received_message(self, message: Message) -> None:
         if message.is_text and str(message).startswith("cmd:"):
-            name, rest = _command(str(message))
+            name, rest = command(str(message))
             if name == "close":
                 self.close(int(rest[0]), ":".join(rest[1:]))
             elif name == "ping":
@@ -131,7 +131,7 @@ def sync_handler(journal: Journal) -> Callable[[SyncServerConnection], None]:
         try:
             for message in ws:
                 if isinstance(message, str) and message.startswith("cmd:"):
-                    name, rest = _command(message)
+                    name, rest = command(message)
                     if name == "close":
                         ws.close(int(rest[0]), ":".join(rest[1:]))
                     elif name == "ping":
@@ -149,26 +149,32 @@ def sync_handler(journal: Journal) -> Callable[[SyncServerConnection], None]:
     return handler
 
 
+async def run_commands(ws: Any, closed: type[BaseException]) -> None:
+    """The echo and commands of this module, for any connection with websockets' asyncio API
+    (``async for``, ``send``, ``ping``, ``close``), until it closes with ``closed``."""
+    try:
+        async for message in ws:
+            if isinstance(message, str) and message.startswith("cmd:"):
+                name, rest = command(message)
+                if name == "close":
+                    await ws.close(int(rest[0]), ":".join(rest[1:]))
+                elif name == "ping":
+                    payload = ":".join(rest)
+                    await asyncio.wait_for(await ws.ping(payload), TIMEOUT)
+                    await ws.send("ponged:" + payload)
+                elif name == "fragments":
+                    await ws.send(iter(FRAGMENTS))
+            else:
+                await ws.send(message)
+    except closed:
+        pass
+
+
 def async_handler(journal: Journal) -> Callable[[AsyncServerConnection], Any]:
     async def handler(ws: AsyncServerConnection) -> None:
         path = ws.request.path
         journal.record(path, "open", [name for name, _ in _extensions_of(ws)])
-        try:
-            async for message in ws:
-                if isinstance(message, str) and message.startswith("cmd:"):
-                    name, rest = _command(message)
-                    if name == "close":
-                        await ws.close(int(rest[0]), ":".join(rest[1:]))
-                    elif name == "ping":
-                        payload = ":".join(rest)
-                        await asyncio.wait_for(await ws.ping(payload), TIMEOUT)
-                        await ws.send("ponged:" + payload)
-                    elif name == "fragments":
-                        await ws.send(iter(FRAGMENTS))
-                else:
-                    await ws.send(message)
-        except websockets.ConnectionClosed:
-            pass
+        await run_commands(ws, websockets.ConnectionClosed)
         await ws.wait_closed()
         journal.record(path, "close", _close_received(ws))
 

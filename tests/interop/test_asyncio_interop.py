@@ -37,6 +37,8 @@ from interop_peers import (
     NodeClient,
     Server,
     WireTap,
+    command,
+    run_commands,
     start_node_server,
     start_websockets_asyncio,
 )
@@ -59,11 +61,6 @@ _paths = itertools.count(1)
 TEXT = "Hello, ws4py on asyncio! ünïcödé ✓ 🐍"
 BINARY = bytes(range(256))
 COMPRESSIBLE = "compress me, please " * 3277  # 65540 bytes that deflate well
-
-
-def _command(text: str) -> tuple[str, list[str]]:
-    name, *rest = text[len("cmd:") :].split(":")
-    return name, rest
 
 
 def run_in_new_loop(loop_name: str, coro: Coroutine[Any, Any, T], timeout: float = 6 * TIMEOUT) -> T:
@@ -188,22 +185,7 @@ def serve_handler(journal: Journal) -> Callable[[ws4py.asyncio.Connection], Coro
         assert conn.request is not None
         path = conn.request.target
         journal.record(path, "open", _agreed(conn.response))
-        try:
-            async for message in conn:
-                if isinstance(message, str) and message.startswith("cmd:"):
-                    name, rest = _command(message)
-                    if name == "close":
-                        await conn.close(int(rest[0]), ":".join(rest[1:]))
-                    elif name == "ping":
-                        payload = ":".join(rest)
-                        await asyncio.wait_for(await conn.ping(payload), TIMEOUT)
-                        await conn.send("ponged:" + payload)
-                    elif name == "fragments":
-                        await conn.send(iter(FRAGMENTS))
-                else:
-                    await conn.send(message)
-        except ws4py.asyncio.ConnectionClosed:
-            pass
+        await run_commands(conn, ws4py.asyncio.ConnectionClosed)
         await conn.wait_closed()
         journal.record(path, "close", (conn.close_code, conn.close_reason or ""))
 
@@ -222,7 +204,7 @@ class JournalCallbackWebSocket(CallbackWebSocket):
 
     def received_message(self, message: Message) -> None:
         if message.is_text and str(message).startswith("cmd:"):
-            name, rest = _command(str(message))
+            name, rest = command(str(message))
             if name == "close":
                 self.close(int(rest[0]), ":".join(rest[1:]))
             elif name == "ping":
@@ -567,7 +549,7 @@ def start_aiohttp_server(compression: bool) -> Server:
             if message.type is aiohttp.WSMsgType.ERROR:
                 break
             if message.type is aiohttp.WSMsgType.TEXT and message.data.startswith("cmd:"):
-                name, rest = _command(message.data)
+                name, rest = command(message.data)
                 if name == "close":
                     await ws.close(code=int(rest[0]), message=":".join(rest[1:]).encode())
                 elif name == "ping":
@@ -609,12 +591,6 @@ def start_aiohttp_server(compression: bool) -> Server:
 # -- ws4py's asyncio client against the other servers --------------------------------------
 
 PEER_SERVERS = ["node-ws", "websockets-asyncio", "aiohttp"]
-
-
-@pytest.fixture(scope="module", params=[True, False], ids=["deflate", "no-deflate"])
-def compression(request: pytest.FixtureRequest) -> bool:
-    """Whether the peer server accepts permessage-deflate and ws4py's client offers it."""
-    return request.param
 
 
 @pytest.fixture(scope="module", params=PEER_SERVERS)
