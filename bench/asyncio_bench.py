@@ -74,11 +74,18 @@ class LoopPeer(Peer):
 
 
 def _variants(
-    key: str, name: str, venv: str, script: str, probe: str, dist: str, uvloop_by_default: bool = True
+    key: str,
+    name: str,
+    venv: str,
+    script: str,
+    probe: str,
+    dist: str,
+    uvloop_by_default: bool = True,
+    max_echo_size: int | None = None,
 ) -> tuple[LoopPeer, LoopPeer]:
     """The peer on the default asyncio loop, and on uvloop (``--uvloop``)."""
     return (
-        LoopPeer(key, name, venv, script, probe, dist, loop=DEFAULT_LOOP, name=name),
+        LoopPeer(key, name, venv, script, probe, dist, max_echo_size=max_echo_size, loop=DEFAULT_LOOP, name=name),
         LoopPeer(
             f"{key}-uvloop",
             f"{name} + uvloop",
@@ -87,6 +94,7 @@ def _variants(
             f"{probe}, uvloop",
             dist,
             extra_args=("--uvloop",),
+            max_echo_size=max_echo_size,
             loop=UVLOOP,
             name=name,
             default=uvloop_by_default,
@@ -107,6 +115,10 @@ PICOWS, PICOWS_UV = _variants("picows", "picows", "picows", "picows_server.py", 
 TORNADO, TORNADO_UV = _variants(
     "tornado", "tornado", "tornado", "tornado_server.py", "tornado.websocket", "tornado", uvloop_by_default=False
 )
+# Not a competitor: the least any Python protocol spends per small message on that loop (python_floor.py).
+FLOOR, FLOOR_UV = _variants(
+    "floor", "Python floor (reference)", "threaded", "python_floor.py", "ws4py", "ws4py", max_echo_size=KIB
+)
 C_PEER = LoopPeer("c", "C echo (reference)", binary=C_ECHO, loop="", name="C echo (reference)")
 
 # The order of the columns, and the order in which the servers take turns in every repeat.
@@ -123,6 +135,8 @@ PEERS: tuple[LoopPeer, ...] = (
     AIOHTTP_UV,
     PICOWS_UV,
     TORNADO_UV,
+    FLOOR,
+    FLOOR_UV,
     C_PEER,
 )
 PEER_KEYS = [p.key for p in PEERS]
@@ -252,6 +266,15 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         vb = b.value if b is not None else None
         return None if va is None or vb is None or vb == 0 else va / vb
 
+    def reference_ratios(row: Row, other: str, loop: str) -> str:
+        """What the references reach against the same peer in a missed cell: "; Python floor 1.41x, C 1.82x"."""
+        parts = []
+        for key, name in ((loop_key("floor", loop), "Python floor"), ("c", "C")):
+            value = ratio_value(row, key, other)
+            if value is not None:
+                parts.append(f"{name} {value:.2f}x")
+        return "; " + ", ".join(parts) if parts else ""
+
     out: list[str] = ["# asyncio servers: ws4py against websockets, aiohttp, picows and tornado", ""]
     out += [f"Machine: {machine}", ""]
     command = shlex.join(["bench/run_asyncio.sh", *argv])
@@ -274,6 +297,14 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
             "C echo (reference), in both sections (the same measurements): a minimal single-threaded C server, "
             "the floor of this machine, not a competitor and not in any ratio. "
             if "c" in by_key
+            else ""
+        )
+        + (
+            "Python floor (reference), in the 16 B and 1 KiB echo rows: ws4py's handshake, then every frame echoed "
+            "with C parsing and framing and one Python method per read, nothing else; what no Python server on that "
+            "loop can beat, not a competitor and not in any ratio column. A missed target shows, in brackets, what "
+            "the Python floor and C reach against the same peer. "
+            if any(p.key.startswith("floor") for p in peers)
             else ""
         )
         + "The method and every row: `bench/README.md`.",
@@ -300,7 +331,9 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
             else:
                 missed = [(r, v) for r, v in measured if not target.met(r, v)]
                 if missed:
-                    line += "**MISSED** in " + ", ".join(f"{short_row(r)} ({v:.2f}x)" for r, v in missed)
+                    line += "**MISSED** in " + ", ".join(
+                        f"{short_row(r)} ({v:.2f}x{reference_ratios(r, other, loop)})" for r, v in missed
+                    )
                 else:
                     worst = min(measured, key=lambda rv: target.margin(rv[0], rv[1]))
                     line += f"**met** (closest: {worst[1]:.2f}x, {short_row(worst[0])})"

@@ -65,6 +65,11 @@ class Peer:
     fds_per_conn: int = 1  # descriptors the server holds per open connection (measured)
     binary: Path | None = None  # a compiled server, run as ``binary PORT [--broadcast]``, instead of a script
     extra_args: tuple[str, ...] = ()  # after the port, e.g. ("--uvloop",)
+    max_echo_size: int | None = None  # a reference that serves only the echo rows up to this message size
+
+    def runs(self, row: Row) -> bool:
+        """Whether this peer takes part in ``row``."""
+        return self.max_echo_size is None or (row.kind == "echo" and row.size <= self.max_echo_size)
 
     @property
     def python(self) -> Path:
@@ -684,9 +689,9 @@ class Bench:
         for repeat in range(rounds):
             for peer in self.peers:
                 self.log(f"[repeat {repeat + 1}/{rounds}] {peer.label}")
-                self.run_echo_rows(peer, [r for r in echo if repeat < r.repeats], repeat)
+                self.run_echo_rows(peer, [r for r in echo if repeat < r.repeats and peer.runs(r)], repeat)
                 for row in heavy:
-                    if repeat < row.repeats:
+                    if repeat < row.repeats and peer.runs(row):
                         self.run_heavy_row(peer, row, repeat)
 
 
