@@ -301,9 +301,9 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         )
         + (
             "Python floor (reference), in the 16 B and 1 KiB echo rows: ws4py's handshake, then every frame echoed "
-            "with C parsing and framing and one Python method per read, nothing else; what no Python server on that "
-            "loop can beat, not a competitor and not in any ratio column. A missed target shows, in brackets, what "
-            "the Python floor and C reach against the same peer. "
+            "with C parsing and framing and the two Python calls per read of a buffered protocol, nothing else; "
+            "what no Python server on that loop can beat, not a competitor and not in any ratio column. "
+            "A missed target shows, in brackets, what the Python floor and C reach against the same peer. "
             if any(p.key.startswith("floor") for p in peers)
             else ""
         )

@@ -2,7 +2,8 @@
 
 Run in bench/.venvs/threaded: ``python python_floor.py PORT [--uvloop]``.
 Not a WebSocket library and not a competitor: after ws4py's opening handshake
-it echoes every frame with one Python method per read (``buffer_updated``),
+it echoes every frame from the two Python methods a buffered protocol has per read
+(``get_buffer``, ws4py's own, and ``buffer_updated``), with
 ws4py's C frame parser and C framer, and one ``transport.write`` per frame,
 with no message objects, no callbacks, no UTF-8 check and no limits. No
 server written in Python on this loop can spend less per small message, so it
