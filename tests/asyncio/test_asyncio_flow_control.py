@@ -13,7 +13,7 @@ import struct
 from collections.abc import AsyncIterator
 
 import pytest
-from aio_support import HOST, Accepted, eventually, port_of, raw_client, serving, url, within
+from aio_support import HOST, Accepted, echo, eventually, port_of, raw_client, serving, url, within
 
 from ws4py.asyncio import Connection, ConnectionClosedOK, connect, serve
 from ws4py.protocol import BinaryReceived, CloseReceived, TextReceived
@@ -107,8 +107,15 @@ async def test_a_fragmented_send_waits_between_fragments_for_a_slow_reader() -> 
     assert events == [BinaryReceived(b"".join(numbered(i, 16 * KIB) for i in produced)), CloseReceived(1000, "")]
 
 
-async def test_reading_pauses_at_max_queue_and_no_message_is_lost() -> None:
-    max_queue = 4
+@pytest.mark.parametrize(
+    ("max_queue", "max_queue_bytes", "queued_at_most"),
+    [(4, None, 4), (16, 64 * KIB, 1)],
+    ids=["max_queue", "max_queue_bytes"],
+)
+async def test_reading_pauses_at_max_queue_or_max_queue_bytes_and_no_message_is_lost(
+    max_queue: int, max_queue_bytes: int | None, queued_at_most: int
+) -> None:
+    # LARGE messages: a read never completes two, so the queue stops at exactly the bound.
     release = asyncio.Event()
     received: list[bytes] = []
     queue_lengths: list[int] = []
@@ -120,7 +127,7 @@ async def test_reading_pauses_at_max_queue_and_no_message_is_lost() -> None:
             received.append(message)
 
     accepted = Accepted(slow_consumer)
-    async with serving(accepted, compression=None, max_queue=max_queue) as server:
+    async with serving(accepted, compression=None, max_queue=max_queue, max_queue_bytes=max_queue_bytes) as server:
         async with connect(url(server), compression=None, write_limit=64 * KIB) as conn:
             server_side = await accepted.next()
             sent: list[int] = []
@@ -142,8 +149,8 @@ async def test_reading_pauses_at_max_queue_and_no_message_is_lost() -> None:
                 if len(sent) == count and client_transport.get_write_buffer_size() > 64 * KIB:
                     break  # the client's writes are blocked: its buffer grows, the server reads no more
             queue_lengths.append(len(server_side._messages or ()))
-            assert queue_lengths[-1] == max_queue
-            assert max(queue_lengths) <= max_queue
+            assert queue_lengths[-1] == queued_at_most
+            assert max(queue_lengths) <= queued_at_most
             release.set()
             await within(sending)
         await eventually(lambda: len(accepted.finished) == 1, what="the handler finished")
@@ -204,7 +211,7 @@ async def test_messages_a_client_has_not_read_yet_keep_their_content_across_read
 
     async with (
         serving(burst, compression=compression) as server,
-        connect(url(server), compression=compression, max_queue=count + 1) as conn,
+        connect(url(server), compression=compression, max_queue=count + 1, max_queue_bytes=None) as conn,
     ):
         while not conn._messages or conn._messages[-1].data != "done":
             await asyncio.sleep(0.01)  # everything arrives, over many reads, before the first recv
@@ -244,3 +251,16 @@ async def test_invalid_limits_raise_value_error(name: str, value: int) -> None:
         serve(lambda conn: conn.wait_closed(), HOST, 0, **{name: value})  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         connect(f"ws://{HOST}:9/", **{name: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"max_queue": 0}, "max_queue must be at least 1"),
+        ({"max_queue_bytes": -1}, "max_queue_bytes must not be negative"),
+        ({"write_limit": -1}, "write_limit must not be negative"),
+    ],
+)
+def test_flow_control_settings_out_of_range_are_refused_with_their_name(setting: dict[str, int], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        serve(echo, HOST, 0, **setting)  # type: ignore[arg-type]

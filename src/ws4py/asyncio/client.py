@@ -80,6 +80,7 @@ class connect:
         ping_timeout: float | None = 20.0,
         max_size: int | None = Options.max_size,
         max_queue: int = Options.max_queue,
+        max_queue_bytes: int | None = Options.max_queue_bytes,
         write_limit: int = Options.write_limit,
         reconnect_delay: float = 1.0,
         max_reconnect_delay: float = 60.0,
@@ -106,6 +107,7 @@ class connect:
         self.options = Options(
             max_size=max_size,
             max_queue=max_queue,
+            max_queue_bytes=max_queue_bytes,
             write_limit=write_limit,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,

@@ -35,12 +35,21 @@ Data = str | bytes
 _CHUNK_TYPES = (str, bytes, bytearray, memoryview)
 
 
+def _size(event: TextReceived | BinaryReceived) -> int:
+    """The bytes a queued message holds (its text's length when only the text is kept)."""
+    if type(event) is BinaryReceived:
+        return len(event.data)
+    raw = event.raw  # type: ignore[union-attr]
+    return len(raw) if raw is not None else len(event.data)
+
+
 class Connection(Endpoint):
     """An open WebSocket connection, server or client side.
 
-    Received messages wait in a queue of at most ``max_queue``; beyond it
-    the connection stops reading, so a slow consumer slows its peer down
-    instead of growing memory. ``send`` returns once the message is handed
+    Received messages wait in a queue of at most ``max_queue`` messages and,
+    past the first, ``max_queue_bytes`` bytes; beyond that the connection
+    stops reading, so a slow consumer slows its peer down instead
+    of growing memory. ``send`` returns once the message is handed
     to the transport, and waits first while the transport holds more than
     ``write_limit`` bytes.
     """
@@ -52,6 +61,7 @@ class Connection(Endpoint):
         "_handler_task",
         "_messages",
         "_opened_waiter",
+        "_queued_bytes",
         "_reading_paused",
         "_recv_waiter",
         "_server",
@@ -69,6 +79,7 @@ class Connection(Endpoint):
         self._server = server
         # Made with the first message: an empty deque is most of a kilobyte, per idle connection.
         self._messages: deque[TextReceived | BinaryReceived] | None = None
+        self._queued_bytes = 0
         # The last message recv() returned: sending that same large str back
         # sends the bytes it came in, instead of encoding it again.
         self._echo: TextReceived | BinaryReceived | None = None
@@ -95,6 +106,7 @@ class Connection(Endpoint):
                 if messages is None:
                     messages = self._messages = deque()
                 messages.append(event)  # type: ignore[arg-type]
+                self._queued_bytes += _size(event)  # type: ignore[arg-type]
             elif kind is PongReceived:
                 self._pong_received(event)  # type: ignore[arg-type]
             elif kind is CloseReceived or kind is ConnectionFailed:
@@ -103,10 +115,15 @@ class Connection(Endpoint):
                 self._wake_receiver()
         if messages:
             self._wake_receiver()
-            if len(messages) >= self._options.max_queue and not self._reading_paused:
+            if not self._reading_paused and self._queue_full(messages):
                 self._reading_paused = True
                 assert self._transport is not None
                 self._transport.pause_reading()
+
+    def _queue_full(self, messages: deque[TextReceived | BinaryReceived]) -> bool:
+        options = self._options
+        limit = options.max_queue_bytes
+        return len(messages) >= options.max_queue or (limit is not None and self._queued_bytes >= limit)
 
     def _flush_core(self, core: CoreConnection) -> None:
         if self._messages and core.failure is not None and core.state is not State.CLOSED:
@@ -169,7 +186,8 @@ class Connection(Endpoint):
         messages = self._messages
         assert messages is not None
         self._echo = event = messages.popleft()
-        if self._reading_paused and len(messages) < self._options.max_queue:
+        self._queued_bytes -= _size(event)
+        if self._reading_paused and not self._queue_full(messages):
             self._reading_paused = False
             transport = self._transport
             if transport is not None and not transport.is_closing():

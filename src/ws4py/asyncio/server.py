@@ -187,6 +187,7 @@ def serve(
     close_timeout: float | None = 10.0,
     max_size: int | None = Options.max_size,
     max_queue: int = Options.max_queue,
+    max_queue_bytes: int | None = Options.max_queue_bytes,
     write_limit: int = Options.write_limit,
     ssl: ssl_module.SSLContext | None = None,
     unix: str | None = None,
@@ -219,6 +220,7 @@ def serve(
     options = Options(
         max_size=max_size,
         max_queue=max_queue,
+        max_queue_bytes=max_queue_bytes,
         write_limit=write_limit,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
