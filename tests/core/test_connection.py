@@ -757,3 +757,35 @@ def test_valid_text_trickled_byte_by_byte_inside_one_frame_is_delivered() -> Non
     frame = from_client(0x81, text.encode())
     events = [event for i in range(len(frame)) for event in conn.receive_data(frame[i : i + 1])]
     assert events == [TextReceived(text)]
+
+
+LARGE_TEXT = "ü" * 40_000  # 80,000 bytes: over the size a text is validated without decoding
+
+
+@pytest.mark.parametrize("decode_text", [False, True])
+@pytest.mark.parametrize("reads", [1, 7])
+def test_a_large_text_is_decoded_at_once_only_with_decode_text(decode_text: bool, reads: int) -> None:
+    conn = server()
+    conn.decode_text = decode_text
+    wire = from_client(0x81, LARGE_TEXT.encode()) + from_client(0x81, b"next")
+    step = -(-len(wire) // reads)
+    events = [event for i in range(0, len(wire), step) for event in conn.receive_data(wire[i : i + step])]
+    first = events[0]
+    assert isinstance(first, TextReceived)
+    assert (first.decoded == LARGE_TEXT) if decode_text else (first.decoded is None)
+    assert first.raw == LARGE_TEXT.encode()
+    assert events == [TextReceived(LARGE_TEXT), TextReceived("next")]  # comparing decodes
+
+
+@pytest.mark.parametrize("decode_text", [False, True])
+@pytest.mark.parametrize("reads", [1, 7])
+def test_a_large_text_with_invalid_utf8_at_its_end_fails_with_1007_with_or_without_decode_text(
+    decode_text: bool, reads: int
+) -> None:
+    conn = server()
+    conn.decode_text = decode_text
+    wire = from_client(0x81, LARGE_TEXT.encode() + b"\xed\xa0\x80")
+    step = -(-len(wire) // reads)
+    events = [event for i in range(0, len(wire), step) for event in conn.receive_data(wire[i : i + step])]
+    assert_failed(events, 1007)
+    assert events == [events[-1]]

@@ -335,6 +335,8 @@ class Connection(Endpoint):
             self._server._track(self)
 
     def _opened(self) -> None:
+        assert self._core is not None
+        self._core.decode_text = True  # recv() returns every text as str
         server = self._server
         if server is None:
             waiter = self._opened_waiter

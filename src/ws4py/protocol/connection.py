@@ -203,6 +203,7 @@ class Connection:
         "close_reason",
         "close_received",
         "close_sent",
+        "decode_text",
         "deflate",
         "extensions",
         "failure",
@@ -241,6 +242,10 @@ class Connection:
             max_queued_bytes = min(self.max_frame_size, unlimited - 14) + 14
         self.max_queued_bytes = max_queued_bytes
 
+        #: Whether every text message is decoded as it completes, for an adapter
+        #: that always wants the ``str``: the decoder then validates it too. Else
+        #: a large text is validated alone and decoded only if its ``data`` is read.
+        self.decode_text = False
         self.state = State.OPEN
         self._reading = True
         self._close_due: bytes | None = None
@@ -437,7 +442,7 @@ class Connection:
                         raise FrameTooLargeException(f"message exceeds the limit of {self.max_message_size} bytes")
                     if opcode == _TEXT:
                         checked = self._partial_checked
-                        if checked or len(payload) >= _BIG_FRAME:
+                        if (checked or len(payload) >= _BIG_FRAME) and not self.decode_text:
                             # Validated without decoding (its start maybe as it arrived):
                             # a large text is decoded only if someone asks for the str.
                             state = self._partial_state
@@ -447,6 +452,8 @@ class Connection:
                                     raise TextFrameEncodingException(_INVALID_TEXT)
                             append(TextReceived(None, payload))
                         else:
+                            if checked:
+                                self._drop_partial()
                             try:
                                 append(TextReceived(payload.decode(), payload))
                             except UnicodeDecodeError:
