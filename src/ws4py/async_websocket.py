@@ -31,6 +31,7 @@ from .protocol import (
     PingReceived,
     PongReceived,
     ServerHandshake,
+    State,
     TextReceived,
 )
 from .protocol.connection import _BIG_FRAME
@@ -139,7 +140,7 @@ class WebSocket:
         elif isinstance(payload, Message):
             # A received message still has its bytes: no encoding again for an echo.
             data = payload._data
-            proto._send_data(data if data is not None else str(payload), payload.opcode == Opcode.BINARY)
+            proto._send_data(data if data is not None else str(payload), payload.is_binary)
         elif isinstance(payload, Iterable):
             proto._send_fragments(payload, binary)
         else:
@@ -277,12 +278,18 @@ class WebSocketProtocol(Endpoint):
             transport.resume_reading()
 
     def _send_data(self, data: str | bytes | bytearray | memoryview, binary: bool) -> None:
-        core = self._open_core()
+        core = self._core
+        if core is None or core.state is not State.OPEN:
+            core = self._open_core()  # raises
+        if len(data) < _BIG_FRAME:
+            # Spelled out rather than _first_frame: this is every small message's path.
+            if binary:
+                self._write(core.send_binary(data.encode() if isinstance(data, str) else data))
+            else:
+                self._write(core.send_text(data))
+            return
         if binary and isinstance(data, str):
             data = data.encode()
-        if len(data) < _BIG_FRAME:
-            self._write(_first_frame(core, data, binary, True))
-            return
         self._write_large(*core.frame_parts(data, binary))
 
     def _send_fragments(self, chunks: Iterable[str | bytes], binary: bool) -> None:

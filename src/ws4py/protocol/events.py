@@ -41,25 +41,21 @@ class TextReceived(Event):
     is not part of the event's identity (equality and repr use ``data``).
     """
 
-    __slots__ = ("_data", "raw")
+    __slots__ = ("decoded", "raw")
 
     def __init__(self, data: str | None, raw: bytes | None = None) -> None:
         if data is None and raw is None:
             raise ValueError("a TextReceived needs its text or its bytes")
-        self._data = data
+        #: The text if it was decoded already, else ``None`` (then ``raw`` has the bytes).
+        self.decoded = data
         self.raw = raw
 
     @property
-    def decoded(self) -> str | None:
-        """The text if it was decoded already, else ``None`` (then ``raw`` has the bytes)."""
-        return self._data
-
-    @property
     def data(self) -> str:
-        data = self._data
+        data = self.decoded
         if data is None:
             assert self.raw is not None
-            data = self._data = self.raw.decode()  # validated by the core
+            data = self.decoded = self.raw.decode()  # validated by the core
         return data
 
     def __eq__(self, other: object) -> bool:
