@@ -50,6 +50,7 @@ from harness import (
     echo_row,
     fmt_size,
     idle_row,
+    lockstep_repeats,
     pct,
     pinned_lockstep_rows,
     ratio,
@@ -171,8 +172,9 @@ def echo_rows(quick: bool, repeats: int) -> list[Row]:
                     # 50 x 16 x 1 MiB = 800 MiB in flight: filling the pipe takes a while, and so does draining it
                     # (a server doing 300 msg/s needs about 3 s; one that does not catch up in time is restarted).
                     warmup, drain = (0.2 if quick else 1.0), 15.0
-                rows.append(echo_row(conns, inflight, size, text, warmup, duration, drain, repeats))
-    return rows + pinned_lockstep_rows(quick, repeats)
+                runs = lockstep_repeats(repeats) if conns == 1 else repeats
+                rows.append(echo_row(conns, inflight, size, text, warmup, duration, drain, runs))
+    return rows + pinned_lockstep_rows(quick, lockstep_repeats(repeats))
 
 
 def heavy_rows(quick: bool, repeats: int) -> list[Row]:

@@ -350,6 +350,16 @@ def fmt_size(nbytes: int) -> str:
 PIN_CPU = max(os.sched_getaffinity(0))
 
 
+def lockstep_repeats(repeats: int) -> int:
+    """Runs of a lockstep row for ``repeats`` of the others.
+
+    One connection's round trips swing with where the scheduler wakes each
+    side (the C echo server's own rate varies by a tenth between runs), and a
+    run is short: more of them give a steadier median at little cost.
+    """
+    return 2 * repeats - 1
+
+
 def pinned_lockstep_rows(quick: bool, repeats: int) -> list[Row]:
     """Lockstep at 16 B and 1 KiB with server and load generator on one CPU (see :func:`pinned`)."""
     warmup, duration = (0.05, 0.15) if quick else (0.3, 1.0)
