@@ -46,9 +46,9 @@ def _size(event: TextReceived | BinaryReceived) -> int:
 class Connection(Endpoint):
     """An open WebSocket connection, server or client side.
 
-    Received messages wait in a queue of at most ``max_queue`` messages and,
-    past the first, ``max_queue_bytes`` bytes; beyond that the connection
-    stops reading, so a slow consumer slows its peer down instead
+    Received messages wait in a queue of at most ``max_queue`` messages and
+    ``max_queue_bytes`` bytes (a second message may cross it); beyond that the
+    connection stops reading, so a slow consumer slows its peer down instead
     of growing memory. ``send`` returns once the message is handed
     to the transport, and waits first while the transport holds more than
     ``write_limit`` bytes.
@@ -122,8 +122,13 @@ class Connection(Endpoint):
 
     def _queue_full(self, messages: deque[TextReceived | BinaryReceived]) -> bool:
         options = self._options
+        count = len(messages)
+        if count >= options.max_queue:
+            return True
+        # One message never pauses reading, whatever its size: a handler that keeps
+        # up (an echo in lockstep) must not pay a pause and a resume per message.
         limit = options.max_queue_bytes
-        return len(messages) >= options.max_queue or (limit is not None and self._queued_bytes >= limit)
+        return count > 1 and limit is not None and self._queued_bytes >= limit
 
     def _flush_core(self, core: CoreConnection) -> None:
         if self._messages and core.failure is not None and core.state is not State.CLOSED:

@@ -79,7 +79,7 @@ class Options:
     ``max_size`` bounds a message (bytes, after decompression; ``None``: no
     bound), ``max_queue`` the received messages waiting for ``recv`` (reading
     pauses at that many) and ``max_queue_bytes`` the bytes they hold (reading
-    pauses at that many too; a single message always fits; ``None``: no bound),
+    pauses at that many too, with two messages or more; ``None``: no bound),
     ``write_limit`` the bytes waiting in the transport before ``send`` waits.
     ``ping_interval``/``ping_timeout`` drive the keepalive (``None`` turns it
     off); ``open_timeout`` bounds the opening handshake and ``close_timeout``
