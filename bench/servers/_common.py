@@ -8,9 +8,12 @@ library.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import faulthandler
 import resource
 import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 # The broadcast row: on the text message "go", the server sends BROADCAST_COUNT
 # text messages of BROADCAST_PAYLOAD to every connected client.
@@ -19,7 +22,8 @@ BROADCAST_COUNT = 100
 BROADCAST_PAYLOAD = "0123456789abcdef" * 4  # 64 B of ASCII
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parse_args(description: str, *, loop_choice: bool = False) -> argparse.Namespace:
+    """``PORT [--broadcast]``, and ``[--uvloop]`` with ``loop_choice``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("port", type=int, help="TCP port on 127.0.0.1")
     parser.add_argument(
@@ -28,7 +32,21 @@ def parse_args(description: str) -> argparse.Namespace:
         help=f'broadcast server: "{BROADCAST_TRIGGER}" makes it send {BROADCAST_COUNT} messages of '
         f"{len(BROADCAST_PAYLOAD)} B to every client, instead of echoing",
     )
+    if loop_choice:
+        parser.add_argument("--uvloop", action="store_true", help="run on uvloop instead of the default loop")
     return parser.parse_args()
+
+
+def run_asyncio(main: Callable[[argparse.Namespace], Coroutine[Any, Any, None]], description: str) -> None:
+    """The ``__main__`` of an asyncio server: its command line, :func:`prepare`, then ``main(args)`` on its loop."""
+    args = parse_args(description, loop_choice=True)
+    prepare()
+    if args.uvloop:
+        import uvloop  # only in the virtualenvs of the servers run on it
+
+        uvloop.run(main(args))
+    else:
+        asyncio.run(main(args))
 
 
 def prepare() -> None:

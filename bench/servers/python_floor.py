@@ -17,9 +17,8 @@ answered with its pong.
 from __future__ import annotations
 
 import asyncio
-import sys
 
-from _common import parse_args, prepare
+from _common import run_asyncio
 
 from ws4py._speedups import build_frame, parse_frames
 from ws4py.async_websocket import WebSocketProtocol
@@ -74,14 +73,4 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    uvloop = "--uvloop" in sys.argv
-    if uvloop:
-        sys.argv.remove("--uvloop")
-    args = parse_args(__doc__ or "")
-    prepare()
-    if uvloop:
-        import uvloop as _uvloop
-
-        _uvloop.run(main(args.port))
-    else:
-        asyncio.run(main(args.port))
+    run_asyncio(lambda a: main(a.port), __doc__ or "")

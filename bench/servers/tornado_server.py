@@ -13,11 +13,10 @@ requests only when logging is configured, which this script does not do.
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import tornado.web
 import tornado.websocket
-from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, prepare
+from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, run_asyncio
 
 MAX_SIZE = 2**24  # ws4py's default message limit
 
@@ -53,14 +52,4 @@ async def main(broadcasting: bool, port: int) -> None:
 
 
 if __name__ == "__main__":
-    uvloop = "--uvloop" in sys.argv
-    if uvloop:
-        sys.argv.remove("--uvloop")
-    args = parse_args(__doc__ or "")
-    prepare()
-    if uvloop:
-        import uvloop as _uvloop
-
-        _uvloop.run(main(args.broadcast, args.port))
-    else:
-        asyncio.run(main(args.broadcast, args.port))
+    run_asyncio(lambda a: main(a.broadcast, a.port), __doc__ or "")

@@ -6,10 +6,7 @@ No compression (the load generator never offers it either); keepalive at its def
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
-from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, prepare
+from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, run_asyncio
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 MAX_SIZE = 2**24  # ws4py's default message limit (websockets' is 1 MiB, which the 1 MiB rows just fit)
@@ -40,14 +37,4 @@ async def main(broadcasting: bool, port: int) -> None:
 
 
 if __name__ == "__main__":
-    uvloop = "--uvloop" in sys.argv
-    if uvloop:
-        sys.argv.remove("--uvloop")
-    args = parse_args(__doc__ or "")
-    prepare()
-    if uvloop:
-        import uvloop as _uvloop
-
-        _uvloop.run(main(args.broadcast, args.port))
-    else:
-        asyncio.run(main(args.broadcast, args.port))
+    run_asyncio(lambda a: main(a.broadcast, a.port), __doc__ or "")

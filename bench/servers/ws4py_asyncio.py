@@ -8,10 +8,7 @@ no row lasts long enough for it to count).
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
-from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, prepare
+from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, run_asyncio
 
 from ws4py.asyncio import Connection, broadcast, serve
 
@@ -41,14 +38,4 @@ async def main(broadcasting: bool, port: int) -> None:
 
 
 if __name__ == "__main__":
-    uvloop = "--uvloop" in sys.argv
-    if uvloop:
-        sys.argv.remove("--uvloop")
-    args = parse_args(__doc__ or "")
-    prepare()
-    if uvloop:
-        import uvloop as _uvloop
-
-        _uvloop.run(main(args.broadcast, args.port))
-    else:
-        asyncio.run(main(args.broadcast, args.port))
+    run_asyncio(lambda a: main(a.broadcast, a.port), __doc__ or "")

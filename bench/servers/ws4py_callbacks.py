@@ -8,9 +8,8 @@ Run in bench/.venvs/threaded: ``python ws4py_callbacks.py PORT [--broadcast] [--
 from __future__ import annotations
 
 import asyncio
-import sys
 
-from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, prepare
+from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, run_asyncio
 
 from ws4py.async_websocket import EchoWebSocket, WebSocket, WebSocketProtocol
 from ws4py.asyncio import broadcast
@@ -43,14 +42,4 @@ async def main(broadcasting: bool, port: int) -> None:
 
 
 if __name__ == "__main__":
-    uvloop = "--uvloop" in sys.argv
-    if uvloop:
-        sys.argv.remove("--uvloop")
-    args = parse_args(__doc__ or "")
-    prepare()
-    if uvloop:
-        import uvloop as _uvloop
-
-        _uvloop.run(main(args.broadcast, args.port))
-    else:
-        asyncio.run(main(args.broadcast, args.port))
+    run_asyncio(lambda a: main(a.broadcast, a.port), __doc__ or "")
