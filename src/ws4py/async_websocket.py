@@ -31,7 +31,6 @@ from .protocol import (
     PingReceived,
     PongReceived,
     ServerHandshake,
-    State,
     TextReceived,
 )
 from .protocol.connection import _BIG_FRAME
@@ -278,18 +277,12 @@ class WebSocketProtocol(Endpoint):
             transport.resume_reading()
 
     def _send_data(self, data: str | bytes | bytearray | memoryview, binary: bool) -> None:
-        core = self._core
-        if core is None or core.state is not State.OPEN:
-            core = self._open_core()  # raises
-        if len(data) < _BIG_FRAME:
-            # Spelled out rather than _first_frame: this is every small message's path.
-            if binary:
-                self._write(core.send_binary(data.encode() if isinstance(data, str) else data))
-            else:
-                self._write(core.send_text(data))
-            return
+        core = self._open_core()
         if binary and isinstance(data, str):
             data = data.encode()
+        if len(data) < _BIG_FRAME:
+            self._write(_first_frame(core, data, binary, True))
+            return
         self._write_large(*core.frame_parts(data, binary))
 
     def _send_fragments(self, chunks: Iterable[str | bytes], binary: bool) -> None:

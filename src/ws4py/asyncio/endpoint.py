@@ -309,17 +309,14 @@ class Endpoint(asyncio.BufferedProtocol):
         return self._read_view
 
     def buffer_updated(self, nbytes: int) -> None:
-        core = self._core
-        if core is None:
-            self._handshake_data(self._read_view[:nbytes])
-            return
         if self._reading_frame:
             self._reading_frame = False
-            events = core.received_into(nbytes)
-        else:
-            events = core.receive_data(self._read_view[:nbytes])
-        self._events(events)
-        self._flush_core(core)
+            core = self._core
+            assert core is not None
+            self._events(core.received_into(nbytes))
+            self._flush_core(core)
+            return
+        self.data_received(self._read_view[:nbytes])
 
     def data_received(self, data: bytes | memoryview) -> None:
         core = self._core

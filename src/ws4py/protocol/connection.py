@@ -616,8 +616,7 @@ class Connection:
             b0 |= _frames.FIN
         else:
             self._send_frag_opcode = opcode
-        # _frame, inlined: every message sent comes this way.
-        return _frames.build_frame(b0, payload, _mask_keys.next() if self.is_client else None)
+        return self._frame(b0, payload)
 
     def send_text(self, data: str | bytes | bytearray | memoryview, fin: bool = True) -> bytes:
         """Frame a text message (or its first fragment when ``fin`` is false).
