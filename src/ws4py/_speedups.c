@@ -13,31 +13,45 @@
 #include <emmintrin.h>
 #endif
 
-/* XOR n bytes of src into dst with the key rotated so that dst[0] uses key[phase]. */
-static void
-xor_mask(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const unsigned char key[4])
+/* XOR n bytes of src into dst with the key rotated so that dst[0] uses key[phase].
+ * With track set, also return whether any byte written has its high bit set
+ * (the ASCII test rides along with the unmasking: no second pass). */
+static inline int
+xor_mask_impl(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const unsigned char key[4],
+              const int track)
 {
     Py_ssize_t i = 0;
     uint32_t k32;
-    uint64_t k64;
+    uint64_t k64, seen = 0;
+    unsigned char tail = 0;
     memcpy(&k32, key, 4);
     k64 = ((uint64_t)k32 << 32) | k32;
 #if defined(__SSE2__)
     {
         __m128i k128 = _mm_set1_epi32((int)k32);
+        __m128i acc = _mm_setzero_si128();
         for (; i + 64 <= n; i += 64) {
-            __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
-            __m128i b = _mm_loadu_si128((const __m128i *)(src + i + 16));
-            __m128i c = _mm_loadu_si128((const __m128i *)(src + i + 32));
-            __m128i d = _mm_loadu_si128((const __m128i *)(src + i + 48));
-            _mm_storeu_si128((__m128i *)(dst + i), _mm_xor_si128(a, k128));
-            _mm_storeu_si128((__m128i *)(dst + i + 16), _mm_xor_si128(b, k128));
-            _mm_storeu_si128((__m128i *)(dst + i + 32), _mm_xor_si128(c, k128));
-            _mm_storeu_si128((__m128i *)(dst + i + 48), _mm_xor_si128(d, k128));
+            __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + i)), k128);
+            __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + i + 16)), k128);
+            __m128i c = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + i + 32)), k128);
+            __m128i d = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + i + 48)), k128);
+            _mm_storeu_si128((__m128i *)(dst + i), a);
+            _mm_storeu_si128((__m128i *)(dst + i + 16), b);
+            _mm_storeu_si128((__m128i *)(dst + i + 32), c);
+            _mm_storeu_si128((__m128i *)(dst + i + 48), d);
+            if (track) {
+                acc = _mm_or_si128(acc, _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d)));
+            }
         }
         for (; i + 16 <= n; i += 16) {
-            __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
-            _mm_storeu_si128((__m128i *)(dst + i), _mm_xor_si128(a, k128));
+            __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + i)), k128);
+            _mm_storeu_si128((__m128i *)(dst + i), a);
+            if (track) {
+                acc = _mm_or_si128(acc, a);
+            }
+        }
+        if (track && _mm_movemask_epi8(acc)) {
+            seen = 0x80;
         }
     }
 #endif
@@ -46,11 +60,44 @@ xor_mask(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const unsig
         memcpy(&w, src + i, 8);
         w ^= k64;
         memcpy(dst + i, &w, 8);
+        seen |= w;
     }
     /* i is a multiple of 4 here, so the key phase is back at 0. */
     for (; i < n; i++) {
         dst[i] = src[i] ^ key[i & 3];
+        tail |= dst[i];
     }
+    return track && ((seen & 0x8080808080808080ULL) || (tail & 0x80));
+}
+
+static void
+xor_mask(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const unsigned char key[4])
+{
+    xor_mask_impl(dst, src, n, key, 0);
+}
+
+static const unsigned char no_mask[4] = {0, 0, 0, 0};
+
+/* The payload of a whole text frame: a str when it is ASCII (made straight
+ * from the wire bytes, unmasked on the way), else the unmasked bytes for the
+ * caller to decode and validate as UTF-8. */
+static PyObject *
+text_payload(const unsigned char *src, Py_ssize_t n, const unsigned char *key)
+{
+    PyObject *text = PyUnicode_New(n, 127);
+    PyObject *raw;
+    unsigned char *data;
+    if (text == NULL) {
+        return NULL;
+    }
+    data = PyUnicode_1BYTE_DATA(text);
+    if (!xor_mask_impl(data, src, n, key ? key : no_mask, 1)) {
+        return text;
+    }
+    /* Not ASCII: the str was only scratch space, never seen by anyone. */
+    raw = PyBytes_FromStringAndSize((const char *)data, n);
+    Py_DECREF(text);
+    return raw;
 }
 
 /* A new bytes object holding src (length n) XORed with key. */
@@ -106,7 +153,7 @@ parse_result(PyObject *frames, Py_ssize_t pos, int code, const char *reason)
 }
 
 PyDoc_STRVAR(parse_frames_doc,
-"parse_frames(buf, pos, expect_mask, allowed_rsv, max_frame_size)\n"
+"parse_frames(buf, pos, expect_mask, allowed_rsv, max_frame_size, ascii_text_as_str=False)\n"
 "    -> (frames, pos, error)\n\n"
 "Parse every complete frame of buf from pos; see ws4py.protocol._frames_py.");
 
@@ -118,14 +165,15 @@ parse_frames(PyObject *self, PyObject *args)
     int expect_mask;
     unsigned int allowed_rsv;
     unsigned long long max_frame_size;
+    int text_as_str = 0;
     PyObject *frames, *result;
     const unsigned char *buf;
     Py_ssize_t end;
     int code = 0;
     char reason[96];
 
-    if (!PyArg_ParseTuple(args, "y*npIK:parse_frames", &view, &pos, &expect_mask,
-                          &allowed_rsv, &max_frame_size)) {
+    if (!PyArg_ParseTuple(args, "y*npIK|p:parse_frames", &view, &pos, &expect_mask,
+                          &allowed_rsv, &max_frame_size, &text_as_str)) {
         return NULL;
     }
     buf = (const unsigned char *)view.buf;
@@ -208,7 +256,9 @@ parse_frames(PyObject *self, PyObject *args)
         if ((unsigned long long)(end - start) < length || end < start) {
             break;
         }
-        if (masked && length) {
+        if (text_as_str && b0 == 0x81) {
+            payload = text_payload(buf + start, (Py_ssize_t)length, masked ? buf + start - 4 : NULL);
+        } else if (masked && length) {
             payload = masked_bytes(buf + start, (Py_ssize_t)length, buf + start - 4);
         } else {
             payload = PyBytes_FromStringAndSize((const char *)buf + start, (Py_ssize_t)length);

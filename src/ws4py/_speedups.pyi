@@ -5,7 +5,8 @@ def parse_frames(
     expect_mask: bool,
     allowed_rsv: int,
     max_frame_size: int,
-) -> tuple[list[tuple[int, bytes]], int, tuple[int, str] | None]: ...
+    ascii_text_as_str: bool = False,
+) -> tuple[list[tuple[int, bytes | str]], int, tuple[int, str] | None]: ...
 def build_frame(first_byte: int, payload: bytes | bytearray | memoryview, mask_key: bytes | None) -> bytes: ...
 def utf8_check(
     data: bytes | bytearray | memoryview, state: int, mask_key: bytes | None = None, phase: int = 0

@@ -777,6 +777,20 @@ def test_a_large_text_is_decoded_at_once_only_with_decode_text(decode_text: bool
     assert events == [TextReceived(LARGE_TEXT), TextReceived("next")]  # comparing decodes
 
 
+@pytest.mark.parametrize("size", [5, 100_000])
+@pytest.mark.parametrize("reads", [1, 7])
+def test_with_decode_text_an_ascii_text_is_a_str_without_raw_bytes(size: int, reads: int) -> None:
+    conn = server()
+    conn.decode_text = True
+    text = "x" * size
+    wire = from_client(0x81, text.encode()) + from_client(0x81, "ü".encode())
+    step = -(-len(wire) // reads)
+    events = [event for i in range(0, len(wire), step) for event in conn.receive_data(wire[i : i + step])]
+    assert events == [TextReceived(text), TextReceived("ü")]
+    assert (events[0].decoded, events[0].raw) == (text, None)  # type: ignore[attr-defined]
+    assert events[1].raw == "ü".encode()  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("decode_text", [False, True])
 @pytest.mark.parametrize("reads", [1, 7])
 def test_a_large_text_with_invalid_utf8_at_its_end_fails_with_1007_with_or_without_decode_text(

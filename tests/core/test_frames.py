@@ -269,6 +269,40 @@ def test_masked_empty_payload() -> None:
 # -- masking (section 5.3) -------------------------------------------------
 
 
+# -- ascii_text_as_str: a whole ASCII text frame comes as str ---------------------
+
+ASCII_SIZES = [0, 1, 7, 8, 15, 16, 17, 63, 64, 65, 127, 1000, 70_000]
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("size", ASCII_SIZES)
+def test_ascii_text_as_str_gives_a_whole_ascii_text_frame_as_str(masked: bool, size: int) -> None:
+    text = bytes(0x20 + i % 95 for i in range(size))
+    wire = frames.build_frame(0x81, text, MASK if masked else None)
+    assert frames.parse_frames(wire, 0, masked, 0, UNLIMITED, True) == ([(0x81, text.decode())], len(wire), None)
+    assert frames.parse_frames(wire, 0, masked, 0, UNLIMITED) == ([(0x81, text)], len(wire), None)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("size", [n for n in ASCII_SIZES if n])
+def test_ascii_text_as_str_leaves_a_text_with_any_byte_over_127_as_bytes(masked: bool, size: int) -> None:
+    # One high byte, wherever it falls (a 64-byte block, a 16-byte one, a word, the tail), is seen.
+    for where in {0, size // 2, size - 1, max(0, size - 9)}:
+        for high in (0x80, 0xC3, 0xFF):
+            payload = bytearray(b"a" * size)
+            payload[where] = high
+            wire = frames.build_frame(0x81, bytes(payload), MASK if masked else None)
+            parsed = frames.parse_frames(wire, 0, masked, 0, UNLIMITED, True)
+            assert parsed == ([(0x81, bytes(payload))], len(wire), None), (where, high)
+
+
+@pytest.mark.parametrize("b0", [0x01, 0x80, 0x82, 0xC1, 0x89])
+def test_ascii_text_as_str_leaves_other_frames_as_bytes(b0: int) -> None:
+    # A first fragment, a continuation, binary, a compressed text, a ping: not a whole text.
+    wire = frames.build_frame(b0, b"abc", MASK)
+    assert frames.parse_frames(wire, 0, True, 0x40, UNLIMITED, True) == ([(b0, b"abc")], len(wire), None)
+
+
 def test_apply_mask_matches_naive_xor_for_lengths_0_to_70() -> None:
     rng = random.Random(6455)
     for n in range(71):
@@ -382,8 +416,9 @@ def test_c_and_python_codecs_agree_on_parse_build_and_mask() -> None:
     for case in _agreement_cases():
         buf = case[0]
         for source in (buf, bytearray(buf), memoryview(buf)):
-            args = (source, *case[1:])
-            assert speedups.parse_frames(*args) == _frames_py.parse_frames(*args), case
+            for ascii_text_as_str in (False, True):
+                args = (source, *case[1:], ascii_text_as_str)
+                assert speedups.parse_frames(*args) == _frames_py.parse_frames(*args), case
     rng = random.Random(3)
     for n in [*range(70), 125, 126, 127, 65535, 65536, 65537]:
         payload = bytes(rng.randrange(256) for _ in range(n)) if n < 200 else os.urandom(n)

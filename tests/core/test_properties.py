@@ -434,9 +434,17 @@ def test_garbage_into_the_client_handshake_raises_only_handshake_error(data: byt
     pos_fraction=st.floats(0, 1),
     key=st.binary(min_size=4, max_size=4),
     b0=st.integers(0, 255),
+    ascii_text_as_str=st.booleans(),
 )
 def test_parse_frames_on_random_bytes_never_raises_and_the_codecs_agree(
-    buf: bytes, expect_mask: bool, allowed_rsv: int, max_frame_size: int, pos_fraction: float, key: bytes, b0: int
+    buf: bytes,
+    expect_mask: bool,
+    allowed_rsv: int,
+    max_frame_size: int,
+    pos_fraction: float,
+    key: bytes,
+    b0: int,
+    ascii_text_as_str: bool,
 ) -> None:
     pos = int(len(buf) * pos_fraction)
     result = frames.parse_frames(buf, pos, expect_mask, allowed_rsv, max_frame_size)
@@ -446,9 +454,8 @@ def test_parse_frames_on_random_bytes_never_raises_and_the_codecs_agree(
     if cframes is None:
         pytest.skip("ws4py._speedups is not built")
     for source in (buf, bytearray(buf), memoryview(buf)):
-        assert cframes.parse_frames(source, pos, expect_mask, allowed_rsv, max_frame_size) == pyframes.parse_frames(
-            source, pos, expect_mask, allowed_rsv, max_frame_size
-        )
+        args = (source, pos, expect_mask, allowed_rsv, max_frame_size, ascii_text_as_str)
+        assert cframes.parse_frames(*args) == pyframes.parse_frames(*args)
     assert cframes.apply_mask(buf, key) == pyframes.apply_mask(buf, key)
     assert cframes.apply_mask(memoryview(buf)[pos:], key) == pyframes.apply_mask(memoryview(buf)[pos:], key)
     assert cframes.build_frame(b0, buf, key) == pyframes.build_frame(b0, buf, key)

@@ -4,10 +4,12 @@ Both modules export the same three functions with the same behaviour, byte for
 byte and error for error; ``tests/core`` runs every test against both. Keep
 them in step: a change here is a change in ``src/ws4py/_speedups.c`` too.
 
-``parse_frames(buf, pos, expect_mask, allowed_rsv, max_frame_size)``
+``parse_frames(buf, pos, expect_mask, allowed_rsv, max_frame_size, ascii_text_as_str=False)``
     Parses every complete frame of ``buf`` from offset ``pos``. Returns
     ``(frames, pos, error)``: ``frames`` is a list of ``(first_byte, payload)``
-    pairs with the payload unmasked, ``pos`` where the first incomplete frame
+    pairs with the payload unmasked (with ``ascii_text_as_str``, the payload
+    of a whole uncompressed text frame that is all ASCII comes as ``str``:
+    valid text, decoded at no extra cost), ``pos`` where the first incomplete frame
     starts, and ``error`` ``None`` or a ``(close_code, reason)`` pair for the
     frame at ``pos`` that broke a framing rule. Frames before a bad one are
     still returned, so no valid data is lost. A frame's length is checked
@@ -67,8 +69,9 @@ def parse_frames(
     expect_mask: bool,
     allowed_rsv: int,
     max_frame_size: int,
-) -> tuple[list[tuple[int, bytes]], int, tuple[int, str] | None]:
-    frames: list[tuple[int, bytes]] = []
+    ascii_text_as_str: bool = False,
+) -> tuple[list[tuple[int, bytes | str]], int, tuple[int, str] | None]:
+    frames: list[tuple[int, bytes | str]] = []
     end = len(buf)
     while end - pos >= 2:
         b0 = buf[pos]
@@ -116,7 +119,10 @@ def parse_frames(
             if end - start < length:
                 break
             payload = bytes(buf[start : start + length])
-        frames.append((b0, payload))
+        if ascii_text_as_str and b0 == 0x81 and payload.isascii():
+            frames.append((b0, payload.decode("ascii")))
+        else:
+            frames.append((b0, payload))
         pos = start + length
     return frames, pos, None
 

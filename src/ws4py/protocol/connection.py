@@ -243,8 +243,10 @@ class Connection:
         self.max_queued_bytes = max_queued_bytes
 
         #: Whether every text message is decoded as it completes, for an adapter
-        #: that always wants the ``str``: the decoder then validates it too. Else
-        #: a large text is validated alone and decoded only if its ``data`` is read.
+        #: that always wants the ``str``: the decoder then validates it too, and an
+        #: ASCII text in one frame is made a ``str`` as it is unmasked (its
+        #: ``TextReceived.raw`` is then ``None``). Else a large text is validated
+        #: alone and decoded only if its ``data`` is read.
         self.decode_text = False
         self.state = State.OPEN
         self._reading = True
@@ -348,7 +350,9 @@ class Connection:
             source: bytes | bytearray | memoryview = buf
         else:
             source = data
-        frames, pos, error = _frames.parse_frames(source, 0, self._expect_mask, self._allowed_rsv, self.max_frame_size)
+        frames, pos, error = _frames.parse_frames(
+            source, 0, self._expect_mask, self._allowed_rsv, self.max_frame_size, self.decode_text
+        )
         if source is buf:
             del buf[:pos]
         elif pos < len(data):
@@ -356,7 +360,7 @@ class Connection:
         events: list[Event] = []
         if frames:
             try:
-                self._process(frames, events)
+                self._process(frames, events)  # type: ignore[arg-type]  # str: only a whole ASCII text
             except ProtocolException as exc:
                 self._fail(exc, events)
                 return events
@@ -454,6 +458,9 @@ class Connection:
                         else:
                             if checked:
                                 self._drop_partial()
+                            if isinstance(payload, str):  # ASCII, so valid: decoded by the parser
+                                append(TextReceived(payload))
+                                continue
                             try:
                                 append(TextReceived(payload.decode(), payload))
                             except UnicodeDecodeError:
