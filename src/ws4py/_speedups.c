@@ -13,7 +13,7 @@
 #include <emmintrin.h>
 #endif
 
-/* XOR n bytes of src into dst with the key rotated so that dst[0] uses key[phase].
+/* XOR n bytes of src into dst with the repeated 4-byte key (dst[0] uses key[0]).
  * With track set, also return whether any byte written has its high bit set
  * (the ASCII test rides along with the unmasking: no second pass). */
 static inline int
@@ -22,8 +22,7 @@ xor_mask_impl(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const 
 {
     Py_ssize_t i = 0;
     uint32_t k32;
-    uint64_t k64, seen = 0;
-    unsigned char tail = 0;
+    uint64_t k64, seen = 0; /* the OR of the bytes written, when tracked */
     memcpy(&k32, key, 4);
     k64 = ((uint64_t)k32 << 32) | k32;
 #if defined(__SSE2__)
@@ -65,9 +64,9 @@ xor_mask_impl(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const 
     /* i is a multiple of 4 here, so the key phase is back at 0. */
     for (; i < n; i++) {
         dst[i] = src[i] ^ key[i & 3];
-        tail |= dst[i];
+        seen |= dst[i];
     }
-    return track && ((seen & 0x8080808080808080ULL) || (tail & 0x80));
+    return track && (seen & 0x8080808080808080ULL) != 0;
 }
 
 static void

@@ -460,11 +460,11 @@ class Connection:
                                 self._drop_partial()
                             if isinstance(payload, str):  # ASCII, so valid: decoded by the parser
                                 append(TextReceived(payload))
-                                continue
-                            try:
-                                append(TextReceived(payload.decode(), payload))
-                            except UnicodeDecodeError:
-                                raise TextFrameEncodingException(_INVALID_TEXT) from None
+                            else:
+                                try:
+                                    append(TextReceived(payload.decode(), payload))
+                                except UnicodeDecodeError:
+                                    raise TextFrameEncodingException(_INVALID_TEXT) from None
                     else:
                         append(BinaryReceived(payload))
                 else:

@@ -35,7 +35,9 @@ class TextReceived(Event):
 
     ``raw`` is its UTF-8 bytes when the core had them whole (a message in one
     uncompressed or compressed frame), else ``None``: an adapter that needs
-    the bytes (an echo) is spared encoding the text again. A large message
+    the bytes (an echo) is spared encoding the text again. (With the core's
+    ``decode_text``, an ASCII text in one uncompressed frame comes as the
+    ``str`` alone: ``raw`` is ``None`` then too.) A large message
     is validated without decoding and decoded when ``data`` is first read,
     so an adapter that only forwards ``raw`` never makes the ``str``. ``raw``
     is not part of the event's identity (equality and repr use ``data``).
