@@ -9,6 +9,7 @@ lost once the slow side catches up.
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 from collections.abc import AsyncIterator
 
@@ -75,6 +76,42 @@ async def test_send_waits_while_a_peer_that_never_reads_leaves_the_buffer_over_w
     assert len(sent) >= count
     assert events[-2:] == [TextReceived("end"), CloseReceived(1000, "")]
     assert events[:-2] == [BinaryReceived(numbered(i, message_size)) for i in range(len(sent))]
+
+
+async def test_large_messages_to_a_reader_that_stalls_arrive_whole_and_in_order() -> None:
+    # A large frame goes out as header and payload in one vectored write when
+    # nothing is queued, and what the socket does not take goes to the
+    # transport: here the socket fills in the middle of payloads, and later
+    # frames find bytes queued before them.
+    sizes = [64 * KIB, 1024 * KIB + 3, 64 * KIB + 1, LARGE, 2048 * KIB, 70 * KIB]
+    done = asyncio.Event()
+
+    async def producer(conn: Connection) -> None:
+        assert conn.transport is not None
+        conn.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * KIB)
+        for i, size in enumerate(sizes):
+            await conn.send(numbered(i, size) if i % 2 else numbered(i, size).decode("latin-1"))
+        done.set()
+
+    accepted = Accepted(producer)
+    # A write_limit above the total: no send waits, each finds the previous one's bytes queued.
+    async with serving(accepted, compression=None, write_limit=8 * 1024 * KIB) as server:
+        peer = await raw_client(port_of(server), rcvbuf=16 * KIB)
+        try:
+            await within(done.wait())
+            server_side = await accepted.next()
+            assert server_side.transport is not None
+            assert server_side.transport.get_write_buffer_size() > 3 * 1024 * KIB
+            events = await peer.until_close()
+        finally:
+            await peer.close()
+    expected = [
+        BinaryReceived(numbered(i, size)) if i % 2 else TextReceived(numbered(i, size).decode("latin-1"))
+        for i, size in enumerate(sizes)
+    ]
+    assert len(events) == len(sizes) + 1
+    assert events[:-1] == expected
+    assert events[-1] == CloseReceived(1000, "")
 
 
 async def test_a_fragmented_send_waits_between_fragments_for_a_slow_reader() -> None:

@@ -50,6 +50,26 @@ _thread_buffers = threading.local()
 _VECTORED_WRITELINES = sys.version_info >= (3, 12)
 #: Below this, a large frame's header and payload are joined into one write (Python < 3.12).
 _JOIN_LIMIT = 256 * 1024
+# Python < 3.12's plain socket transport, whose socket a large frame may be written to directly.
+_SELECTOR_TRANSPORT: type | None = None
+if not _VECTORED_WRITELINES and hasattr(os, "writev"):
+    import asyncio.selector_events
+
+    _SELECTOR_TRANSPORT = getattr(asyncio.selector_events, "_SelectorSocketTransport", None)
+
+
+def _writev_fd(transport: asyncio.BaseTransport) -> int:
+    """The descriptor a large frame may be written to with ``os.writev``, or -1.
+
+    Only for the plain (not TLS) socket transport of Python < 3.12, which has
+    no vectored write: without it a large frame costs a copy of its payload
+    (header and payload joined) or a second system call (and a packet of its
+    own for the header, TCP_NODELAY being set).
+    """
+    if _SELECTOR_TRANSPORT is None or type(transport) is not _SELECTOR_TRANSPORT:
+        return -1
+    sock = transport.get_extra_info("socket")
+    return -1 if sock is None else int(sock.fileno())
 
 
 def _read_buffer() -> memoryview:
@@ -140,6 +160,7 @@ class Endpoint(asyncio.BufferedProtocol):
         "_response",
         "_transport",
         "_write_paused",
+        "_writev_fd",
         "request",
     )
 
@@ -156,6 +177,7 @@ class Endpoint(asyncio.BufferedProtocol):
         self._read_view = _read_buffer()
         self._reading_frame = False  # get_buffer handed out the core's large-frame buffer
         self._transport: asyncio.Transport | None = None
+        self._writev_fd = -1  # see _writev_fd
         self._core: CoreConnection | None = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._write_paused = False
@@ -287,6 +309,7 @@ class Endpoint(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports have the interface but not the class.
         transport = self._transport = cast(asyncio.Transport, transport)
+        self._writev_fd = _writev_fd(transport)
         options = self._options
         transport.set_write_buffer_limits(high=options.write_limit)
         if options.open_timeout is not None:
@@ -396,6 +419,8 @@ class Endpoint(asyncio.BufferedProtocol):
             transport.write(header)
         elif _VECTORED_WRITELINES or type(transport).__module__.startswith("uvloop"):
             transport.writelines((header, payload))  # sendmsg/writev: no copy
+        elif self._writev_fd >= 0:
+            self._writev(transport, header, payload)
         elif len(payload) <= _JOIN_LIMIT:
             transport.write(header + payload)  # a copy costs less than a second system call
         else:
@@ -403,6 +428,26 @@ class Endpoint(asyncio.BufferedProtocol):
             transport.write(payload)
         if corked:
             self._pending = []
+
+    def _writev(self, transport: asyncio.Transport, header: bytes, payload: bytes) -> None:
+        """Header and payload in one ``writev`` on the socket; what it did not take, to the transport."""
+        if transport.get_write_buffer_size() or transport.is_closing():
+            # Bytes are queued before these (or the transport is going): only
+            # the transport may write, and queueing copies once either way.
+            transport.write(header)
+            transport.write(payload)
+            return
+        try:
+            sent = os.writev(self._writev_fd, (header, payload))
+        except OSError:
+            # Full (BlockingIOError), or broken: the transport meets the same
+            # condition on its own write and handles it its own way.
+            sent = 0
+        if sent < len(header):
+            transport.write(header[sent:])
+            transport.write(payload)
+        elif sent < len(header) + len(payload):
+            transport.write(memoryview(payload)[sent - len(header) :])
 
     def _flush_pending(self) -> None:
         """Uncork: one write (one system call) for every frame gathered."""
