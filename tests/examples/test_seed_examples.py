@@ -111,12 +111,20 @@ def test_manager_example_runs_2000_clients_and_shuts_down_cleanly(wsgiref_echo_s
     threads_before = threading.active_count()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    def as_from_a_terminal() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        # A run started in the background by a non-interactive shell ignores
+        # SIGINT, and its children inherit that: the example would never get
+        # the KeyboardInterrupt this test sends it.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     proc = subprocess.Popen(
         [sys.executable, str(EXAMPLES / "manager_clients.py")],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)),
+        preexec_fn=as_from_a_terminal,
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
