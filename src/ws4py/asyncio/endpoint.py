@@ -10,6 +10,7 @@ stream in between; subclasses only decide what becomes of the core's events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -431,18 +432,14 @@ class Endpoint(asyncio.BufferedProtocol):
 
     def _writev(self, transport: asyncio.Transport, header: bytes, payload: bytes) -> None:
         """Header and payload in one ``writev`` on the socket; what it did not take, to the transport."""
-        if transport.get_write_buffer_size() or transport.is_closing():
-            # Bytes are queued before these (or the transport is going): only
-            # the transport may write, and queueing copies once either way.
-            transport.write(header)
-            transport.write(payload)
-            return
-        try:
-            sent = os.writev(self._writev_fd, (header, payload))
-        except OSError:
+        sent = 0
+        # With bytes queued before these (or the transport going), only the
+        # transport may write: it appends both to its buffer, one copy either way.
+        if not transport.get_write_buffer_size() and not transport.is_closing():
             # Full (BlockingIOError), or broken: the transport meets the same
             # condition on its own write and handles it its own way.
-            sent = 0
+            with contextlib.suppress(OSError):
+                sent = os.writev(self._writev_fd, (header, payload))
         if sent < len(header):
             transport.write(header[sent:])
             transport.write(payload)
