@@ -31,9 +31,10 @@ from .protocol import (
     PingReceived,
     PongReceived,
     ServerHandshake,
+    State,
     TextReceived,
 )
-from .protocol.connection import _BIG_FRAME
+from .protocol.connection import _BIG_FRAME, _WHOLE_TEXT
 from .protocol.connection import Connection as CoreConnection
 from .protocol.frames import Opcode
 
@@ -217,30 +218,60 @@ class WebSocketProtocol(Endpoint):
             self._callback_failed(exc)
         self._flush_pending()
 
+    def data_received(self, data: bytes | memoryview) -> None:
+        core = self._core
+        if core is None:
+            super().data_received(data)
+            return
+        # Most messages come as (first byte, payload) pairs: no event objects to make and sort.
+        messages, events = core.receive_messages(data)
+        ws = self.ws
+        assert ws is not None
+        if self._pending is None:
+            self._pending = []  # what the callbacks send goes out in one write
+        try:
+            for first_byte, payload in messages:
+                if first_byte == _WHOLE_TEXT:
+                    # Validated bytes (the core's decode_text is off): decoded if the callback asks.
+                    ws.received_message(TextMessage._from_text(None, payload))  # type: ignore[attr-defined,arg-type]
+                else:
+                    ws.received_message(BinaryMessage._from_bytes(Opcode.BINARY, payload))  # type: ignore[attr-defined,arg-type]
+            if events:
+                self._dispatch(ws, events)
+        except Exception as exc:
+            self._callback_failed(exc)
+        self._flush_pending()
+        if events:
+            self._flush_core(core)
+
     def _events(self, events: list[Event]) -> None:
         ws = self.ws
         assert ws is not None
         if self._pending is None:
             self._pending = []  # what the callbacks send goes out in one write
         try:
-            for event in events:
-                kind = type(event)
-                if kind is TextReceived:
-                    ws.received_message(TextMessage._from_text(event.decoded, event.raw))  # type: ignore[attr-defined]
-                elif kind is BinaryReceived:
-                    ws.received_message(BinaryMessage._from_bytes(Opcode.BINARY, event.data))  # type: ignore[attr-defined]
-                elif kind is PingReceived:
-                    # The pong goes before what later messages' callbacks send (Autobahn 5.6).
-                    assert self._core is not None
-                    pongs = self._core.pongs_to_send()
-                    if pongs:
-                        self._write(pongs)
-                elif kind is PongReceived:
-                    self._pong_received(event)  # type: ignore[arg-type]
-                    ws.ponged(PongControlMessage(event.payload))  # type: ignore[attr-defined]
+            self._dispatch(ws, events)
         except Exception as exc:
             self._callback_failed(exc)
         self._flush_pending()
+
+    def _dispatch(self, ws: WebSocket, events: list[Event]) -> None:
+        """Call ``ws``'s callbacks for ``events``, in order; what they raise is the caller's."""
+        for event in events:
+            kind = type(event)
+            if kind is TextReceived:
+                ws.received_message(TextMessage._from_text(event.decoded, event.raw))  # type: ignore[attr-defined]
+            elif kind is BinaryReceived:
+                ws.received_message(BinaryMessage._from_bytes(Opcode.BINARY, event.data))  # type: ignore[attr-defined]
+            elif kind is PingReceived:
+                # The pong goes before what later messages' callbacks send (Autobahn 5.6).
+                assert self._core is not None
+                pongs = self._core.pongs_to_send()
+                if pongs:
+                    self._write(pongs)
+            elif kind is PongReceived:
+                self._pong_received(event)  # type: ignore[arg-type]
+                ws.ponged(PongControlMessage(event.payload))  # type: ignore[attr-defined]
 
     def _callback_failed(self, exc: Exception) -> None:
         ws = self.ws
@@ -277,13 +308,18 @@ class WebSocketProtocol(Endpoint):
             transport.resume_reading()
 
     def _send_data(self, data: str | bytes | bytearray | memoryview, binary: bool) -> None:
-        core = self._open_core()
-        if binary and isinstance(data, str):
-            data = data.encode()
-        if len(data) < _BIG_FRAME:
-            self._write(_first_frame(core, data, binary, True))
+        core = self._core
+        if core is None or core.state is not State.OPEN:
+            core = self._open_core()  # raises why it cannot send
+        if len(data) >= _BIG_FRAME:
+            self._write_large(*core.frame_parts(data, binary))
             return
-        self._write_large(*core.frame_parts(data, binary))
+        frame = core.send_binary(data.encode() if isinstance(data, str) else data) if binary else core.send_text(data)
+        pending = self._pending
+        if pending is not None:  # in a callback: one write when it returns
+            pending.append(frame)
+        else:
+            self._write(frame)
 
     def _send_fragments(self, chunks: Iterable[str | bytes], binary: bool) -> None:
         core = self._open_core()

@@ -803,3 +803,68 @@ def test_a_large_text_with_invalid_utf8_at_its_end_fails_with_1007_with_or_witho
     events = [event for i in range(0, len(wire), step) for event in conn.receive_data(wire[i : i + step])]
     assert_failed(events, 1007)
     assert events == [events[-1]]
+
+
+# -- receive_messages: plain messages as pairs ------------------------------
+
+
+def test_receive_messages_gives_the_leading_plain_messages_as_pairs_and_the_rest_as_events_in_order() -> None:
+    conn = server()
+    wire = (
+        from_client(0x81, "κόσμε".encode())
+        + from_client(0x82, b"\x00\x01")
+        + from_client(0x89, b"ping")
+        + from_client(0x81, b"after the ping")
+    )
+    messages, events = conn.receive_messages(wire)
+    assert messages == [(0x81, "κόσμε".encode()), (0x82, b"\x00\x01")]
+    assert events == [PingReceived(b"ping"), TextReceived("after the ping")]
+    assert parse_sent(conn, conn.data_to_send()) == [(0x8A, b"ping")]
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (from_client(0x81, b"ok \xed\xa0\x80"), 1007),  # a surrogate: not UTF-8
+        (from_client(0x82, b"x" * 11), 1009),  # over max_message_size, within max_frame_size
+        (from_client(0x02, b"a fragment") + from_client(0x82, b"not a continuation"), 1002),
+    ],
+)
+def test_receive_messages_leaves_a_message_it_cannot_vouch_for_to_the_events(frame: bytes, code: int) -> None:
+    conn = server(max_message_size=10, max_frame_size=100)
+    messages, events = conn.receive_messages(from_client(0x82, b"first") + frame)
+    assert messages == [(0x82, b"first")]
+    assert_failed(events, code)
+    assert sent_close_code(conn) == code
+
+
+def test_receive_messages_fails_a_whole_message_that_interrupts_a_fragmented_one_with_1002() -> None:
+    conn = server()
+    assert conn.receive_messages(from_client(0x02, b"a fragment")) == ([], [])
+    messages, events = conn.receive_messages(from_client(0x82, b"not a continuation"))
+    assert messages == []
+    assert_failed(events, 1002)
+
+
+def test_receive_messages_during_a_fragmented_message_or_a_large_frame_makes_only_events() -> None:
+    conn = server()
+    assert conn.receive_messages(from_client(0x01, b"frag")) == ([], [])
+    assert conn.receive_messages(from_client(0x80, b"ment") + from_client(0x82, b"b")) == (
+        [],
+        [TextReceived("fragment"), BinaryReceived(b"b")],
+    )
+    large = from_client(0x82, b"L" * 100_000)
+    assert conn.receive_messages(large[:70_000]) == ([], [])
+    assert conn.receive_messages(large[70_000:] + from_client(0x82, b"small")) == (
+        [],
+        [BinaryReceived(b"L" * 100_000), BinaryReceived(b"small")],
+    )
+    assert conn.receive_messages(from_client(0x82, b"plain again")) == ([(0x82, b"plain again")], [])
+
+
+def test_receive_messages_gives_an_ascii_text_as_a_str_only_with_decode_text() -> None:
+    conn = server()
+    assert conn.receive_messages(from_client(0x81, b"ascii")) == ([(0x81, b"ascii")], [])
+    conn.decode_text = True
+    assert conn.receive_messages(from_client(0x81, b"ascii")) == ([(0x81, "ascii")], [])
+    assert conn.receive_messages(from_client(0x81, "ü".encode())) == ([(0x81, "ü".encode())], [])

@@ -326,6 +326,64 @@ def test_garbage_never_raises_from_a_connection(
     assert conn.state is State.CLOSED
 
 
+def as_events(messages: list[tuple[int, bytes | str]]) -> list[Event]:
+    """``receive_messages``' pairs as the events ``receive_data`` makes of them."""
+    events: list[Event] = []
+    for first_byte, payload in messages:
+        assert first_byte in (0x81, 0x82), hex(first_byte)
+        if first_byte == 0x82:
+            events.append(BinaryReceived(payload))  # type: ignore[arg-type]
+        else:
+            events.append(TextReceived(payload if isinstance(payload, str) else payload.decode()))
+    return events
+
+
+@SETTINGS
+@given(
+    data=garbage,
+    plausible=st.none() | st.lists(plausible_frame, max_size=10),
+    role=st.sampled_from([Role.CLIENT, Role.SERVER]),
+    deflate=st.booleans(),
+    decode_text=st.booleans(),
+    max_message_size=st.sampled_from([None, 0, 10, 100, 2**20]),
+    max_frame_size=st.sampled_from([None, 50, 2**21]),
+    cuts=st.lists(st.integers(0, 1000), max_size=8),
+    kinds=st.lists(st.integers(0, 2), max_size=3),
+)
+def test_receive_messages_reports_exactly_what_receive_data_does(
+    data: bytes,
+    plausible: list[tuple[int, bytes, bool, bool]] | None,
+    role: Role,
+    deflate: bool,
+    decode_text: bool,
+    max_message_size: int | None,
+    max_frame_size: int | None,
+    cuts: list[int],
+    kinds: list[int],
+) -> None:
+    if plausible is not None:
+        data = build_plausible(plausible, role)
+    twins = []
+    for _ in range(2):
+        extensions = [PerMessageDeflate()] if deflate else []
+        conn = Connection(role, extensions=extensions, max_message_size=max_message_size, max_frame_size=max_frame_size)
+        conn.decode_text = decode_text
+        twins.append(conn)
+    by_events, by_pairs = twins
+    for chunk in chunked(data, cuts, kinds):
+        expected = by_events.receive_data(chunk)
+        messages, events = by_pairs.receive_messages(chunk)
+        assert as_events(messages) + events == expected
+        for first_byte, payload in messages:
+            if isinstance(payload, str):  # only an ASCII text, and only when asked to decode
+                assert decode_text and first_byte == 0x81 and payload.isascii()
+        # A client masks with fresh keys: compare what the frames say, not their bytes.
+        sent = [pyframes.parse_frames(conn.data_to_send(), 0, conn.is_client, 0x70, 2**63 - 1) for conn in twins]
+        assert sent[1] == sent[0]
+        assert by_pairs.state is by_events.state
+    assert by_pairs.close_code == by_events.close_code
+
+
 # -- (c) garbage into the handshake -------------------------------------------------
 
 GOOD_REQUEST = (

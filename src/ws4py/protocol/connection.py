@@ -62,6 +62,9 @@ _PONG = 0xA
 _MAX_PONGS_DUE = 16
 # Incomplete frames at least this long get a buffer of their full size.
 _BIG_FRAME = 64 * 1024
+#: The first byte of a whole uncompressed text or binary message in one frame (FIN and the opcode).
+_WHOLE_TEXT = 0x80 | _TEXT
+_WHOLE_BINARY = 0x80 | _BINARY
 _INVALID_TEXT = "invalid UTF-8 in a text message"
 _UTF8Decoder = codecs.getincrementaldecoder("utf-8")
 
@@ -297,14 +300,32 @@ class Connection:
             return []
         big = self._big
         if big is None:
-            return self._receive(data)
+            return self._receive(data, None)
         # A large frame is arriving into a buffer of its final size (see _receive).
         taken = min(len(data), self._big_end - self._big_filled)
         big[self._big_filled : self._big_filled + taken] = memoryview(data)[:taken]
         events = self._big_arrived(taken)
         if taken < len(data) and self._reading:
-            events += self._receive(memoryview(data)[taken:])
+            events += self._receive(memoryview(data)[taken:], None)
         return events
+
+    def receive_messages(
+        self, data: bytes | bytearray | memoryview
+    ) -> tuple[list[tuple[int, bytes | str]], list[Event]]:
+        """:meth:`receive_data` for an adapter that makes its own message objects: no event for most messages.
+
+        The whole messages that ``data`` completes first, each in one
+        uncompressed frame, come as ``(first_byte, payload)`` pairs: ``0x82``
+        and the bytes for binary, ``0x81`` for text, with the UTF-8 validated
+        and the payload its bytes (or, with ``decode_text``, a ``str`` when it
+        is ASCII). Everything from the first frame that is not such a message
+        on comes as events, which follow those messages. Together they are
+        exactly what :meth:`receive_data` would report.
+        """
+        if self._big is not None or not self._reading or self._frag_opcode:
+            return [], self.receive_data(data)
+        messages: list[tuple[int, bytes | str]] = []
+        return messages, self._receive(data, messages)
 
     def receive_buffer(self) -> memoryview | None:
         """Where to read the rest of a large frame that is arriving, or ``None``.
@@ -339,11 +360,14 @@ class Connection:
             return events
         self._big = None
         with memoryview(big) as view:
-            events = self._receive(view[:end])
+            events = self._receive(view[:end], None)
         _spare_buffers.give(big)
         return events
 
-    def _receive(self, data: bytes | bytearray | memoryview) -> list[Event]:
+    def _receive(
+        self, data: bytes | bytearray | memoryview, messages: list[tuple[int, bytes | str]] | None
+    ) -> list[Event]:
+        """Parse and process ``data``; with ``messages``, the leading plain messages go there instead of events."""
         buf = self._buffer
         if buf:
             buf += data
@@ -359,11 +383,16 @@ class Connection:
             buf += data[pos:]
         events: list[Event] = []
         if frames:
-            try:
-                self._process(frames, events)  # type: ignore[arg-type]  # str: only a whole ASCII text
-            except ProtocolException as exc:
-                self._fail(exc, events)
-                return events
+            if messages is not None:
+                plain = self._plain_messages(frames)
+                messages += frames[:plain] if plain < len(frames) else frames
+                del frames[:plain]
+            if frames:
+                try:
+                    self._process(frames, events)  # type: ignore[arg-type]  # str: only a whole ASCII text
+                except ProtocolException as exc:
+                    self._fail(exc, events)
+                    return events
             if self._partial_checked:
                 self._drop_partial()
         if not self._reading:
@@ -430,6 +459,26 @@ class Connection:
             raise TextFrameEncodingException(_INVALID_TEXT)
         self._partial_state = state
         self._partial_checked = end - start
+
+    def _plain_messages(self, frames: list[tuple[int, bytes | str]]) -> int:
+        """How many of ``frames``, from the first, are whole uncompressed messages within the limits, texts valid.
+
+        Only while no fragmented message is in progress (the caller's check):
+        such a frame then is a message of its own, with nothing for
+        :meth:`_process` to do but make its event.
+        """
+        limit = self.max_message_size
+        count = 0
+        for first_byte, payload in frames:
+            if len(payload) > limit:
+                break
+            if first_byte == _WHOLE_TEXT:
+                if not isinstance(payload, str) and _frames.utf8_check(payload, 0) != 0:
+                    break
+            elif first_byte != _WHOLE_BINARY:
+                break
+            count += 1
+        return count
 
     def _process(self, frames: list[tuple[int, bytes]], events: list[Event]) -> None:
         append = events.append
@@ -623,7 +672,8 @@ class Connection:
             b0 |= _frames.FIN
         else:
             self._send_frag_opcode = opcode
-        return self._frame(b0, payload)
+        # _frame's work, without its call: this is every data message's path.
+        return _frames.build_frame(b0, payload, _mask_keys.next() if self.is_client else None)
 
     def send_text(self, data: str | bytes | bytearray | memoryview, fin: bool = True) -> bytes:
         """Frame a text message (or its first fragment when ``fin`` is false).
