@@ -429,6 +429,9 @@ PyDoc_STRVAR(utf8_check_doc,
 "boundary), or -1 as soon as no valid text can have these bytes.\n"
 "Nothing is copied or decoded.");
 
+/* From this many bytes on, utf8_check lets other threads run while it works. */
+#define UTF8_CHECK_UNLOCKED 65536
+
 static PyObject *
 utf8_check(PyObject *self, PyObject *args)
 {
@@ -481,8 +484,10 @@ utf8_check(PyObject *self, PyObject *args)
     }
     src = (const unsigned char *)data.buf;
     n = data.len;
-    Py_BEGIN_ALLOW_THREADS
     {
+        /* Other threads may run while a large text is checked; for a small one
+         * giving up the GIL and taking it back would cost more than the check. */
+        PyThreadState *saved = n >= UTF8_CHECK_UNLOCKED ? PyEval_SaveThread() : NULL;
         uint32_t k32;
         uint64_t k64;
         memcpy(&k32, key, 4);
@@ -511,8 +516,10 @@ utf8_check(PyObject *self, PyObject *args)
             }
             i++;
         }
+        if (saved != NULL) {
+            PyEval_RestoreThread(saved);
+        }
     }
-    Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
     if (result == 0 && st.need != 0) {
         result = ((long)st.npend << 24) | ((long)st.pend[0] << 16);
