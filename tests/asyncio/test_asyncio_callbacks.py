@@ -15,7 +15,16 @@ from ws4py.async_websocket import EchoWebSocket, WebSocket, WebSocketProtocol
 from ws4py.asyncio import ConnectionClosedError, ConnectionClosedOK, HandshakeError, Options, connect
 from ws4py.exc import StreamClosed
 from ws4py.messaging import BinaryMessage, Message, PongControlMessage, TextMessage
-from ws4py.protocol import ClientHandshake, Connection, PongReceived, Role, TextReceived
+from ws4py.protocol import (
+    BinaryReceived,
+    ClientHandshake,
+    CloseReceived,
+    Connection,
+    PongReceived,
+    Role,
+    TextReceived,
+    frames,
+)
 
 KIB = 1024
 
@@ -148,6 +157,20 @@ async def test_the_pong_goes_before_the_answer_to_a_later_message() -> None:
             pong = await peer.next_event()
             assert isinstance(pong, PongReceived) and pong.payload == b"p"
             assert await peer.next_event() == TextReceived("echo me")
+        finally:
+            await peer.close()
+
+
+async def test_messages_before_invalid_utf8_in_the_same_read_are_answered_before_the_1007_close() -> None:
+    async with callback_server(EchoWebSocket) as server:
+        peer = await raw_client(port_of(server))
+        try:
+            bad_text = frames.build_frame(0x81, b"\xed\xa0\x80", b"\x01\x02\x03\x04")  # a surrogate
+            await peer.send(peer.core.send_text("first") + peer.core.send_binary(b"\x00second") + bad_text)
+            assert await peer.next_event() == TextReceived("first")
+            assert await peer.next_event() == BinaryReceived(b"\x00second")
+            close = await peer.next_event()
+            assert isinstance(close, CloseReceived) and close.code == 1007
         finally:
             await peer.close()
 
