@@ -31,7 +31,6 @@ from .protocol import (
     PingReceived,
     PongReceived,
     ServerHandshake,
-    State,
     TextReceived,
 )
 from .protocol.connection import _BIG_FRAME, _WHOLE_TEXT
@@ -308,18 +307,13 @@ class WebSocketProtocol(Endpoint):
             transport.resume_reading()
 
     def _send_data(self, data: str | bytes | bytearray | memoryview, binary: bool) -> None:
-        core = self._core
-        if core is None or core.state is not State.OPEN:
-            core = self._open_core()  # raises why it cannot send
-        if len(data) >= _BIG_FRAME:
-            self._write_large(*core.frame_parts(data, binary))
+        core = self._open_core()
+        if binary and isinstance(data, str):
+            data = data.encode()
+        if len(data) < _BIG_FRAME:
+            self._write(_first_frame(core, data, binary, True))
             return
-        frame = core.send_binary(data.encode() if isinstance(data, str) else data) if binary else core.send_text(data)
-        pending = self._pending
-        if pending is not None:  # in a callback: one write when it returns
-            pending.append(frame)
-        else:
-            self._write(frame)
+        self._write_large(*core.frame_parts(data, binary))
 
     def _send_fragments(self, chunks: Iterable[str | bytes], binary: bool) -> None:
         core = self._open_core()

@@ -290,16 +290,20 @@ def build_plausible(specs: list[tuple[int, bytes, bool, bool]], role: Role) -> b
     return b"".join(out)
 
 
+#: What goes into a Connection in the tests of garbage: bytes, how they are cut, and its settings.
+GARBAGE_INTO_A_CONNECTION = {
+    "data": garbage,
+    "plausible": st.none() | st.lists(plausible_frame, max_size=10),
+    "role": st.sampled_from([Role.CLIENT, Role.SERVER]),
+    "deflate": st.booleans(),
+    "max_message_size": st.sampled_from([None, 0, 10, 100, 2**20]),
+    "cuts": st.lists(st.integers(0, 1000), max_size=8),
+    "kinds": st.lists(st.integers(0, 2), max_size=3),
+}
+
+
 @SETTINGS
-@given(
-    data=garbage,
-    plausible=st.none() | st.lists(plausible_frame, max_size=10),
-    role=st.sampled_from([Role.CLIENT, Role.SERVER]),
-    deflate=st.booleans(),
-    max_message_size=st.sampled_from([None, 0, 10, 100, 2**20]),
-    cuts=st.lists(st.integers(0, 1000), max_size=8),
-    kinds=st.lists(st.integers(0, 2), max_size=3),
-)
+@given(**GARBAGE_INTO_A_CONNECTION)
 def test_garbage_never_raises_from_a_connection(
     data: bytes,
     plausible: list[tuple[int, bytes, bool, bool]] | None,
@@ -340,15 +344,9 @@ def as_events(messages: list[tuple[int, bytes | str]]) -> list[Event]:
 
 @SETTINGS
 @given(
-    data=garbage,
-    plausible=st.none() | st.lists(plausible_frame, max_size=10),
-    role=st.sampled_from([Role.CLIENT, Role.SERVER]),
-    deflate=st.booleans(),
+    **GARBAGE_INTO_A_CONNECTION,
     decode_text=st.booleans(),
-    max_message_size=st.sampled_from([None, 0, 10, 100, 2**20]),
     max_frame_size=st.sampled_from([None, 50, 2**21]),
-    cuts=st.lists(st.integers(0, 1000), max_size=8),
-    kinds=st.lists(st.integers(0, 2), max_size=3),
 )
 def test_receive_messages_reports_exactly_what_receive_data_does(
     data: bytes,

@@ -320,9 +320,11 @@ class Connection:
         and the payload its bytes (or, with ``decode_text``, a ``str`` when it
         is ASCII). Everything from the first frame that is not such a message
         on comes as events, which follow those messages. Together they are
-        exactly what :meth:`receive_data` would report.
+        exactly what :meth:`receive_data` would report; a pair never leaves
+        the core anything to send.
         """
-        if self._big is not None or not self._reading or self._frag_opcode:
+        # A text partly validated as it arrived is _process's: it resumes the check where it stopped.
+        if self._big is not None or not self._reading or self._frag_opcode or self._partial_checked:
             return [], self.receive_data(data)
         messages: list[tuple[int, bytes | str]] = []
         return messages, self._receive(data, messages)
@@ -672,8 +674,7 @@ class Connection:
             b0 |= _frames.FIN
         else:
             self._send_frag_opcode = opcode
-        # _frame's work, without its call: this is every data message's path.
-        return _frames.build_frame(b0, payload, _mask_keys.next() if self.is_client else None)
+        return self._frame(b0, payload)
 
     def send_text(self, data: str | bytes | bytearray | memoryview, fin: bool = True) -> bytes:
         """Frame a text message (or its first fragment when ``fin`` is false).
