@@ -9,4 +9,6 @@ if [ ! -x .venv/bin/python ]; then
     .venv/bin/python -m pip install -q --upgrade pip
 fi
 # WS4PY_BUILD_EXTENSION=yes: a failed C build is an error here, not a silent fallback.
-WS4PY_BUILD_EXTENSION=yes .venv/bin/python -m pip install -q -e ".[${WS4PY_EXTRAS:-}]"
+# No brackets without extras: pip 26 refuses ".[]".
+extras="${WS4PY_EXTRAS:-}"
+WS4PY_BUILD_EXTENSION=yes .venv/bin/python -m pip install -q -e ".${extras:+[$extras]}"
