@@ -75,6 +75,34 @@ async def test_a_peer_resetting_while_the_server_sends_a_large_message() -> None
         assert server.connections == set()
 
 
+async def test_a_large_send_that_meets_an_unseen_reset_ends_the_connection_as_a_lost_peer() -> None:
+    # While its queue is full the server reads nothing, so it has not seen the peer's reset when
+    # the handler sends: the write of the large frame (writev on Python < 3.12) meets it first.
+    peer_gone = asyncio.Event()
+
+    async def body(conn: Connection) -> None:
+        await peer_gone.wait()
+        await conn.send(bytes(256 * KIB))
+        await recv_until_closed(conn)
+
+    accepted = Accepted(body)
+    async with serving(accepted, compression=None, max_queue=1) as server:
+        peer = await raw_client(port_of(server))
+        server_side = await accepted.next()
+        await peer.send(peer.core.send_binary(b"one") + peer.core.send_binary(b"two"))
+        transport = server_side.transport
+        assert transport is not None
+        await eventually(lambda: not transport.is_reading(), what="the server stopped reading")
+        peer.abort()
+        await peer.close()
+        peer_gone.set()
+        await within(server_side.wait_closed())
+        await eventually(lambda: len(accepted.finished) == 1, what="the handler ended")
+        [error] = accepted.errors
+        assert isinstance(error, ConnectionClosedError) and error.code == 1006
+        assert server.connections == set()
+
+
 async def test_shutdown_while_a_handler_waits_in_send_for_a_peer_that_never_reads_is_bounded() -> None:
     async def flood(conn: Connection) -> None:
         while True:

@@ -85,3 +85,5 @@ def test_scripts_serve_installs_itself_on_a_fresh_copy_and_echoes(tmp_path: Path
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
