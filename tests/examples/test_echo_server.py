@@ -142,7 +142,6 @@ def test_scripts_serve_installs_itself_on_a_fresh_copy_and_echoes(tmp_path: Path
                 break
         else:
             raise AssertionError("scripts/serve ended without serving:\n" + "".join(output))
-        deadline.cancel()
         assert (project / ".venv" / "bin" / "python").exists()
         sock, conn = _open(port, None)
         with sock:
