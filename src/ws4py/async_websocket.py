@@ -33,9 +33,8 @@ from .protocol import (
     ServerHandshake,
     TextReceived,
 )
-from .protocol.connection import _BIG_FRAME, _WHOLE_TEXT
 from .protocol.connection import Connection as CoreConnection
-from .protocol.frames import Opcode
+from .protocol.frames import LARGE_PAYLOAD, WHOLE_TEXT, Opcode
 
 __all__ = ["EchoWebSocket", "WebSocket", "WebSocketProtocol"]
 
@@ -230,11 +229,11 @@ class WebSocketProtocol(Endpoint):
             self._pending = []  # what the callbacks send goes out in one write
         try:
             for first_byte, payload in messages:
-                if first_byte == _WHOLE_TEXT:
+                if first_byte == WHOLE_TEXT:
                     # Validated bytes (the core's decode_text is off): decoded if the callback asks.
-                    ws.received_message(TextMessage._from_text(None, payload))  # type: ignore[attr-defined,arg-type]
+                    ws.received_message(TextMessage.received_text(None, payload))  # type: ignore[attr-defined,arg-type]
                 else:
-                    ws.received_message(BinaryMessage._from_bytes(Opcode.BINARY, payload))  # type: ignore[attr-defined,arg-type]
+                    ws.received_message(BinaryMessage.received_bytes(Opcode.BINARY, payload))  # type: ignore[attr-defined,arg-type]
             if events:
                 self._dispatch(ws, events)
         except Exception as exc:
@@ -259,9 +258,9 @@ class WebSocketProtocol(Endpoint):
         for event in events:
             kind = type(event)
             if kind is TextReceived:
-                ws.received_message(TextMessage._from_text(event.decoded, event.raw))  # type: ignore[attr-defined]
+                ws.received_message(TextMessage.received_text(event.decoded, event.raw))  # type: ignore[attr-defined]
             elif kind is BinaryReceived:
-                ws.received_message(BinaryMessage._from_bytes(Opcode.BINARY, event.data))  # type: ignore[attr-defined]
+                ws.received_message(BinaryMessage.received_bytes(Opcode.BINARY, event.data))  # type: ignore[attr-defined]
             elif kind is PingReceived:
                 # The pong goes before what later messages' callbacks send (Autobahn 5.6).
                 assert self._core is not None
@@ -310,7 +309,7 @@ class WebSocketProtocol(Endpoint):
         core = self._open_core()
         if binary and isinstance(data, str):
             data = data.encode()
-        if len(data) < _BIG_FRAME:
+        if len(data) < LARGE_PAYLOAD:
             self._write(_first_frame(core, data, binary, True))
             return
         self._write_large(*core.frame_parts(data, binary))

@@ -492,9 +492,9 @@ class WebSocket:
             for event in events:
                 kind = type(event)
                 if kind is TextReceived:
-                    self.received_message(TextMessage._from_text(event.decoded, event.raw))  # type: ignore[attr-defined]
+                    self.received_message(TextMessage.received_text(event.decoded, event.raw))  # type: ignore[attr-defined]
                 elif kind is BinaryReceived:
-                    self.received_message(BinaryMessage._from_bytes(Opcode.BINARY, event.data))  # type: ignore[attr-defined]
+                    self.received_message(BinaryMessage.received_bytes(Opcode.BINARY, event.data))  # type: ignore[attr-defined]
                 elif kind is PingReceived:
                     with self._lock:
                         pongs = protocol.pongs_to_send()

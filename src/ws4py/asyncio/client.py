@@ -234,13 +234,13 @@ async def _through_proxy(proxy: str, host: str, port: int) -> socket.socket:
         while response is None:
             data = await loop.sock_recv(sock, 4096)
             if not data:
-                raise HandshakeError("the proxy closed the connection during CONNECT", 0)
+                raise HandshakeError("the proxy closed the connection during CONNECT", None)
             response = reader.feed(data)
         assert isinstance(response, Response)
         if response.status != 200:
             raise HandshakeError(f"the proxy refused CONNECT: {response.status} {response.reason}", response.status)
         if reader.leftover:
-            raise HandshakeError("the proxy sent data after its CONNECT response", 0)
+            raise HandshakeError("the proxy sent data after its CONNECT response", None)
         return sock
     except BaseException:
         sock.close()

@@ -20,8 +20,8 @@ from ..protocol import (
     State,
     TextReceived,
 )
-from ..protocol.connection import _BIG_FRAME
 from ..protocol.connection import Connection as CoreConnection
+from ..protocol.frames import LARGE_PAYLOAD
 from ..protocol.headers import Headers
 from ..protocol.http11 import REASONS
 from .endpoint import Endpoint, Options, ProcessRequest
@@ -238,7 +238,7 @@ class Connection(Endpoint):
     def _write_message(self, message: str | bytes | bytearray | memoryview) -> None:
         core = self._open_core()
         binary = not isinstance(message, str)
-        if len(message) >= _BIG_FRAME:
+        if len(message) >= LARGE_PAYLOAD:
             echo = self._echo
             if type(echo) is TextReceived and echo.decoded is message and echo.raw is not None:
                 message = echo.raw  # framed as text: binary stays False

@@ -370,7 +370,7 @@ class Endpoint(asyncio.BufferedProtocol):
         self._pings.clear()
         self._wake_drainers()
         if self._handshake is not None:
-            handshake_exc = HandshakeError("the connection closed during the opening handshake", 0)
+            handshake_exc = HandshakeError("the connection closed during the opening handshake", None)
             self._handshake = None
             self._handshake_failed(exc or handshake_exc)
         self._lost()

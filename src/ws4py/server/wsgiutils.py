@@ -66,8 +66,9 @@ class WebSocketWSGIApplication:
                 raise HandshakeError("this WSGI server does not hand over its socket (ws4py.socket)", 500)
         except HandshakeError as exc:
             body = f"{exc.msg}\n".encode()
+            status = exc.status or 400
             start_response(
-                f"{exc.status} {REASONS.get(exc.status, 'Error')}",
+                f"{status} {REASONS.get(status, 'Error')}",
                 [*exc.headers, ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
             )
             return [body]
