@@ -1,7 +1,7 @@
 """ws4py's protocol core: RFC 6455 and RFC 7692 without I/O.
 
 Bytes go in, events and bytes come out; no sockets, threads or clocks. Every
-adapter of ws4py (threads, gevent, asyncio) drives this one core.
+adapter of ws4py (threads, asyncio) drives this one core.
 """
 
 from .close_codes import CloseCode, is_valid_on_wire
