@@ -741,6 +741,7 @@ class Bench:
         servers: dict[str, Server] = {}
         try:
             for i, row in enumerate(self.rows):
+                started = time.monotonic()
                 peers = [p for p in self.peers if p.runs(row)]
                 for repeat in range(row.repeats):
                     self.log(f"[{row.label}: repeat {repeat + 1}/{row.repeats}]")
@@ -753,6 +754,7 @@ class Bench:
                             servers[peer.key] = server
                 for key in [k for k in servers if last_echo[k] <= i]:
                     servers.pop(key).stop()
+                self.log(f"[{row.label}: {time.monotonic() - started:.0f} s]")
         finally:
             for server in servers.values():
                 server.stop()
