@@ -30,6 +30,7 @@ import dataclasses
 import os
 import resource
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -157,6 +158,16 @@ def fmt_ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def paired_ratio(a: Cell | None, b: Cell | None) -> float | None:
+    """The median, over the repeats where both were measured, of a's run / b's run: the two runs of a repeat are
+    seconds apart, so a change in the machine's load during the row falls on one pair, not on one column."""
+    if a is None or b is None:
+        return None
+    mine = {s.repeat: s.value for s in a.samples}
+    ratios = [mine[s.repeat] / s.value for s in b.samples if s.repeat in mine and s.value]
+    return statistics.median(ratios) if ratios else None
+
+
 def cell_ratio(a: Cell | None, b: Cell | None) -> float | None:
     va = a.value if a is not None else None
     vb = b.value if b is not None else None
@@ -258,12 +269,13 @@ def render(
         "",
         "↑: higher is better, ↓: lower is better. After / before divides the medians. REGRESSION: after more than "
         f"{TOLERANCE:.0%} worse than before (after / before below {1 - TOLERANCE:.2f} in a ↑ row, above "
-        f"{1 + TOLERANCE:.2f} in a ↓ row). Spread: (max - min) / median of each column's runs, the noise a ratio "
-        f"has to beat; noisy: a spread above {NOISY:.0%}, too wide to tell a {TOLERANCE:.0%} change either way. "
-        "The rows and the method: `bench/README.md`.",
+        f"{1 + TOLERANCE:.2f} in a ↓ row). Paired: the median of each repeat's after run / before run (run "
+        "seconds apart); far from after / before, the machine's load changed during the row. Spread: (max - min) / "
+        f"median of each column's runs, the noise a ratio has to beat; noisy: a spread above {NOISY:.0%}, too wide "
+        f"to tell a {TOLERANCE:.0%} change either way. The rows and the method: `bench/README.md`.",
         "",
-        "| Row | Unit | Before | After | After / before | Flag | Spread (before / after) |",
-        "|---|---|---:|---:|---:|---|---:|",
+        "| Row | Unit | Before | After | After / before | Flag | Paired | Spread (before / after) |",
+        "|---|---|---:|---:|---:|---|---:|---:|",
     ]
     for row in bench.rows:
         stack = stack_of(row)
@@ -278,7 +290,8 @@ def render(
             noisy.append(row.label)
         out.append(
             f"| {row.label} | {row.unit} | {value_cell(row, before)} | {value_cell(row, after)} | "
-            f"{fmt_ratio(value)} | {', '.join(flags)} | {fmt_spread(before)} / {fmt_spread(after)} |"
+            f"{fmt_ratio(value)} | {', '.join(flags)} | {fmt_ratio(paired_ratio(after, before))} | "
+            f"{fmt_spread(before)} / {fmt_spread(after)} |"
         )
     verdict = f"**{len(flagged)} regression(s)**: " + "; ".join(flagged) + "." if flagged else "**No regression.**"
     if quick:

@@ -491,6 +491,7 @@ class Sample:
     data: dict[str, Any]
     server_share: float | None = None  # CPU seconds per second during the measured interval
     loadgen_share: float | None = None
+    repeat: int | None = None  # the repeat it was measured in (set by Bench.record)
 
 
 @dataclass
@@ -661,6 +662,7 @@ class Bench:
                 cell.timed_out = f"> {row.timeout:g} s ({exc.data.get('opened', 0):,} of {row.conns:,} connected)"
             self.log(f"  {peer.label:<{self.label_width}} {row.label}: FAILED: {exc}")
             raise
+        sample.repeat = repeat
         cell.samples.append(sample)
         self.log(f"  {peer.label:<{self.label_width}} {row.label}: {describe(row, sample)}")
         return sample
