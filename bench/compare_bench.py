@@ -374,12 +374,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--after-venv", default="threaded")
     ours, rest = parser.parse_known_args(argv)
 
+    def named(rev: str, commit: str) -> str:
+        return commit if commit.startswith(rev) else f"{rev} = {commit}"
+
     if ours.after_rev:
-        after_description = f"{ours.after_rev} = {ours.after_commit}"
+        after_description = named(ours.after_rev, ours.after_commit)
     else:
         modified = " with uncommitted changes" if ours.after_modified else ""
         after_description = f"the working tree at {ours.after_commit}{modified}"
-    before = Revision("before", f"{ours.before_rev} = {ours.before_commit}", "before", ours.before_servers)
+    before = Revision("before", named(ours.before_rev, ours.before_commit), "before", ours.before_servers)
     after = Revision("after", after_description, ours.after_venv, ours.after_servers)
     peers, notes = make_peers(before, after)
     revisions = [
