@@ -2,7 +2,7 @@
 # Before/after benchmark: ws4py's threaded, ws4py.asyncio and callbacks servers at two revisions, interleaved
 # in one run (the regression check of issue 16; bench/README.md, "Before and after").
 #
-#   bench/run_compare.sh BEFORE_REV               BEFORE_REV against the working tree (about 12 minutes):
+#   bench/run_compare.sh BEFORE_REV               BEFORE_REV against the working tree (about 10 minutes):
 #                                                 prints the tables, writes bench/results/compare.md
 #   bench/run_compare.sh BEFORE_REV AFTER_REV     BEFORE_REV against the commit AFTER_REV
 #   bench/run_compare.sh BEFORE_REV --quick       smoke run: every row, tiny durations, one repeat; writes nothing
