@@ -12,7 +12,7 @@ Three servers of each revision, each run from that revision's virtualenv and
 (``ws4py_threaded.py``), ``ws4py.asyncio`` (``ws4py_asyncio.py``) and the
 callbacks API (``ws4py_callbacks.py``), both asyncio ones on the default
 loop. The rows are those of ``bench/threaded_bench.py`` and
-``bench/asyncio_bench.py`` the regression rule of issue 16 names: every echo
+``bench/asyncio_bench.py`` that the regression rule of issue 16 names: every echo
 row with 50 connections and every one-CPU lockstep row, of each server; plus,
 for the threaded server, "connect 2,000 clients" and "handshake + close, 4 in
 flight", the latter with ws4py 0.6.0, websockets asyncio and the C echo server
@@ -34,7 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import asyncio_bench
@@ -85,12 +85,13 @@ def stack_of(row: Row) -> str:
     return row.label.split(": ", 1)[0]
 
 
-# The stacks, in the order their rows run: (key, the peer of the other benchmark whose server and probe it takes).
+# The stacks, in the order their rows run: their key, the peer of the other benchmark whose server script and
+# probe they take, and that benchmark's rows.
 THREADED = "threaded"
-STACKS: tuple[tuple[str, Peer], ...] = (
-    (THREADED, threaded_bench.PEERS[0]),
-    ("asyncio", asyncio_bench.ASYNCIO),
-    ("callbacks", asyncio_bench.CALLBACKS),
+STACKS: tuple[tuple[str, Peer, Callable[[bool, int, int], list[Row]]], ...] = (
+    (THREADED, threaded_bench.PEERS[0], threaded_bench.make_rows),
+    ("asyncio", asyncio_bench.ASYNCIO, asyncio_bench.make_rows),
+    ("callbacks", asyncio_bench.CALLBACKS, asyncio_bench.make_rows),
 )
 # The handshake row's other servers, from the threaded benchmark: (their key there, their key here).
 HANDSHAKE_PEERS = (("orig", "orig"), ("asyncio", "websockets"), ("c", "c"))
@@ -101,7 +102,7 @@ def make_peers(before: Revision, after: Revision) -> tuple[list[StackPeer], list
     by_key = {p.key: p for p in threaded_bench.PEERS}
     peers: list[StackPeer] = []
     notes: list[str] = []
-    for stack, model in STACKS:
+    for stack, model, _rows in STACKS:
         for rev in (before, after):
             servers = rev.servers
             if not (servers / model.script).exists():
@@ -139,10 +140,9 @@ def compared(stack: str, row: Row) -> bool:
 def make_rows(quick: bool, repeats: int, heavy_repeats: int) -> list[Row]:
     """The rows of both benchmarks, each labelled with its stack; ``repeats`` runs of an echo row, twice as many
     less one for a lockstep row (as bench/asyncio_bench.py), ``heavy_repeats`` of the connection rows."""
-    sources = {THREADED: threaded_bench.make_rows, "asyncio": asyncio_bench.make_rows}
     rows = []
-    for stack, _model in STACKS:
-        for row in sources.get(stack, asyncio_bench.make_rows)(quick, repeats, heavy_repeats):
+    for stack, _model, their_rows in STACKS:
+        for row in their_rows(quick, repeats, heavy_repeats):
             if compared(stack, row):
                 runs = heavy_repeats if row.kind != "echo" else repeats
                 if row.pin_cpu is not None:
