@@ -94,7 +94,7 @@ class WebSocketWSGIHandler(simple_server.ServerHandler):
             self.result.close()
         self.stdout.write(serialize_response(101, list(self.headers)))  # type: ignore[arg-type]
         self.headers_sent = True
-        websocket._pending_input = self.leftover
+        websocket.start_with(received=self.leftover)
         self.request_handler.server.link_websocket_to_server(websocket)  # type: ignore[attr-defined]
         self.request_handler.log_request(101)
 
