@@ -35,6 +35,14 @@ if make_venv ws4py-orig; then
     "$venvs/ws4py-orig/bin/python" -m pip install --quiet --upgrade ws4py==0.6.0
 fi
 make_venv threaded || true
+# WS4PY_BENCH_BASE=<commit>: ws4py at that commit in bench/.venvs/threaded-base, the "base" peer
+# (--peers ws4py,base,...), for before/after comparisons in one interleaved run.
+if [ -n "${WS4PY_BENCH_BASE:-}" ]; then
+    make_venv threaded-base || true
+    rm -rf "$venvs/base-src" && mkdir -p "$venvs/base-src"
+    git -C "$root" archive "$WS4PY_BENCH_BASE" | tar -x -C "$venvs/base-src"
+    WS4PY_BUILD_EXTENSION=yes "$venvs/threaded-base/bin/python" -m pip install --quiet "$venvs/base-src"
+fi
 # WS4PY_BUILD_EXTENSION=yes: a failed C build is an error, not a silent fallback.
 WS4PY_BUILD_EXTENSION=yes "$venvs/threaded/bin/python" -m pip install --quiet -e "$root"
 

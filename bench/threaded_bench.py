@@ -63,8 +63,11 @@ PEERS = (
     Peer("sync", "websockets threaded", "websockets", "websockets_sync.py", "websockets.sync.server", WS, 4),
     # the floor: a minimal single-threaded epoll echo server in C, for reference only (no ratio column)
     Peer("c", "C echo (reference)", binary=C_ECHO),
+    # ws4py at another commit (WS4PY_BENCH_BASE=<commit> bench/run_threaded.sh --peers ws4py,base ...):
+    # before/after comparisons in one interleaved run; not run by default
+    Peer("base", "ws4py (base)", "threaded-base", "ws4py_threaded.py", "ws4py.server.wsgirefserver", "ws4py"),
 )
-PEER_KEYS = [p.key for p in PEERS]
+PEER_KEYS = [p.key for p in PEERS if p.key != "base"]
 
 
 # -- rows ------------------------------------------------------------------------------
@@ -136,8 +139,11 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         )
         + "The method and every row: `bench/README.md`.",
         "",
-        "| Measurement | Unit | " + " | ".join(cols) + " | ws4py / websockets asyncio | ws4py / ws4py 0.6.0 |",
-        "|---|---|" + "---:|" * (len(cols) + 2),
+        "| Measurement | Unit | "
+        + " | ".join(cols)
+        + " | ws4py / websockets asyncio | ws4py / ws4py 0.6.0 |"
+        + (" ws4py / ws4py (base) |" if "base" in by_key else ""),
+        "|---|---|" + "---:|" * (len(cols) + 2 + ("base" in by_key)),
     ]
     for row in bench.rows:
         values = [value_cell(row, cell(row, p.key)) for p in peers]
@@ -146,6 +152,7 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
             + " | ".join(values)
             + f" | {ratio(row, cell(row, 'ws4py'), cell(row, 'asyncio'))}"
             + f" | {ratio(row, cell(row, 'ws4py'), cell(row, 'orig'))} |"
+            + (f" {ratio(row, cell(row, 'ws4py'), cell(row, 'base'))} |" if "base" in by_key else "")
         )
 
     lockstep = [r for r in bench.rows if r.kind == "echo" and r.inflight == 1]
