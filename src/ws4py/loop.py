@@ -32,7 +32,7 @@ logger = logging.getLogger("ws4py")
 class _Entry:
     """The loop's record of one attached channel (what the poller hands back)."""
 
-    __slots__ = ("channel", "events", "fd", "live", "timer_at")
+    __slots__ = ("channel", "dirty", "events", "fd", "live", "timer_at")
 
     def __init__(self, channel: Channel, fd: int) -> None:
         self.channel = channel
@@ -40,6 +40,7 @@ class _Entry:
         self.events = 0
         self.timer_at: float | None = None
         self.live = True
+        self.dirty = False  # on_writable() is due before the next wait
 
 
 class EventLoop:
@@ -67,7 +68,7 @@ class EventLoop:
         self._entries: dict[int, _Entry] = {}  # id(channel) -> entry
         self._calls: deque[Callable[[], Any]] = deque()
         self._timers: list[tuple[float, int, _Entry]] = []
-        self._dirty: list[Channel] = []  # channels with corked writes, flushed before the next poll
+        self._dirty: list[_Entry] = []  # channels with corked writes, flushed before the next poll
         self._seq = itertools.count()
         self._exit_when_empty = False
         self._exit_at: float | None = None
@@ -108,7 +109,10 @@ class EventLoop:
 
     def flush_soon(self, channel: Channel) -> None:
         """Call ``channel.on_writable()`` before the next wait (loop thread)."""
-        self._dirty.append(channel)
+        entry = self._entries.get(id(channel))
+        if entry is not None and not entry.dirty:
+            entry.dirty = True
+            self._dirty.append(entry)
 
     def call_soon(self, function: Callable[..., Any], *args: Any) -> None:
         """Run ``function(*args)`` on the loop's thread soon; safe from any thread."""
@@ -186,7 +190,8 @@ class EventLoop:
         except Exception as exc:
             self._failed(entry, exc)
             return
-        self._sync(entry)
+        if not entry.dirty:  # else after its on_writable(), before the next wait
+            self._sync(entry)
 
     def _sync(self, entry: _Entry) -> None:
         if not entry.live:
@@ -213,12 +218,12 @@ class EventLoop:
 
     def _flush_dirty(self) -> None:
         dirty, self._dirty = self._dirty, []
-        for channel in dirty:
-            entry = self._entries.get(id(channel))
-            if entry is None:
+        for entry in dirty:
+            entry.dirty = False
+            if not entry.live:
                 continue
             try:
-                channel.on_writable()
+                entry.channel.on_writable()
             except Exception as exc:
                 self._failed(entry, exc)
                 continue

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -54,29 +53,13 @@ from .protocol import (
 )
 from .protocol import frames as _frames
 from .protocol.fragments import OutgoingFragments
+from .sockio import WOULD_BLOCK, address_of, read_into, write_some
 
 __all__ = ["WebSocket", "EchoWebSocket"]
 
 logger = logging.getLogger("ws4py")
 
-_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
-
-# Buffers given to one sendmsg() (the system's IOV_MAX is 1024 or more).
-_MAX_IOV = 512
-
 _CLOSE, _HALF_CLOSE = TransportAction.CLOSE, TransportAction.HALF_CLOSE
-
-
-def _address(getter: Any) -> Any:
-    if getter is None:
-        return None
-    try:
-        address = getter()
-    except (OSError, AttributeError):
-        return None
-    if isinstance(address, tuple) and len(address) > 2:
-        return address[:2]  # IPv6: (host, port, flowinfo, scope_id)
-    return address
 
 
 class WebSocket(ClassicCallbacks):
@@ -201,14 +184,14 @@ class WebSocket(ClassicCallbacks):
         Kept once known, so it is still there in :meth:`closed`.
         """
         if self._local_address is None:
-            self._local_address = _address(getattr(self.sock, "getsockname", None))
+            self._local_address = address_of(getattr(self.sock, "getsockname", None))
         return self._local_address
 
     @property
     def peer_address(self) -> Any:
         """The peer's address: ``(host, port)``, or a path for a Unix socket (kept once known)."""
         if self._peer_address is None:
-            self._peer_address = _address(getattr(self.sock, "getpeername", None))
+            self._peer_address = address_of(getattr(self.sock, "getpeername", None))
         return self._peer_address
 
     # -- sending -----------------------------------------------------------
@@ -390,7 +373,7 @@ class WebSocket(ClassicCallbacks):
             return
         try:
             sent = sock.send(data)
-        except _WOULD_BLOCK:
+        except WOULD_BLOCK:
             sent = 0
         except OSError as exc:
             # The peer is gone (reset, broken pipe): the loop tears the connection down.
@@ -457,12 +440,8 @@ class WebSocket(ClassicCallbacks):
                 else:
                     # Into the loop's buffer, shared by its websockets: no allocation per read.
                     view = loop.read_buffer
-                    n = sock.recv_into(view)
-                    if n and isinstance(sock, ssl.SSLSocket):
-                        while n < len(view) and sock.pending():
-                            n += sock.recv_into(view[n:])
-                    data = view[:n]
-            except _WOULD_BLOCK:
+                    data = view[: read_into(sock, view)]
+            except WOULD_BLOCK:
                 return True
             except OSError as error:
                 self._broken = True
@@ -568,22 +547,23 @@ class WebSocket(ClassicCallbacks):
         if self._pending_input:
             # Bytes that came with the handshake: no readiness event will announce them.
             self.on_readable()
-        elif self._out:
-            self.on_writable()
+        if self._out:
+            self.on_writable()  # a 101 response, what opened() sent: in one system call
 
     def on_readable(self) -> None:
+        # The answers this read caused are corked: the loop calls on_writable()
+        # before it waits again, and they go out in one system call.
         self.once()
-        if self._dirty and self._out:
-            with self._lock:
-                self._flush_locked()  # the answers this read caused, in one system call
-        self._settle()
+        if self._broken or self.protocol.state is State.CLOSED:
+            self._settle()
 
     def on_writable(self) -> None:
         self._dirty = False
         if self._out:
             with self._lock:
                 self._flush_locked()
-        self._settle()
+        if self._broken or self.protocol.state is State.CLOSED:
+            self._settle()
 
     def on_timer(self, now: float) -> None:
         if self._close_deadline is not None and now >= self._close_deadline:
@@ -645,37 +625,16 @@ class WebSocket(ClassicCallbacks):
     def _flush_locked(self) -> None:
         sock = self.sock
         assert sock is not None
-        out = self._out
-        gather = not isinstance(sock, ssl.SSLSocket)
-        while out:
-            if len(out) > 1 and not gather:
-                out[:] = [b"".join(out)]
-            chunks = out[:_MAX_IOV]
-            try:
-                sent = sock.sendmsg(chunks) if len(chunks) > 1 else sock.send(chunks[0])
-            except _WOULD_BLOCK:
-                break
-            except OSError:
-                out.clear()
-                self._out_size = 0
-                self._broken = True
-                loop = self._loop
-                if loop is not None and not self._dirty:
-                    self._dirty = True
-                    loop.flush_soon(self)  # the loop sees to the end, even if no event comes
-                break
-            self._out_size -= sent
-            done = 0
-            for chunk in chunks:
-                if sent < len(chunk):
-                    break
-                sent -= len(chunk)
-                done += 1
-            del out[:done]
-            if done < len(chunks):
-                if sent:
-                    out[0] = memoryview(out[0])[sent:]
-                break  # the socket is full
+        try:
+            self._out_size -= write_some(sock, self._out)
+        except OSError:
+            self._out.clear()
+            self._out_size = 0
+            self._broken = True
+            loop = self._loop
+            if loop is not None and not self._dirty:
+                self._dirty = True
+                loop.flush_soon(self)  # the loop sees to the end, even if no event comes
         if self._cond is not None and self._out_size <= self.write_high_water:
             self._cond.notify_all()
 

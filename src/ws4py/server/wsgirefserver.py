@@ -45,13 +45,12 @@ from ..exc import HandshakeError
 from ..manager import WebSocketManager
 from ..protocol import Request, ServerHandshake
 from ..protocol.http11 import HeadReader, serialize_response
+from ..sockio import WOULD_BLOCK
 from ..websocket import WebSocket
 
 __all__ = ["WSGIServer", "WebSocketWSGIHandler", "WebSocketWSGIRequestHandler", "HandshakeReader"]
 
 logger = logging.getLogger("ws4py")
-
-_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class _Prefixed(io.RawIOBase):
@@ -253,7 +252,7 @@ class HandshakeReader:
             chunk = sock.recv(16384)
             while chunk and isinstance(sock, ssl.SSLSocket) and sock.pending():
                 chunk += sock.recv(16384)
-        except _WOULD_BLOCK:
+        except WOULD_BLOCK:
             return
         except OSError:
             self.closed_by_loop()
