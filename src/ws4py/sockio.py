@@ -12,7 +12,7 @@ import socket
 import ssl
 from typing import Any
 
-__all__ = ["WOULD_BLOCK", "MAX_IOV", "write_some", "read_into", "address_of"]
+__all__ = ["WOULD_BLOCK", "MAX_IOV", "write_some", "read_pending", "address_of"]
 
 #: The exceptions that mean "not now" on a non-blocking socket (plain or TLS).
 WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
@@ -54,14 +54,10 @@ def write_some(sock: socket.socket, out: list[bytes | memoryview]) -> int:
     return written
 
 
-def read_into(sock: socket.socket, view: memoryview) -> int:
-    """Read what the socket has into ``view``; the count read (0: the end of the stream).
-
-    A TLS socket is read until its decrypted records are used up (or the
-    buffer is full): no readiness event would announce them.
-    """
-    n = sock.recv_into(view)
-    if n and isinstance(sock, ssl.SSLSocket):
+def read_pending(sock: socket.socket, view: memoryview, n: int) -> int:
+    """After ``n`` bytes were read into ``view``: read what a TLS socket holds decrypted
+    already (no readiness event would announce it), while ``view`` has room; the new count."""
+    if isinstance(sock, ssl.SSLSocket):
         while n < len(view) and sock.pending():
             n += sock.recv_into(view[n:])
     return n

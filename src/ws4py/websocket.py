@@ -53,7 +53,7 @@ from .protocol import (
 )
 from .protocol import frames as _frames
 from .protocol.fragments import OutgoingFragments
-from .sockio import WOULD_BLOCK, address_of, read_into, write_some
+from .sockio import WOULD_BLOCK, address_of, read_pending, write_some
 
 __all__ = ["WebSocket", "EchoWebSocket"]
 
@@ -206,14 +206,21 @@ class WebSocket(ClassicCallbacks):
         chunk at all is one empty message). Raises
         :class:`~ws4py.exc.StreamClosed` once the connection is closing.
         """
+        kind = type(payload)
+        if kind is bytes:  # the common cases first, as sendable() has them
+            self._send(Opcode.BINARY if binary else Opcode.TEXT, payload)  # type: ignore[arg-type]
+            return
+        if kind is str:
+            self._send(Opcode.TEXT, payload)  # type: ignore[arg-type]
+            return
         if isinstance(payload, Message) and payload.opcode >= Opcode.CLOSE:
             self._send(payload.opcode, payload.content)  # a control message: a ping, a pong
             return
         is_binary, data = sendable(payload, binary)
-        if isinstance(data, Iterator):
-            self._send_fragments(data, is_binary)
-        else:
+        if isinstance(data, (str, bytes, bytearray, memoryview)):
             self._send(Opcode.BINARY if is_binary else Opcode.TEXT, data)
+        else:
+            self._send_fragments(data, is_binary)
 
     def ping(self, message: str | bytes = b"") -> None:
         """Send a ping; the pong comes to :meth:`ponged`."""
@@ -440,7 +447,10 @@ class WebSocket(ClassicCallbacks):
                 else:
                     # Into the loop's buffer, shared by its websockets: no allocation per read.
                     view = loop.read_buffer
-                    data = view[: read_into(sock, view)]
+                    n = sock.recv_into(view)
+                    if n and type(sock) is not socket.socket:
+                        n = read_pending(sock, view, n)
+                    data = view[:n]
             except WOULD_BLOCK:
                 return True
             except OSError as error:
