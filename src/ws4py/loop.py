@@ -82,7 +82,11 @@ class EventLoop:
 
     def attach(self, channel: Channel) -> None:
         """Watch ``channel`` from the next turn on; safe from any thread."""
-        self.call_soon(self._register, channel)
+        self.call_soon(self.register, channel)
+
+    def register(self, channel: Channel) -> None:
+        """Watch ``channel`` now (loop thread): it is registered, then its ``on_attached()`` runs."""
+        self._register(channel)
 
     def detach(self, channel: Channel) -> bool:
         """Stop watching ``channel`` (loop thread); False if it was not watched."""

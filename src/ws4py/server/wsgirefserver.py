@@ -48,7 +48,7 @@ from ..protocol.http11 import HeadReader, serialize_response
 from ..sockio import WOULD_BLOCK
 from ..websocket import WebSocket
 
-__all__ = ["WSGIServer", "WebSocketWSGIHandler", "WebSocketWSGIRequestHandler", "HandshakeReader"]
+__all__ = ["WSGIServer", "WebSocketWSGIHandler", "WebSocketWSGIRequestHandler", "HandshakeReader", "Acceptor"]
 
 logger = logging.getLogger("ws4py")
 
@@ -291,6 +291,59 @@ class HandshakeReader:
         return f"<HandshakeReader {self.client_address}>"
 
 
+class Acceptor:
+    """The listening socket on the manager's loop (a :class:`ws4py.channel.Channel`):
+    each connection it accepts gets a :class:`HandshakeReader` on the same loop, with no
+    thread in between (see :meth:`WSGIServer.serve_forever`)."""
+
+    __slots__ = ("loop", "server")
+
+    wanted_events = READ
+
+    #: Connections accepted per readiness event at most (the others wait for the next turn).
+    batch = 64
+
+    def __init__(self, server: WSGIServer, loop: Any) -> None:
+        self.server = server
+        self.loop = loop
+
+    def fileno(self) -> int:
+        return self.server.fileno()
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def on_attached(self) -> None:
+        pass
+
+    def on_writable(self) -> None:
+        pass
+
+    def on_timer(self, now: float) -> None:
+        pass
+
+    def on_readable(self) -> None:
+        server = self.server
+        for _ in range(self.batch):
+            try:
+                request, client_address = server.get_request()
+            except WOULD_BLOCK:
+                return
+            except OSError:
+                logger.warning("accept() failed on %s", server.server_address, exc_info=True)
+                return
+            server.take_request(request, client_address)
+
+    def handler_failed(self, error: Exception) -> None:
+        logger.error("Error while accepting on %s", self.server.server_address, exc_info=error)
+
+    def closed_by_loop(self) -> None:
+        self.loop.detach(self)
+
+    def __repr__(self) -> str:
+        return f"<Acceptor {self.server.server_address}>"
+
+
 class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
     """wsgiref's server, with a manager for the websockets, whose loop also reads
     the request heads and answers the upgrades (see the module docstring)."""
@@ -305,6 +358,60 @@ class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._upgraded: set[int] = set()
+        self._stop_serving = threading.Event()
+        self._not_serving = threading.Event()
+        self._not_serving.set()
+
+    def _on_loop(self) -> bool:
+        """Whether requests are read on the manager's loop: ws4py's request handler, and no
+        TLS on the listening socket (its accept() does the TLS handshake, which may wait)."""
+        handler_cls: Any = self.RequestHandlerClass
+        return (
+            isinstance(handler_cls, type)
+            and issubclass(handler_cls, WebSocketWSGIRequestHandler)
+            and not isinstance(self.socket, ssl.SSLSocket)
+        )
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve until :meth:`shutdown`: the manager's loop accepts the connections and reads
+        their heads (an :class:`Acceptor`); this thread only waits, calling
+        :meth:`service_actions` every ``poll_interval`` seconds. On a TLS listening socket,
+        or with another request handler class, wsgiref's own loop accepts here."""
+        if not self._on_loop():
+            super().serve_forever(poll_interval)
+            return
+        if self.manager is None:
+            self.initialize_websockets_manager()
+        assert self.manager is not None
+        loop = self.manager.loop
+        acceptor = Acceptor(self, loop)
+        self._not_serving.clear()
+        try:
+            self.socket.setblocking(False)
+            loop.attach(acceptor)
+            while not self._stop_serving.wait(poll_interval):
+                self.service_actions()
+        finally:
+            detached = threading.Event()
+
+            def detach() -> None:
+                loop.detach(acceptor)
+                detached.set()
+
+            loop.call_soon(detach)
+            detached.wait(10.0)
+            with contextlib.suppress(OSError):
+                self.socket.setblocking(True)
+            self._stop_serving.clear()
+            self._not_serving.set()
+
+    def shutdown(self) -> None:
+        """Stop :meth:`serve_forever` and wait until it returned."""
+        if not self._on_loop():
+            super().shutdown()
+            return
+        self._stop_serving.set()
+        self._not_serving.wait()
 
     def initialize_websockets_manager(self) -> None:
         """Create and start the manager that runs the upgraded connections."""
@@ -319,6 +426,17 @@ class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
         self._upgraded.add(id(websocket.sock))
         self.manager.add(websocket)
 
+    def take_request(self, request: Any, client_address: Any) -> None:
+        """An accepted connection (on the loop): :meth:`process_request` unless refused."""
+        if not self.verify_request(request, client_address):
+            self.shutdown_request(request)
+            return
+        try:
+            self.process_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
+
     def process_request(self, request: Any, client_address: Any) -> None:
         """Read the request head on the manager's loop (a :class:`HandshakeReader`)."""
         handler_cls: Any = self.RequestHandlerClass
@@ -330,7 +448,11 @@ class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
         assert self.manager is not None
         loop = self.manager.loop
         request.setblocking(False)
-        loop.attach(HandshakeReader(self, request, client_address, loop, time.monotonic() + self.handshake_timeout))
+        reader = HandshakeReader(self, request, client_address, loop, time.monotonic() + self.handshake_timeout)
+        if loop.in_loop():
+            loop.register(reader)  # accepted on the loop: read its head from this turn on
+        else:
+            loop.attach(reader)
 
     def head_received(self, sock: Any, client_address: Any, head: tuple[bytes, bytes], request: Request) -> None:
         """A :class:`HandshakeReader` read this head (on the loop): answer an upgrade here,
