@@ -153,3 +153,33 @@ def test_the_app_refuses_with_500_when_the_server_gives_no_socket() -> None:
     assert started[0][0].startswith("500")
     assert b"ws4py.socket" in body
     assert "ws4py.websocket" not in environ
+
+
+def test_a_head_read_on_the_loop_gives_the_environ_wsgirefs_own_parse_gives() -> None:
+    """The loop parses an upgrade's head once (ws4py's strict parser) and gives wsgiref that
+    parse: the environ must be the one wsgiref's own parse_request() leads to."""
+    import io
+
+    from ws4py.protocol.http11 import HeadReader
+    from ws4py.server.wsgirefserver import WebSocketWSGIRequestHandler, WSGIServer
+
+    raw = (
+        b"GET //chat/a%20b?room=7 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        b"X-Custom: a\r\nx-custom: b\r\nCookie: c=1\r\nContent-Length: 0\r\n\r\n"
+    )
+    parsed = HeadReader(is_request=True).feed(raw)
+    server = WSGIServer(("127.0.0.1", 0), WebSocketWSGIRequestHandler)
+    try:
+
+        def environ(request: Any) -> tuple[dict[str, Any], str, str]:
+            handler = object.__new__(WebSocketWSGIRequestHandler)  # no socket: parse and environ only
+            handler.server, handler.client_address, handler.parsed = server, ("127.0.0.1", 5555), request
+            handler.rfile = io.BytesIO(raw)
+            handler.raw_requestline = handler.rfile.readline(65537)
+            assert handler.parse_request()
+            return handler.get_environ(), handler.requestline, handler.request_version
+
+        assert environ(parsed) == environ(None)
+    finally:
+        server.server_close()

@@ -43,7 +43,7 @@ from wsgiref import simple_server
 from ..channel import READ
 from ..exc import HandshakeError
 from ..manager import WebSocketManager
-from ..protocol import Request, ServerHandshake
+from ..protocol import Headers, Request, ServerHandshake
 from ..protocol.http11 import HeadReader, serialize_response
 from ..sockio import WOULD_BLOCK
 from ..websocket import WebSocket
@@ -113,6 +113,21 @@ class WebSocketWSGIHandler(simple_server.ServerHandler):
         self.request_handler.log_request(101)
 
 
+class _ParsedHeaders(Headers):
+    """A head :class:`~ws4py.protocol.http11.HeadReader` parsed already, as wsgiref's
+    ``get_environ`` reads ``handler.headers`` (an :class:`email.message.Message` there)."""
+
+    __slots__ = ()
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self.get_all(name)
+        return values[0] if values else default  # the first, as email.message does
+
+    def get_content_type(self) -> str:
+        # Asked for only without a Content-Type field: email.message's default.
+        return "text/plain"
+
+
 class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
     """Runs the app on a request head: read by :class:`WSGIServer` on its loop (``head``),
     or read here within the server's ``handshake_timeout``.
@@ -130,9 +145,12 @@ class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
         server: socketserver.BaseServer,
         head: tuple[bytes, bytes] | None = None,
         buffered: bool = False,
+        parsed: Request | None = None,
     ) -> None:
         self.head = head
         self.buffered = buffered
+        #: The request ``head`` holds, parsed already (its fields are not parsed again).
+        self.parsed = parsed
         #: What was written to the buffer (``buffered``), once the request is handled.
         self.output = b""
         super().__init__(request, client_address, server)
@@ -171,6 +189,21 @@ class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
         handler.request_handler = self
         handler.leftover = leftover
         handler.run(self.server.get_app())  # type: ignore[attr-defined]
+
+    def parse_request(self) -> bool:
+        """wsgiref's parse, or, for a head parsed already (strictly, by ws4py's parser),
+        the same attributes taken from it."""
+        request = self.parsed
+        if request is None:
+            return super().parse_request()
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.request_version = self.requestline.rsplit(" ", 1)[-1]
+        self.command, self.path = request.method, request.target
+        if self.path.startswith("//"):
+            self.path = "/" + self.path.lstrip("/")  # as http.server does (gh-87389)
+        self.close_connection = True
+        self.headers = _ParsedHeaders(request.headers.items())  # type: ignore[assignment]
+        return True
 
     def _read_head(self) -> tuple[bytes, bytes] | None:
         """The request head and the bytes after it; ``None`` if the peer failed to send one."""
@@ -466,7 +499,7 @@ class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
             return
         try:
             handler_cls: Any = self.RequestHandlerClass
-            handler = handler_cls(sock, client_address, self, head=head, buffered=True)
+            handler = handler_cls(sock, client_address, self, head=head, buffered=True, parsed=request)
         except Exception:
             self.handle_error(sock, client_address)
             self.shutdown_request(sock)
