@@ -163,6 +163,8 @@ class EventLoop:
                 self._flush_dirty()
             if self._exit_when_empty and not self._entries and not calls:
                 return
+            while timers and (not timers[0][2].live or timers[0][2].timer_at != timers[0][0]):
+                heapq.heappop(timers)  # a gone channel's, or superseded: no reason to wake up for it
             if calls:
                 timeout: float | None = 0
             elif timers:

@@ -183,3 +183,29 @@ def test_a_head_read_on_the_loop_gives_the_environ_wsgirefs_own_parse_gives() ->
         assert environ(parsed) == environ(None)
     finally:
         server.server_close()
+
+
+def test_serve_forever_accepts_on_the_managers_loop_and_shutdown_stops_it(serve: Any) -> None:
+    """After shutdown() no connection is taken (it waits in the backlog); serve_forever()
+    again takes it, on the manager's loop, with no thread of the server's own."""
+    import socket as _socket
+
+    server = serve(WebSocket)
+    server.httpd.shutdown()
+    server.thread.join(TIMEOUT)
+    waiting = _socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+    try:
+        waiting.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        waiting.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            waiting.recv(1)  # not served while shut down
+        server.thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05})
+        server.thread.start()
+        waiting.settimeout(TIMEOUT)
+        assert waiting.recv(12) == b"HTTP/1.1 101"
+        assert server.accept().environ["PATH_INFO"] == "/"
+    finally:
+        waiting.close()
