@@ -31,7 +31,7 @@ async def hold(conn: Connection) -> None:
 
 async def read_eof(peer: RawPeer, timeout: float = 5.0) -> bytes:
     """Raw bytes until the other side's FIN (not a reset: that raises)."""
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         data = await within(peer.reader.read(65536), timeout)
         if not data:
@@ -205,7 +205,8 @@ async def test_asyncio_async_iterable_fragments_on_the_wire() -> None:
             yield chunk
 
     async def empty() -> AsyncIterator[str]:
-        for chunk in ():
+        nothing: tuple[str, ...] = ()
+        for chunk in nothing:
             yield chunk
 
     async def sender(conn: Connection) -> None:
