@@ -324,3 +324,34 @@ def test_importing_the_connection_module_alone_does_not_load_the_server() -> Non
         "assert 'ws4py.asyncio.client' not in sys.modules, sorted(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code, str(PACKAGE)], check=True, timeout=60)
+
+
+# -- the callbacks' unhandled_error: a callback's exception, or the transport's error that ended it ----
+
+
+async def test_callbacks_unhandled_error_gets_the_transport_error_that_ended_the_connection() -> None:
+    calls: list[tuple[object, ...]] = []
+
+    class Recording(WebSocket):
+        def unhandled_error(self, error: BaseException) -> None:
+            calls.append(("error", type(error)))
+
+        def closed(self, code: int, reason: str | None = None) -> None:
+            calls.append(("closed", code))
+
+    protocols: list[WebSocketProtocol] = []
+
+    def factory() -> WebSocketProtocol:
+        protocols.append(WebSocketProtocol(Recording))
+        return protocols[-1]
+
+    server = await asyncio.get_running_loop().create_server(factory, HOST, 0)
+    try:
+        peer = await raw_client(port_of(server))
+        [proto] = protocols
+        peer.abort()  # a reset: the server's read fails
+        await within(until_closed(proto), 2.0)
+        assert calls == [("error", ConnectionResetError), ("closed", 1006)]
+    finally:
+        server.close()
+        await within(server.wait_closed())
