@@ -83,10 +83,22 @@ def _variants(
     dist: str,
     uvloop_by_default: bool = True,
     max_echo_size: int | None = None,
+    by_default: bool = True,
 ) -> tuple[LoopPeer, LoopPeer]:
     """The peer on the default asyncio loop, and on uvloop (``--uvloop``)."""
     return (
-        LoopPeer(key, name, venv, script, probe, dist, max_echo_size=max_echo_size, loop=DEFAULT_LOOP, name=name),
+        LoopPeer(
+            key,
+            name,
+            venv,
+            script,
+            probe,
+            dist,
+            max_echo_size=max_echo_size,
+            loop=DEFAULT_LOOP,
+            name=name,
+            default=by_default,
+        ),
         LoopPeer(
             f"{key}-uvloop",
             f"{name} + uvloop",
@@ -98,7 +110,7 @@ def _variants(
             max_echo_size=max_echo_size,
             loop=UVLOOP,
             name=name,
-            default=uvloop_by_default,
+            default=by_default and uvloop_by_default,
         ),
     )
 
@@ -120,6 +132,20 @@ TORNADO, TORNADO_UV = _variants(
 FLOOR, FLOOR_UV = _variants(
     "floor", "Python floor (reference)", "threaded", "python_floor.py", "ws4py", "ws4py", max_echo_size=KIB
 )
+# Not a competitor: another ws4py to compare with, installed in bench/.venvs/base (for example
+# `pip install` of the commit before a change), for before/after runs; only when --peers names them.
+ASYNCIO_BASE, ASYNCIO_BASE_UV = _variants(
+    "asyncio-base", "ws4py.asyncio (base)", "base", "ws4py_asyncio.py", "ws4py.asyncio", "ws4py", by_default=False
+)
+CALLBACKS_BASE, CALLBACKS_BASE_UV = _variants(
+    "callbacks-base",
+    "ws4py callbacks (base)",
+    "base",
+    "ws4py_callbacks.py",
+    "ws4py.async_websocket",
+    "ws4py",
+    by_default=False,
+)
 C_PEER = LoopPeer("c", "C echo (reference)", binary=C_ECHO, loop="", name="C echo (reference)")
 
 # The order of the columns, and the order in which the servers take turns in every repeat.
@@ -138,6 +164,10 @@ PEERS: tuple[LoopPeer, ...] = (
     TORNADO_UV,
     FLOOR,
     FLOOR_UV,
+    ASYNCIO_BASE,
+    CALLBACKS_BASE,
+    ASYNCIO_BASE_UV,
+    CALLBACKS_BASE_UV,
     C_PEER,
 )
 PEER_KEYS = [p.key for p in PEERS]

@@ -830,7 +830,10 @@ def run_main(suite: Suite, argv: Sequence[str] | None = None) -> int:
         + ")",
     )
     parser.add_argument(
-        "--only", default=None, help="run only the rows whose label contains this text (e.g. 'echo', 'idle')"
+        "--only",
+        default=None,
+        help="run only the rows whose label contains this text (e.g. 'echo', 'idle'); "
+        "several texts separated by '|' select the rows containing any of them",
     )
     parser.add_argument(
         "--output",
@@ -872,7 +875,8 @@ def run_main(suite: Suite, argv: Sequence[str] | None = None) -> int:
     heavy_repeats = min(echo_repeats, 1 if args.quick else suite.heavy_repeats)
     rows = suite.make_rows(args.quick, echo_repeats, heavy_repeats)
     if args.only:
-        rows = [r for r in rows if args.only in r.label]
+        texts = args.only.split("|")
+        rows = [r for r in rows if any(text in r.label for text in texts)]
         if not rows:
             parser.error(f"no row label contains {args.only!r}")
 

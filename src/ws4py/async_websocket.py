@@ -37,6 +37,7 @@ __all__ = ["EchoWebSocket", "WebSocket", "WebSocketProtocol"]
 logger = logging.getLogger("ws4py")
 
 _OPEN = State.OPEN
+_BINARY = Opcode.BINARY  # module globals: an enum class attribute is a slow look-up (3.11)
 _WHOLE = (str, bytes, bytearray, memoryview)
 
 
@@ -209,7 +210,7 @@ class WebSocketProtocol(ServerSide):
                     # Validated bytes (the core's decode_text is off): decoded if the callback asks.
                     ws.received_message(TextMessage.received_text(None, payload))  # type: ignore[arg-type]
                 else:
-                    ws.received_message(BinaryMessage.received_bytes(Opcode.BINARY, payload))  # type: ignore[arg-type]
+                    ws.received_message(BinaryMessage.received_bytes(_BINARY, payload))  # type: ignore[arg-type]
             if events:
                 dispatch(ws, events, core, self.write_frame, self._pong_received)
         except Exception as exc:
