@@ -108,11 +108,6 @@ class WriteSide(asyncio.BufferedProtocol):
             if len(pending) >= CORK_LIMIT:
                 self.flush_frames()
 
-    def cork(self) -> None:
-        """Gather what is written from now on until :meth:`flush_frames` (one write for all)."""
-        if self._pending is None:
-            self._pending = []
-
     def write_large_frame(self, header: bytes, payload: bytes) -> None:
         """A large frame's header and payload, in one system call when that costs no copy of the payload."""
         corked = self._pending is not None
