@@ -32,6 +32,8 @@ __all__ = [
 
 Payload = str | bytes | bytearray | memoryview | Message
 
+_BINARY = Opcode.BINARY  # a module global: an enum class attribute costs 40 ns per look-up (3.11)
+
 #: The callbacks a classic websocket class may override.
 CALLBACKS = ("opened", "received_message", "ponged", "closed", "unhandled_error")
 
@@ -72,7 +74,7 @@ def message_of(event: TextReceived | BinaryReceived) -> Message:
     """The :class:`~ws4py.messaging.Message` a received text or binary event is given to callbacks as."""
     if isinstance(event, TextReceived):
         return TextMessage.received_text(event.decoded, event.raw)
-    return BinaryMessage.received_bytes(Opcode.BINARY, event.data)
+    return BinaryMessage.received_bytes(_BINARY, event.data)
 
 
 def dispatch(
@@ -95,7 +97,7 @@ def dispatch(
         if kind is TextReceived:
             ws.received_message(TextMessage.received_text(event.decoded, event.raw))  # type: ignore[attr-defined]
         elif kind is BinaryReceived:
-            ws.received_message(BinaryMessage.received_bytes(Opcode.BINARY, event.data))  # type: ignore[attr-defined]
+            ws.received_message(BinaryMessage.received_bytes(_BINARY, event.data))  # type: ignore[attr-defined]
         elif kind is PingReceived:
             pongs = core.pongs_to_send()
             if pongs:
@@ -121,7 +123,7 @@ def sendable(payload: Payload | Iterable[str | bytes], binary: bool) -> tuple[bo
     if isinstance(payload, (bytes, bytearray, memoryview)):
         return binary, payload
     if isinstance(payload, Message):
-        return payload.opcode == Opcode.BINARY, payload.content
+        return payload.opcode == _BINARY, payload.content
     if isinstance(payload, Iterable):
         chunks: Iterator[str | bytes] = iter(payload)
         return binary, chunks
