@@ -25,12 +25,12 @@ from typing import Any
 from .asyncio.endpoint import Options
 from .asyncio.handshake import ServerSide
 from .asyncio.options import deflate_options
-from .classic import ClassicCallbacks, Payload, dispatch, sendable
-from .messaging import BinaryMessage, Message, TextMessage
+from .classic import ClassicCallbacks, Payload, deliver, dispatch, sendable
+from .messaging import Message
 from .protocol import Event, ServerHandshake, State
 from .protocol.deflate import EXTENSION_NAME
 from .protocol.fragments import OutgoingFragments
-from .protocol.frames import LARGE_PAYLOAD, WHOLE_TEXT, Opcode
+from .protocol.frames import LARGE_PAYLOAD, Opcode
 
 __all__ = ["EchoWebSocket", "WebSocket", "WebSocketProtocol"]
 
@@ -205,12 +205,8 @@ class WebSocketProtocol(ServerSide):
         if self._pending is None:
             self._pending = []  # what the callbacks send goes out in one write
         try:
-            for first_byte, payload in messages:
-                if first_byte == WHOLE_TEXT:
-                    # Validated bytes (the core's decode_text is off): decoded if the callback asks.
-                    ws.received_message(TextMessage.received_text(None, payload))  # type: ignore[arg-type]
-                else:
-                    ws.received_message(BinaryMessage.received_bytes(_BINARY, payload))  # type: ignore[arg-type]
+            if messages:
+                deliver(ws, messages)
             if events:
                 dispatch(ws, events, core, self.write_frame, self._pong_received)
         except Exception as exc:

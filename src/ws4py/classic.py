@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .messaging import BinaryMessage, Message, PongControlMessage, TextMessage
 from .protocol.events import BinaryReceived, Event, PingReceived, PongReceived, TextReceived
-from .protocol.frames import Opcode
+from .protocol.frames import WHOLE_TEXT, Opcode
 
 if TYPE_CHECKING:
     from .protocol.connection import Connection
@@ -25,6 +25,7 @@ __all__ = [
     "CALLBACKS",
     "ClassicCallbacks",
     "Payload",
+    "deliver",
     "dispatch",
     "message_of",
     "sendable",
@@ -75,6 +76,21 @@ def message_of(event: TextReceived | BinaryReceived) -> Message:
     if isinstance(event, TextReceived):
         return TextMessage.received_text(event.decoded, event.raw)
     return BinaryMessage.received_bytes(_BINARY, event.data)
+
+
+def deliver(ws: ClassicCallbacks, messages: Iterable[tuple[int, bytes | str]]) -> None:
+    """Give ``ws`` the whole messages :meth:`~ws4py.protocol.Connection.receive_messages` returned
+    as ``(first_byte, payload)`` pairs, in order; what a callback raises is the caller's.
+
+    A text's payload is its validated bytes (the core's ``decode_text`` off): it
+    is decoded only if the callback asks for the text, and an echo sends the
+    bytes as they came.
+    """
+    for first_byte, payload in messages:
+        if first_byte == WHOLE_TEXT:
+            ws.received_message(TextMessage.received_text(None, payload))  # type: ignore[arg-type]
+        else:
+            ws.received_message(BinaryMessage.received_bytes(_BINARY, payload))  # type: ignore[arg-type]
 
 
 def dispatch(

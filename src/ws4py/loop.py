@@ -193,11 +193,15 @@ class EventLoop:
                 channel.on_writable()
             if events & READ and entry.live:
                 channel.on_readable()
+                if entry.dirty:
+                    # The answers this read caused go out now, in one system call: the
+                    # peer has them while the loop reads the other sockets.
+                    entry.dirty = False
+                    channel.on_writable()
         except Exception as exc:
             self._failed(entry, exc)
             return
-        if not entry.dirty:  # else after its on_writable(), before the next wait
-            self._sync(entry)
+        self._sync(entry)
 
     def _sync(self, entry: _Entry) -> None:
         if not entry.live:
@@ -225,9 +229,9 @@ class EventLoop:
     def _flush_dirty(self) -> None:
         dirty, self._dirty = self._dirty, []
         for entry in dirty:
+            if not entry.dirty or not entry.live:
+                continue  # flushed after its read already, or gone
             entry.dirty = False
-            if not entry.live:
-                continue
             try:
                 entry.channel.on_writable()
             except Exception as exc:

@@ -38,7 +38,7 @@ from typing import Any
 
 from . import format_addresses
 from .channel import READ, WRITE, Loop
-from .classic import ClassicCallbacks, Payload, dispatch, sendable
+from .classic import ClassicCallbacks, Payload, deliver, dispatch, sendable
 from .exc import StreamClosed
 from .loop import EventLoop
 from .messaging import Message
@@ -471,13 +471,19 @@ class WebSocket(ClassicCallbacks):
         """
         protocol = self.protocol
         with self._lock:
-            events = protocol.receive_data(data)
+            # Most messages come as (first byte, payload) pairs: no event objects.
+            messages, events = protocol.receive_messages(data)
+        if not events:
+            if messages:
+                deliver(self, messages)  # a pair never leaves the core anything to send
+            return protocol.state is not State.CLOSED
         try:
-            if events:
-                dispatch(self, events, protocol, self._write_pongs, self._pong_received)
-                last = events[-1]
-                if type(last) is ConnectionFailed:
-                    logger.info("Failing %s: %s (%s)", format_addresses(self), last.reason, last.code)
+            if messages:
+                deliver(self, messages)
+            dispatch(self, events, protocol, self._write_pongs, self._pong_received)
+            last = events[-1]
+            if type(last) is ConnectionFailed:
+                logger.info("Failing %s: %s (%s)", format_addresses(self), last.reason, last.code)
         finally:
             # Even when a callback raised: the close owed to the peer must still go out.
             with self._lock:
