@@ -46,11 +46,13 @@ _CORK_LIMIT = 64
 READ_SIZE = 256 * 1024
 _thread_buffers = threading.local()
 
-# asyncio's writelines sends a list with one sendmsg from Python 3.12; before, it joins.
-_VECTORED_WRITELINES = sys.version_info >= (3, 12)
-#: Below this, a large frame's header and payload are joined into one write (Python < 3.12).
+# asyncio's writelines sends a list with one sendmsg from Python 3.12; before, it joins. Before
+# 3.13.2 it also never paused the protocol at the high-water mark (CPython gh-127655), so send()
+# did not wait for a peer that does not read: 3.12 takes the writev path below too.
+_VECTORED_WRITELINES = sys.version_info >= (3, 13, 2)
+#: Below this, a large frame's header and payload are joined into one write (no vectored writelines).
 _JOIN_LIMIT = 256 * 1024
-# Python < 3.12's plain socket transport, whose socket a large frame may be written to directly.
+# The plain socket transport (no vectored writelines), whose socket a large frame may be written to directly.
 _SELECTOR_TRANSPORT: type | None = None
 if not _VECTORED_WRITELINES and hasattr(os, "writev"):
     import asyncio.selector_events
@@ -61,8 +63,8 @@ if not _VECTORED_WRITELINES and hasattr(os, "writev"):
 def _writev_fd(transport: asyncio.BaseTransport) -> int:
     """The descriptor a large frame may be written to with ``os.writev``, or -1.
 
-    Only for the plain (not TLS) socket transport of Python < 3.12, which has
-    no vectored write: without it a large frame costs a copy of its payload
+    Only for the plain (not TLS) socket transport, when its writelines is not
+    used (before Python 3.13.2): without a vectored write a large frame costs a copy of its payload
     (header and payload joined) or a second system call (and a packet of its
     own for the header, TCP_NODELAY being set).
     """
