@@ -147,14 +147,9 @@ def _is_private(name: str) -> bool:
 @dataclass
 class Module:
     name: str
-    path: Path
+    where: str  # the file, as src/ws4py/...
     is_package: bool
     tree: ast.Module | None  # None for a compiled module known by its .pyi stub
-
-    @property
-    def where(self) -> str:
-        """The file, as ``src/ws4py/...``."""
-        return str(self.path.relative_to(self.path.parents[self.name.count(".") + (1 if self.is_package else 0) + 1]))
 
 
 @dataclass
@@ -174,10 +169,11 @@ class Package:
             if is_package:
                 parts.pop()
             name = ".".join(parts)
+            where = str(path.relative_to(src.parent))
             if path.suffix == ".pyi":  # a compiled module (ws4py._speedups): a leaf
-                package.modules.setdefault(name, Module(name, path, False, None))
+                package.modules.setdefault(name, Module(name, where, False, None))
             else:
-                package.modules[name] = Module(name, path, is_package, ast.parse(path.read_text(), str(path)))
+                package.modules[name] = Module(name, where, is_package, ast.parse(path.read_text(), where))
         return package
 
     def parsed(self) -> Iterator[tuple[Module, ast.Module]]:
