@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import functools
 import json
 import os
 import platform
@@ -66,6 +65,7 @@ class Peer:
     binary: Path | None = None  # a compiled server, run as ``binary PORT [--broadcast]``, instead of a script
     extra_args: tuple[str, ...] = ()  # after the port, e.g. ("--uvloop",)
     max_echo_size: int | None = None  # a reference that serves only the echo rows up to this message size
+    servers: Path = SERVERS  # the directory of ``script`` (bench/run_compare.sh: another revision's bench/servers)
 
     def runs(self, row: Row) -> bool:
         """Whether this peer takes part in ``row``."""
@@ -78,7 +78,7 @@ class Peer:
     def argv(self, port: int) -> list[str]:
         if self.binary is not None:
             return [str(self.binary), str(port), *self.extra_args]
-        return [str(self.python), str(SERVERS / self.script), str(port), *self.extra_args]
+        return [str(self.python), str(self.servers / self.script), str(port), *self.extra_args]
 
 
 def probe_peer(peer: Peer) -> tuple[str | None, str]:
@@ -101,7 +101,7 @@ def probe_peer(peer: Peer) -> tuple[str | None, str]:
     code = f"import importlib.metadata, {peer.probe}; print(importlib.metadata.version({peer.dist!r}))"
     try:
         done = subprocess.run(
-            [str(peer.python), "-c", code], capture_output=True, text=True, timeout=60, cwd=SERVERS, check=False
+            [str(peer.python), "-c", code], capture_output=True, text=True, timeout=60, cwd=peer.servers, check=False
         )
     except subprocess.TimeoutExpired:
         return f"importing {peer.probe} timed out", ""
@@ -208,7 +208,9 @@ class Server:
         if self.broadcast:
             argv.append("--broadcast")
         with open(self.log_path, "wb") as log:
-            self.proc = _spawn(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=SERVERS)
+            self.proc = _spawn(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.peer.servers
+            )
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
             if self.proc.poll() is not None:
@@ -489,6 +491,7 @@ class Sample:
     data: dict[str, Any]
     server_share: float | None = None  # CPU seconds per second during the measured interval
     loadgen_share: float | None = None
+    repeat: int | None = None  # the repeat it was measured in (set by Bench.record)
 
 
 @dataclass
@@ -634,20 +637,23 @@ class Bench:
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
     backlogs: dict[str, int | None] = field(default_factory=dict)
     label_width: int = 20  # of the peer labels in the progress lines
+    by_row: bool = False  # the order of the runs: see run()
 
     def cell(self, row: Row, peer: Peer) -> Cell:
         return self.cells.setdefault((row.label, peer.key), Cell())
 
-    def record(self, row: Row, peer: Peer, repeat: int, run: Callable[[], Sample]) -> None:
+    def record(self, row: Row, peer: Peer, repeat: int, run: Callable[[], Sample]) -> Sample | None:
+        """Runs one measurement and keeps its sample; None if the row is not run (timed out before, or not
+        measurable); a failure is kept too, and raised."""
         cell = self.cell(row, peer)
         if cell.timed_out:
             self.log(f"  {peer.label:<{self.label_width}} {row.label}: skipped (timed out before)")
-            return
+            return None
         problem = fd_problem(row, peer)
         if problem is not None:
             cell.not_measurable = problem
             self.log(f"  {peer.label:<{self.label_width}} {row.label}: not measurable ({problem})")
-            return
+            return None
         try:
             sample = run()
         except MeasureError as exc:
@@ -656,28 +662,42 @@ class Bench:
                 cell.timed_out = f"> {row.timeout:g} s ({exc.data.get('opened', 0):,} of {row.conns:,} connected)"
             self.log(f"  {peer.label:<{self.label_width}} {row.label}: FAILED: {exc}")
             raise
+        sample.repeat = repeat
         cell.samples.append(sample)
         self.log(f"  {peer.label:<{self.label_width}} {row.label}: {describe(row, sample)}")
+        return sample
+
+    def run_echo_row(self, peer: Peer, row: Row, repeat: int, server: Server | None) -> Server | None:
+        """One run of an echo row on ``server`` (a new one if None); the server for the peer's next echo row,
+        None if this one had to go (a server that does not start is a failure of the row)."""
+
+        def once() -> Sample:
+            nonlocal server
+            if server is None:
+                server = Server(peer, self.logdir)
+                server.start()
+                if peer.key not in self.backlogs:
+                    self.backlogs[peer.key] = server.listen_backlog()
+            return measure(row, server)
+
+        try:
+            sample = self.record(row, peer, repeat, once)
+        except MeasureError:
+            if server is not None:
+                server.stop()
+            return None
+        if server is None:
+            return None
+        if (sample is not None and not sample.data.get("drained", True)) or not server.alive():
+            server.stop()  # still busy with the last row's messages: the next row gets a fresh server
+            return None
+        return server
 
     def run_echo_rows(self, peer: Peer, rows: list[Row], repeat: int) -> None:
         server: Server | None = None
         try:
             for row in rows:
-                if server is None:
-                    server = Server(peer, self.logdir)
-                    server.start()
-                    if peer.key not in self.backlogs:
-                        self.backlogs[peer.key] = server.listen_backlog()
-                try:
-                    self.record(row, peer, repeat, functools.partial(measure, row, server))
-                except MeasureError:
-                    server.stop()
-                    server = None
-                    continue
-                last = self.cell(row, peer).samples[-1]
-                if not last.data.get("drained", True) or not server.alive():
-                    server.stop()  # still busy with the last row's messages: the next row gets a fresh server
-                    server = None
+                server = self.run_echo_row(peer, row, repeat, server)
         finally:
             if server is not None:
                 server.stop()
@@ -693,6 +713,15 @@ class Bench:
             self.record(row, peer, repeat, once)
 
     def run(self) -> None:
+        """Every row on every peer, interleaved: by peer (the default) or by row (``by_row``)."""
+        if self.by_row:
+            self.run_by_row()
+        else:
+            self.run_by_peer()
+
+    def run_by_peer(self) -> None:
+        """For each repeat, the peers take turns: all the echo rows of a peer on one server, then each heavy row
+        on a fresh one."""
         echo = [r for r in self.rows if r.kind == "echo"]
         heavy = [r for r in self.rows if r.kind != "echo"]
         rounds = max(r.repeats for r in self.rows)
@@ -703,6 +732,34 @@ class Bench:
                 for row in heavy:
                     if repeat < row.repeats and peer.runs(row):
                         self.run_heavy_row(peer, row, repeat)
+
+    def run_by_row(self) -> None:
+        """One row after the other, in the order of ``rows``; for each, its repeats, and in each repeat the
+        peers that run the row take turns, in their order (bench/run_compare.sh: before, after, before, after...).
+        An echo row runs on the server the peer kept from its previous echo row (a fresh one after a failure or
+        a row it did not drain), which stops after the peer's last echo row; any other row gets a fresh server
+        for every run."""
+        last_echo = {p.key: i for i, r in enumerate(self.rows) for p in self.peers if r.kind == "echo" and p.runs(r)}
+        servers: dict[str, Server] = {}
+        try:
+            for i, row in enumerate(self.rows):
+                started = time.monotonic()
+                peers = [p for p in self.peers if p.runs(row)]
+                for repeat in range(row.repeats):
+                    self.log(f"[{row.label}: repeat {repeat + 1}/{row.repeats}]")
+                    for peer in peers:
+                        if row.fresh_server:
+                            self.run_heavy_row(peer, row, repeat)
+                            continue
+                        server = self.run_echo_row(peer, row, repeat, servers.pop(peer.key, None))
+                        if server is not None:
+                            servers[peer.key] = server
+                for key in [k for k in servers if last_echo[k] <= i]:
+                    servers.pop(key).stop()
+                self.log(f"[{row.label}: {time.monotonic() - started:.0f} s]")
+        finally:
+            for server in servers.values():
+                server.stop()
 
 
 # -- reporting -------------------------------------------------------------------------
@@ -806,6 +863,7 @@ class Suite:
     render: Callable[[Bench, str, dict[str, str], bool, Sequence[str]], str]  # (bench, machine, missing, quick, argv)
     versions: Callable[[list[tuple[Peer, str]]], dict[str, str]]  # the machine line's versions, from the probes
     label_width: int = 20
+    by_row: bool = False  # interleave by row rather than by peer (``Bench.run``)
 
 
 def run_main(suite: Suite, argv: Sequence[str] | None = None) -> int:
@@ -830,7 +888,14 @@ def run_main(suite: Suite, argv: Sequence[str] | None = None) -> int:
         + ")",
     )
     parser.add_argument(
-        "--only", default=None, help="run only the rows whose label contains this text (e.g. 'echo', 'idle')"
+        "--only",
+        "--rows",
+        dest="only",
+        action="append",
+        default=None,
+        metavar="TEXT",
+        help="run only the rows whose label contains this text (e.g. 'echo', 'idle'); repeat it for the rows that "
+        "contain any of the texts",
     )
     parser.add_argument(
         "--output",
@@ -872,9 +937,9 @@ def run_main(suite: Suite, argv: Sequence[str] | None = None) -> int:
     heavy_repeats = min(echo_repeats, 1 if args.quick else suite.heavy_repeats)
     rows = suite.make_rows(args.quick, echo_repeats, heavy_repeats)
     if args.only:
-        rows = [r for r in rows if args.only in r.label]
+        rows = [r for r in rows if any(text in r.label for text in args.only)]
         if not rows:
-            parser.error(f"no row label contains {args.only!r}")
+            parser.error(f"no row label contains {' or '.join(map(repr, args.only))}")
 
     machine = machine_line(suite.versions(probed))
     log(f"machine: {machine}")
@@ -887,7 +952,7 @@ def run_main(suite: Suite, argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, on_signal)
     logdir = Path(tempfile.mkdtemp(prefix=suite.tmp_prefix))
     try:
-        bench = Bench(peers, rows, logdir, log, label_width=suite.label_width)
+        bench = Bench(peers, rows, logdir, log, label_width=suite.label_width, by_row=suite.by_row)
         bench.run()
     finally:
         kill_all()

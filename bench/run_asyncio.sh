@@ -22,14 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 venvs="$here/.venvs"
 
-make_venv() { # name: 0 if it was just made (or is to be refreshed)
-    if [ ! -x "$venvs/$1/bin/python" ]; then
-        python3 -m venv "$venvs/$1"
-        "$venvs/$1/bin/python" -m pip install --quiet --upgrade pip
-        return 0
-    fi
-    [ "${WS4PY_BENCH_UPGRADE:-0}" = "1" ]
-}
+. "$here/_setup.sh"
 
 peer_venv() { # name package...: the virtualenv with the latest of these packages and uvloop
     name=$1
@@ -46,12 +39,8 @@ peer_venv aiohttp aiohttp
 peer_venv picows picows
 peer_venv tornado tornado
 peer_venv threaded
-# WS4PY_BUILD_EXTENSION=yes: a failed C build is an error, not a silent fallback.
-WS4PY_BUILD_EXTENSION=yes "$venvs/threaded/bin/python" -m pip install --quiet -e "$root"
-
-mkdir -p "$here/loadgen/build"
-gcc -O2 -Wall -Wextra -Werror -o "$here/loadgen/build/loadgen" "$here/loadgen/loadgen.c"
-gcc -O2 -Wall -Wextra -Werror -o "$here/loadgen/build/c_echo" "$here/servers/c_echo.c"
+install_ws4py threaded "$root" -e
+build_loadgen
 
 cd "$root"
 exec "$venvs/threaded/bin/python" bench/asyncio_bench.py "$@"

@@ -19,28 +19,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 venvs="$here/.venvs"
 
-make_venv() { # name: 0 if it was just made
-    if [ ! -x "$venvs/$1/bin/python" ]; then
-        python3 -m venv "$venvs/$1"
-        "$venvs/$1/bin/python" -m pip install --quiet --upgrade pip
-        return 0
-    fi
-    [ "${WS4PY_BENCH_UPGRADE:-0}" = "1" ]
-}
+. "$here/_setup.sh"
 
-if make_venv websockets; then
-    "$venvs/websockets/bin/python" -m pip install --quiet --upgrade websockets
-fi
-if make_venv ws4py-orig; then
-    "$venvs/ws4py-orig/bin/python" -m pip install --quiet --upgrade ws4py==0.6.0
-fi
-make_venv threaded || true
-# WS4PY_BUILD_EXTENSION=yes: a failed C build is an error, not a silent fallback.
-WS4PY_BUILD_EXTENSION=yes "$venvs/threaded/bin/python" -m pip install --quiet -e "$root"
-
-mkdir -p "$here/loadgen/build"
-gcc -O2 -Wall -Wextra -Werror -o "$here/loadgen/build/loadgen" "$here/loadgen/loadgen.c"
-gcc -O2 -Wall -Wextra -Werror -o "$here/loadgen/build/c_echo" "$here/servers/c_echo.c"
+threaded_peer_venvs
+install_ws4py threaded "$root" -e
+build_loadgen
 
 cd "$root"
 exec "$venvs/threaded/bin/python" bench/threaded_bench.py "$@"

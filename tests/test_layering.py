@@ -38,86 +38,18 @@ else:
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 
-# --- Known violations, removed by the seam refactor (issue 16) ------------------------------
-# Each entry is (importing module, what it uses). Delete an entry when its use is gone: the
-# test fails on an entry that no longer matches, as on a use that is not listed.
+# --- Known violations: none. An entry here needs a reason next to it; the tests fail on an
+# entry that no longer matches, as on a use that is not listed. Each is (importing module, what
+# it uses).
 
 #: ``from <module> import _name`` of another module's private name.
-KNOWN_PRIVATE_IMPORTS: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("ws4py.async_websocket", "ws4py.protocol.connection._BIG_FRAME"),
-        ("ws4py.async_websocket", "ws4py.protocol.connection._WHOLE_TEXT"),
-        ("ws4py.asyncio.connection", "ws4py.protocol.connection._BIG_FRAME"),
-        ("ws4py.manager", "ws4py.websocket._CLOSE_NOW"),
-        ("ws4py.manager", "ws4py.websocket._DRAINING"),
-    }
-)
-
+KNOWN_PRIVATE_IMPORTS: frozenset[tuple[str, str]] = frozenset()
 #: ``module._name`` or ``getattr(module, "_name")`` on another ws4py module object.
 KNOWN_PRIVATE_MODULE_ATTRIBUTES: frozenset[tuple[str, str]] = frozenset()
-
 #: ``obj._name`` where ``_name`` is defined by other ws4py modules only (not ``self``/``cls``).
-KNOWN_PRIVATE_ATTRIBUTES: frozenset[tuple[str, str]] = frozenset(
-    (module, name)
-    for module, names in {
-        "ws4py.async_websocket": (
-            "_abort",
-            "_closed",
-            "_core",
-            "_data",
-            "_drain",
-            "_flush_pending",
-            "_from_bytes",
-            "_from_text",
-            "_open_core",
-            "_start_close",
-            "_write",
-        ),
-        "ws4py.asyncio.broadcast": ("_core", "_options", "_transport", "_write_soon"),
-        "ws4py.asyncio.client": ("_abort", "_opened_waiter"),
-        "ws4py.asyncio.connection": ("_forget", "_track"),
-        "ws4py.asyncio.server": ("_abort", "_handler_task", "_start_close"),
-        "ws4py.manager": (
-            "_data",
-            "_drain",
-            "_fd",
-            "_flush",
-            "_flushed",
-            "_interest",
-            "_lock",
-            "_manager",
-            "_next_timer",
-            "_on_timer",
-            "_open",
-            "_out",
-            "_out_size",
-            "_pending_input",
-            "_send_shared",
-            "_teardown",
-            "_terminated",
-            "_timer_at",
-        ),
-        "ws4py.server.wsgirefserver": ("_pending_input",),
-        "ws4py.websocket": (
-            "_call_soon",
-            "_data",
-            "_discard",
-            "_exit_when_empty",
-            "_from_bytes",
-            "_from_text",
-            "_ident",
-            "_read_view",
-            "_running_elsewhere",
-            "_update",
-        ),
-    }.items()
-    for name in names
-)
-
+KNOWN_PRIVATE_ATTRIBUTES: frozenset[tuple[str, str]] = frozenset()
 #: Modules that ``import ws4py.protocol`` loads and should not (through the package root).
-KNOWN_CORE_IMPORT_LOADS: frozenset[str] = frozenset(
-    {"logging", "logging.handlers", "queue", "select", "selectors", "socket", "threading"}
-)
+KNOWN_CORE_IMPORT_LOADS: frozenset[str] = frozenset()
 # --- end of known violations ----------------------------------------------------------------
 
 #: What the core must not load at import: I/O, threads, event loops, logging, upper layers.
@@ -131,9 +63,14 @@ FORBIDDEN_FOR_THE_CORE = (
     "asyncio",
     "logging",
     "ws4py.messaging",
+    "ws4py.classic",
     "ws4py.websocket",
     "ws4py.manager",
     "ws4py.client",
+    "ws4py.channel",
+    "ws4py.loop",
+    "ws4py.pollers",
+    "ws4py.sockio",
     "ws4py.asyncio",
     "ws4py.async_websocket",
     "ws4py.server",

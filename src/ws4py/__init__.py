@@ -2,41 +2,48 @@
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .protocol.handshake import WS_KEY, WS_VERSION
+
+if TYPE_CHECKING:
+    import logging
 
 __version__ = "1.0.0.dev0"
 __author__ = "ws4py developers"
 __all__ = ["WS_KEY", "WS_VERSION", "configure_logger", "format_addresses"]
 
 _FORMAT = "[%(asctime)s] %(levelname)s %(message)s"
+# The handlers configure_logger added, to replace them on the next call. (Logging is
+# imported when it is called: importing ws4py, or its sans-I/O core, starts no threads
+# machinery of its own.)
+_added_handlers: list[logging.Handler] = []
 
 
-def configure_logger(stdout: bool = True, filepath: str | None = None, level: int = logging.INFO) -> logging.Logger:
-    """Set up and return the ``ws4py`` logger.
+def configure_logger(stdout: bool = True, filepath: str | None = None, level: int = 20) -> logging.Logger:
+    """Set up and return the ``ws4py`` logger (``level`` 20 is ``logging.INFO``).
 
     Adds a stdout handler and/or a rotating file handler (10 MiB, 3 backups).
     Calling it again replaces the handlers it added before instead of
     duplicating every line (the original added a new set on each call).
     """
+    import logging
+    import logging.handlers
+
     logger = logging.getLogger("ws4py")
-    for handler in [h for h in logger.handlers if getattr(h, "_ws4py", False)]:
+    for handler in _added_handlers:
         logger.removeHandler(handler)
         handler.close()
+    _added_handlers.clear()
     formatter = logging.Formatter(_FORMAT)
-    handlers: list[logging.Handler] = []
     if stdout:
-        handlers.append(logging.StreamHandler(sys.stdout))
+        _added_handlers.append(logging.StreamHandler(sys.stdout))
     if filepath:
-        handlers.append(logging.handlers.RotatingFileHandler(filepath, maxBytes=10 * 2**20, backupCount=3))
-    for handler in handlers:
+        _added_handlers.append(logging.handlers.RotatingFileHandler(filepath, maxBytes=10 * 2**20, backupCount=3))
+    for handler in _added_handlers:
         handler.setFormatter(formatter)
         handler.setLevel(level)
-        handler._ws4py = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.setLevel(level)
     return logger

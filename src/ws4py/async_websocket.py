@@ -22,31 +22,31 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .asyncio.endpoint import Endpoint, Options
-from .messaging import BinaryMessage, Message, PongControlMessage, TextMessage
-from .protocol import (
-    BinaryReceived,
-    DeflateOptions,
-    Event,
-    PingReceived,
-    PongReceived,
-    ServerHandshake,
-    TextReceived,
-)
-from .protocol.connection import _BIG_FRAME, _WHOLE_TEXT
-from .protocol.connection import Connection as CoreConnection
-from .protocol.frames import Opcode
+from .asyncio.endpoint import Options
+from .asyncio.handshake import ServerSide
+from .asyncio.options import deflate_options
+from .classic import ClassicCallbacks, Payload, dispatch, sendable
+from .messaging import BinaryMessage, Message, TextMessage
+from .protocol import Event, ServerHandshake, State
+from .protocol.deflate import EXTENSION_NAME
+from .protocol.fragments import OutgoingFragments
+from .protocol.frames import LARGE_PAYLOAD, WHOLE_TEXT, Opcode
 
 __all__ = ["EchoWebSocket", "WebSocket", "WebSocketProtocol"]
 
 logger = logging.getLogger("ws4py")
 
+_OPEN = State.OPEN
+_BINARY = Opcode.BINARY  # module globals: an enum class attribute is a slow look-up (3.11)
+_WHOLE = (str, bytes, bytearray, memoryview)
 
-class WebSocket:
+
+class WebSocket(ClassicCallbacks):
     """A WebSocket with ws4py's callbacks, driven by a :class:`WebSocketProtocol`.
 
     Override :meth:`opened`, :meth:`received_message`, :meth:`ponged`,
-    :meth:`closed` and :meth:`unhandled_error`. :meth:`send`, :meth:`ping`
+    :meth:`closed` and :meth:`unhandled_error` (their meaning is
+    :class:`ws4py.classic.ClassicCallbacks`'). :meth:`send`, :meth:`ping`
     and :meth:`close` do not block: bytes go to the transport's buffer.
     Callers that produce a lot should ``await websocket.drain()`` between
     sends to respect ``write_limit``. A callback that raises closes the
@@ -56,30 +56,17 @@ class WebSocket:
     def __init__(self, proto: WebSocketProtocol) -> None:
         self.proto = proto
 
-    # -- callbacks ---------------------------------------------------------
-
-    def opened(self) -> None:
-        """Called once the handshake is done."""
-
-    def received_message(self, message: Message) -> None:
-        """Called with each complete :class:`~ws4py.messaging.TextMessage` or ``BinaryMessage``."""
-
-    def ponged(self, pong: PongControlMessage) -> None:
-        """Called with each pong received."""
-
-    def closed(self, code: int, reason: str | None = None) -> None:
-        """Called once when the connection is over (1006: it ended without a close frame)."""
-
     def unhandled_error(self, error: BaseException) -> None:
-        """Called when a callback raised; the connection is then closed with 1011."""
-        logger.error("Error in a callback of %r", self, exc_info=error)
+        """Called with an exception a callback raised (the connection then closes with 1011),
+        or the transport's error that ended the connection; logs it."""
+        logger.error("Error in %r", self, exc_info=error)
 
     # -- properties --------------------------------------------------------
 
     @property
     def terminated(self) -> bool:
         """Whether the connection is over and its transport closed."""
-        return self.proto._closed.done()
+        return self.proto.closed
 
     @property
     def protocols(self) -> list[str]:
@@ -90,8 +77,8 @@ class WebSocket:
     @property
     def extensions(self) -> list[str]:
         """The extensions agreed on: ``["permessage-deflate"]`` or ``[]``."""
-        core = self.proto._core
-        return [] if core is None or core.deflate is None else ["permessage-deflate"]
+        core = self.proto.core
+        return [] if core is None or core.deflate is None else [EXTENSION_NAME]
 
     @property
     def environ(self) -> dict[str, Any]:
@@ -123,47 +110,35 @@ class WebSocket:
 
     # -- sending -----------------------------------------------------------
 
-    def send(
-        self, payload: str | bytes | bytearray | memoryview | Message | Iterable[str | bytes], binary: bool = False
-    ) -> None:
+    def send(self, payload: Payload | Iterable[str | bytes], binary: bool = False) -> None:
         """Send a message: ``str`` (text), ``bytes`` (text taken as UTF-8, unless ``binary``),
-        a :class:`~ws4py.messaging.Message`, or an iterable of chunks sent as one fragmented message.
+        a :class:`~ws4py.messaging.Message`, or an iterable of chunks sent as one fragmented message
+        (FIN on the last chunk; an empty iterable sends one empty message).
 
         Raises :class:`~ws4py.exc.StreamClosed` once the connection is closing.
         """
-        proto = self.proto
-        if isinstance(payload, str):
-            proto._send_data(payload, False)
-        elif isinstance(payload, (bytes, bytearray, memoryview)):
-            proto._send_data(payload, binary)
-        elif isinstance(payload, Message):
-            # A received message still has its bytes: no encoding again for an echo.
-            data = payload._data
-            proto._send_data(data if data is not None else str(payload), payload.is_binary)
-        elif isinstance(payload, Iterable):
-            proto._send_fragments(payload, binary)
+        is_binary, data = sendable(payload, binary)
+        if isinstance(data, _WHOLE):
+            self.proto.send_message(data, is_binary)
         else:
-            raise ValueError(f"cannot send a {type(payload).__name__}: expected str, bytes, a Message or an iterable")
+            self.proto.send_fragments(data, is_binary)
 
     def ping(self, message: str | bytes = b"") -> None:
         """Send a ping; the pong comes to :meth:`ponged`."""
-        core = self.proto._open_core()
-        self.proto._write(
-            core.send_ping(message.encode() if isinstance(message, str) else bytes(message), unique=False)
-        )
+        self.proto.send_ping(message.encode() if isinstance(message, str) else bytes(message))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake (once); the connection ends when the peer answers or after ``close_timeout``."""
-        self.proto._start_close(code, reason)
+        self.proto.start_close(code, reason)
 
     def terminate(self) -> None:
         """Drop the connection now, without a closing handshake."""
-        self.proto._abort()
+        self.proto.abort()
 
     async def drain(self) -> None:
         """Wait until the transport's buffer is under ``write_limit`` (or the connection is gone)."""
-        self.proto._flush_pending()
-        await self.proto._drain()
+        self.proto.flush_frames()
+        await self.proto.drain()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.peer_address}>"
@@ -176,13 +151,14 @@ class EchoWebSocket(WebSocket):
         self.send(message)
 
 
-class WebSocketProtocol(Endpoint):
+class WebSocketProtocol(ServerSide):
     """The asyncio protocol for one server connection with a ``handler_cls`` websocket.
 
     ``loop.create_server(lambda: WebSocketProtocol(EchoWebSocket), host, port)``.
-    The handshake accepts permessage-deflate unless ``compression=None``,
-    offers ``subprotocols`` and checks ``origins`` like :func:`ws4py.asyncio.serve`;
-    ``options`` sets the limits and timers (:class:`~ws4py.asyncio.endpoint.Options`).
+    The handshake accepts permessage-deflate unless ``compression=None``
+    (another value is a ``ValueError``), offers ``subprotocols`` and checks
+    ``origins`` like :func:`ws4py.asyncio.serve`; ``options`` sets the limits
+    and timers (:class:`~ws4py.asyncio.endpoint.Options`).
     """
 
     __slots__ = ("handler_cls", "ws")
@@ -198,7 +174,7 @@ class WebSocketProtocol(Endpoint):
     ) -> None:
         handshake = ServerHandshake(
             subprotocols=subprotocols,
-            compression=_DEFLATE if compression == "deflate" else None,
+            compression=deflate_options(compression),
             origins=origins,
         )
         super().__init__(options or _DEFAULT_OPTIONS, handshake)
@@ -215,7 +191,7 @@ class WebSocketProtocol(Endpoint):
             ws.opened()
         except Exception as exc:
             self._callback_failed(exc)
-        self._flush_pending()
+        self.flush_frames()
 
     def data_received(self, data: bytes | memoryview) -> None:
         core = self._core
@@ -230,47 +206,30 @@ class WebSocketProtocol(Endpoint):
             self._pending = []  # what the callbacks send goes out in one write
         try:
             for first_byte, payload in messages:
-                if first_byte == _WHOLE_TEXT:
+                if first_byte == WHOLE_TEXT:
                     # Validated bytes (the core's decode_text is off): decoded if the callback asks.
-                    ws.received_message(TextMessage._from_text(None, payload))  # type: ignore[attr-defined,arg-type]
+                    ws.received_message(TextMessage.received_text(None, payload))  # type: ignore[arg-type]
                 else:
-                    ws.received_message(BinaryMessage._from_bytes(Opcode.BINARY, payload))  # type: ignore[attr-defined,arg-type]
+                    ws.received_message(BinaryMessage.received_bytes(_BINARY, payload))  # type: ignore[arg-type]
             if events:
-                self._dispatch(ws, events)
+                dispatch(ws, events, core, self.write_frame, self._pong_received)
         except Exception as exc:
             self._callback_failed(exc)
-        self._flush_pending()
+        self.flush_frames()
         if events:
             self._flush_core(core)
 
     def _events(self, events: list[Event]) -> None:
         ws = self.ws
-        assert ws is not None
+        core = self._core
+        assert ws is not None and core is not None
         if self._pending is None:
             self._pending = []  # what the callbacks send goes out in one write
         try:
-            self._dispatch(ws, events)
+            dispatch(ws, events, core, self.write_frame, self._pong_received)
         except Exception as exc:
             self._callback_failed(exc)
-        self._flush_pending()
-
-    def _dispatch(self, ws: WebSocket, events: list[Event]) -> None:
-        """Call ``ws``'s callbacks for ``events``, in order; what they raise is the caller's."""
-        for event in events:
-            kind = type(event)
-            if kind is TextReceived:
-                ws.received_message(TextMessage._from_text(event.decoded, event.raw))  # type: ignore[attr-defined]
-            elif kind is BinaryReceived:
-                ws.received_message(BinaryMessage._from_bytes(Opcode.BINARY, event.data))  # type: ignore[attr-defined]
-            elif kind is PingReceived:
-                # The pong goes before what later messages' callbacks send (Autobahn 5.6).
-                assert self._core is not None
-                pongs = self._core.pongs_to_send()
-                if pongs:
-                    self._write(pongs)
-            elif kind is PongReceived:
-                self._pong_received(event)  # type: ignore[arg-type]
-                ws.ponged(PongControlMessage(event.payload))  # type: ignore[attr-defined]
+        self.flush_frames()
 
     def _callback_failed(self, exc: Exception) -> None:
         ws = self.ws
@@ -278,13 +237,18 @@ class WebSocketProtocol(Endpoint):
             if ws is not None:
                 ws.unhandled_error(exc)
         finally:
-            self._start_close(1011, "internal error")
+            self.start_close(1011, "internal error")
 
-    def _lost(self) -> None:
+    def _lost(self, exc: Exception | None) -> None:
         ws = self.ws
         if ws is None:
             return
         self._pending = None
+        try:
+            if exc is not None:
+                ws.unhandled_error(exc)  # the transport failed: that ended the connection
+        except Exception:
+            logger.exception("Error in unhandled_error() of %r", ws)
         try:
             ws.closed(self.close_code or 1006, self.close_reason or "")
         except Exception:
@@ -306,41 +270,39 @@ class WebSocketProtocol(Endpoint):
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
 
-    def _send_data(self, data: str | bytes | bytearray | memoryview, binary: bool) -> None:
-        core = self._open_core()
-        if binary and isinstance(data, str):
-            data = data.encode()
-        if len(data) < _BIG_FRAME:
-            self._write(_first_frame(core, data, binary, True))
-            return
-        self._write_large(*core.frame_parts(data, binary))
-
-    def _send_fragments(self, chunks: Iterable[str | bytes], binary: bool) -> None:
-        core = self._open_core()
-        iterator = iter(chunks)
-        chunk = next(iterator, None)
-        first = True
-        while True:
-            following = next(iterator, None) if chunk is not None else None
-            last = following is None
-            data = b"" if chunk is None else chunk
-            if first:
-                frame = _first_frame(core, data, binary, last)
-                first = False
+    def send_message(self, data: str | bytes | bytearray | memoryview, binary: bool) -> None:
+        """Send one whole message: binary when ``binary`` (a ``str`` is then encoded), else text."""
+        core = self._core
+        if core is None or core.state is not _OPEN:
+            core = self._open_core()  # raises
+        if len(data) < LARGE_PAYLOAD:
+            if binary:
+                frame = core.send_binary(data.encode() if isinstance(data, str) else data)
             else:
-                frame = core.send_continuation(data, last)
-            self._write(frame)
-            if last:
-                return
-            chunk = following
+                frame = core.send_text(data)
+            pending = self._pending
+            if pending is not None:
+                pending.append(frame)
+            else:
+                self.write_frame(frame)
+            return
+        self.write_large_frame(*core.frame_parts(data, binary))
+
+    def send_fragments(self, chunks: Iterable[str | bytes], binary: bool) -> None:
+        """Send ``chunks`` as one fragmented message, binary when ``binary`` (see :class:`OutgoingFragments`)."""
+        message = self._fragments = OutgoingFragments(self._open_core(), binary)
+        try:
+            for chunk in chunks:
+                frame = message.add(chunk)
+                if frame:
+                    self.write_frame(frame)
+            self.write_frame(message.end())
+        finally:
+            self._fragments = None
+
+    def send_ping(self, payload: bytes = b"") -> None:
+        """Send a ping (a payload still waiting for its pong may be sent again)."""
+        self.write_frame(self._open_core().send_ping(payload, unique=False))
 
 
-def _first_frame(core: CoreConnection, data: str | bytes | bytearray | memoryview, binary: bool, fin: bool) -> bytes:
-    """A message's (first) frame: ``binary`` decides the opcode, whatever the type of ``data``."""
-    if binary:
-        return core.send_binary(data.encode() if isinstance(data, str) else data, fin)
-    return core.send_text(data, fin)
-
-
-_DEFLATE = DeflateOptions()  # settings only: shared by every connection
 _DEFAULT_OPTIONS = Options(logger=logging.getLogger("ws4py.async_websocket"))

@@ -16,6 +16,7 @@ __all__ = [
     "TextFrameEncodingException",
     "HandshakeError",
     "StreamClosed",
+    "InvalidState",
     "ConnectionClosed",
     "ConnectionClosedOK",
     "ConnectionClosedError",
@@ -62,14 +63,15 @@ class HandshakeError(WebSocketException):
     """The opening handshake failed.
 
     ``status`` is the HTTP status a server answers with (or, on the client, the
-    status the server answered with); ``headers`` are extra response headers,
-    such as ``Sec-WebSocket-Version`` for a 426.
+    status the server answered with), ``None`` when there is no HTTP status
+    (the connection ended before a response, say); ``headers`` are extra
+    response headers, such as ``Sec-WebSocket-Version`` for a 426.
     """
 
     def __init__(
         self,
         msg: str,
-        status: int = 400,
+        status: int | None = 400,
         headers: list[tuple[str, str]] | None = None,
     ) -> None:
         super().__init__(msg)
@@ -85,6 +87,17 @@ class StreamClosed(WebSocketException, RuntimeError):
     """Data was sent on a connection that is closing or closed.
 
     Also a :class:`RuntimeError`, which is what the original ws4py raised.
+    """
+
+
+class InvalidState(StreamClosed):
+    """The caller asked for what the connection's state does not allow.
+
+    Sending on a connection that is closing or closed, a data message while a
+    fragmented one is being sent, a continuation with no fragmented message
+    to continue. A fault of the calling code, not of the peer (that is
+    :class:`ProtocolException`); a :class:`StreamClosed`, so code that caught
+    that keeps working.
     """
 
 

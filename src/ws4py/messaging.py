@@ -58,8 +58,11 @@ class Message:
         self.completed = False
 
     @classmethod
-    def _from_text(cls, text: str | None, raw: bytes | None = None) -> Message:
-        """A received text message: its text, its bytes, or both (one may be ``None``, not both)."""
+    def received_text(cls, text: str | None, raw: bytes | None = None) -> Message:
+        """A received text message: its text, its bytes, or both (one may be ``None``, not both).
+
+        Nothing is checked or copied: the core validated the text.
+        """
         message = cls.__new__(cls)
         message.opcode = Opcode.TEXT
         message.encoding = "utf-8"
@@ -69,7 +72,8 @@ class Message:
         return message
 
     @classmethod
-    def _from_bytes(cls, opcode: int, data: bytes) -> Message:
+    def received_bytes(cls, opcode: int, data: bytes) -> Message:
+        """A received message of ``opcode`` with payload ``data``, taken as it is."""
         message = cls.__new__(cls)
         message.opcode = opcode
         message.encoding = None
@@ -77,6 +81,18 @@ class Message:
         message._text = None
         message.completed = True
         return message
+
+    @property
+    def content(self) -> str | bytes:
+        """The payload as held: its bytes when it has them (a received message), else its text.
+
+        What a send of this message frames, with no encoding when the bytes are there.
+        """
+        data = self._data
+        if data is None:
+            assert self._text is not None
+            return self._text
+        return data
 
     @property
     def data(self) -> bytes:

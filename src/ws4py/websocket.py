@@ -1,11 +1,15 @@
 """ws4py's WebSocket on threads: callbacks, thread-safe ``send``, bounded writes.
 
-A :class:`WebSocket` is driven by a loop, a :class:`~ws4py.manager.WebSocketManager`:
-either a shared manager thread (``manager.add(ws)``) or a private one that
-:meth:`WebSocket.run` runs on the calling thread. The loop reads the socket,
-feeds the protocol core, calls the callbacks, flushes what could not be
-written at once and keeps the timers (heartbeat, close timeout). Every
-callback of a websocket runs on its loop's thread.
+A :class:`WebSocket` is driven by an event loop (:class:`ws4py.loop.EventLoop`):
+either a shared manager thread (``manager.add(ws)``, see :mod:`ws4py.manager`)
+or a private loop that :meth:`WebSocket.run` runs on the calling thread. The
+loop reads the socket, feeds the protocol core, calls the callbacks, flushes
+what could not be written at once and keeps the timers (heartbeat, close
+timeout). Every callback of a websocket runs on its loop's thread. The loop
+drives the websocket through its channel methods (:mod:`ws4py.channel`:
+``fileno``, ``wanted_events``, ``next_deadline``, ``on_attached``,
+``on_readable``, ``on_writable``, ``on_timer``, ``handler_failed``,
+``closed_by_loop``) and nothing else.
 
 Writing never blocks the loop: bytes the socket does not take at once wait in
 a per-connection buffer that the loop flushes when the socket is writable.
@@ -13,6 +17,13 @@ A thread other than the loop's that sends is held back (like ``sendall``)
 until the buffer is below :attr:`WebSocket.write_high_water`; the loop's own
 sends and broadcasts never wait, and a peer whose buffer is already over
 :attr:`WebSocket.max_write_buffer` when more comes is closed with 1008.
+
+When the WebSocket connection is over, what happens to TCP is the core's
+decision (:attr:`ws4py.protocol.Connection.transport_action`): close it once
+the buffer is flushed, half-close it and read until the peer closes (after a
+failure, so that our close frame is not destroyed by a reset), or wait for
+the server to close it (a client); every wait is bounded by
+:attr:`WebSocket.close_timeout`.
 """
 
 from __future__ import annotations
@@ -20,63 +31,38 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import format_addresses
+from .channel import READ, WRITE, Loop
+from .classic import ClassicCallbacks, Payload, dispatch, sendable
 from .exc import StreamClosed
-from .messaging import BinaryMessage, Message, PongControlMessage, TextMessage
+from .loop import EventLoop
+from .messaging import Message
 from .protocol import (
-    BinaryReceived,
-    CloseReceived,
     Connection,
     ConnectionFailed,
     Opcode,
-    PingReceived,
     PongReceived,
     Role,
     State,
-    TextReceived,
+    TransportAction,
 )
 from .protocol import frames as _frames
-
-if TYPE_CHECKING:
-    from .manager import WebSocketManager
+from .protocol.fragments import OutgoingFragments
+from .sockio import WOULD_BLOCK, address_of, read_pending, write_some
 
 __all__ = ["WebSocket", "EchoWebSocket"]
 
 logger = logging.getLogger("ws4py")
 
-_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
-
-# Buffers given to one sendmsg() (the system's IOV_MAX is 1024 or more).
-_MAX_IOV = 512
-
-# What the loop does with a connection whose protocol is over: close TCP once the
-# buffer is flushed, now, or (after failing the connection) once the peer closed its
-# side, reading and dropping what it still sends: closing a socket with unread
-# input sends a reset, which would destroy our close frame in flight.
-_RUNNING, _CLOSE_AFTER_FLUSH, _CLOSE_NOW, _DRAINING = 0, 1, 2, 3
-
-Payload = str | bytes | bytearray | memoryview | Message
+_CLOSE, _HALF_CLOSE = TransportAction.CLOSE, TransportAction.HALF_CLOSE
 
 
-def _address(getter: Any) -> Any:
-    if getter is None:
-        return None
-    try:
-        address = getter()
-    except (OSError, AttributeError):
-        return None
-    if isinstance(address, tuple) and len(address) > 2:
-        return address[:2]  # IPv6: (host, port, flowinfo, scope_id)
-    return address
-
-
-class WebSocket:
+class WebSocket(ClassicCallbacks):
     """One WebSocket connection, with ws4py's callbacks.
 
     Subclass it and override :meth:`opened`, :meth:`received_message`,
@@ -90,16 +76,16 @@ class WebSocket:
 
     __slots__ = (
         "__dict__",
+        "_broken",
         "_close_deadline",
         "_cond",
         "_deferred",
         "_dirty",
-        "_fd",
+        "_half_closed",
         "_heartbeat_at",
-        "_interest",
         "_local_address",
         "_lock",
-        "_manager",
+        "_loop",
         "_opened",
         "_out",
         "_out_size",
@@ -108,9 +94,7 @@ class WebSocket:
         "_ping_due",
         "_ping_seq",
         "_sender",
-        "_teardown",
         "_terminated",
-        "_timer_at",
         "environ",
         "extensions",
         "heartbeat_freq",
@@ -119,14 +103,14 @@ class WebSocket:
         "sock",
     )
 
-    #: Bytes read from the socket at a time when no loop drives the websocket
-    #: (a loop reads into a buffer of its own, :attr:`WebSocketManager.read_size`).
+    #: Bytes read from the socket at a time by the loop :meth:`run` makes, or
+    #: when no loop drives the websocket.
     reading_buffer_size = 65536
     #: A thread other than the loop's that sends waits until the write buffer is
     #: below this; the loop stops reading from a peer whose buffer is above it.
     write_high_water = 64 * 1024
     #: A peer whose write buffer is over this when the loop or a broadcast
-    #: sends more (it does not read) is closed with 1008.
+    #: sends more is closed with 1008 (policy violation: it does not read).
     max_write_buffer = 4 * 1024 * 1024
     #: Seconds to wait for the peer's part of the closing handshake.
     close_timeout = 5.0
@@ -154,45 +138,33 @@ class WebSocket:
         self._out: list[bytes | memoryview] = []
         self._out_size = 0
         self._pending_input = b""
-        self._manager: WebSocketManager | None = None
-        self._fd = -1
+        self._loop: Loop | None = None
         self._local_address: Any = None
         self._peer_address: Any = None
-        self._interest = 0
-        self._timer_at: float | None = None
         self._close_deadline: float | None = None
         self._heartbeat_at: float | None = None
         self._ping_due: bytes | None = None
         self._ping_seq = 0
         self._sender: int | None = None
         self._deferred: list[tuple[int, bytes | str]] | None = None
-        self._teardown = _RUNNING
+        self._broken = False  # the socket failed, or a wait timed out: close it now
+        self._half_closed = False
         self._dirty = False
         self._terminated = False
         self._opened = False
 
     # -- callbacks ---------------------------------------------------------
-
-    def opened(self) -> None:
-        """Called once the connection is open and being read."""
-
-    def received_message(self, message: Message) -> None:
-        """Called with each complete :class:`TextMessage` or :class:`BinaryMessage`."""
-
-    def ponged(self, pong: PongControlMessage) -> None:
-        """Called with each pong received."""
-
-    def closed(self, code: int, reason: str | None = None) -> None:
-        """Called once when the connection is over.
-
-        ``code`` is the peer's close code (1005 if its close frame had none),
-        the code this side failed the connection with, or 1006 when the
-        connection ended without a close frame.
-        """
+    # opened, received_message, ponged and closed: see ClassicCallbacks.
 
     def unhandled_error(self, error: BaseException) -> None:
-        """Called with a socket error met while reading; the connection then ends."""
-        logger.warning("Failed to receive data on %s: %s", format_addresses(self), error)
+        """Called with an error that ends the connection: an exception one of
+        this websocket's callbacks raised (the connection then closes with
+        1011), or an error of the socket while reading (it then ends as it
+        stands). By default it logs."""
+        if isinstance(error, OSError):
+            logger.warning("Failed to receive data on %s: %s", format_addresses(self), error)
+        else:
+            logger.error("Closing %s after an error in its handler", format_addresses(self), exc_info=error)
 
     # -- properties --------------------------------------------------------
 
@@ -212,14 +184,14 @@ class WebSocket:
         Kept once known, so it is still there in :meth:`closed`.
         """
         if self._local_address is None:
-            self._local_address = _address(getattr(self.sock, "getsockname", None))
+            self._local_address = address_of(getattr(self.sock, "getsockname", None))
         return self._local_address
 
     @property
     def peer_address(self) -> Any:
         """The peer's address: ``(host, port)``, or a path for a Unix socket (kept once known)."""
         if self._peer_address is None:
-            self._peer_address = _address(getattr(self.sock, "getpeername", None))
+            self._peer_address = address_of(getattr(self.sock, "getpeername", None))
         return self._peer_address
 
     # -- sending -----------------------------------------------------------
@@ -230,21 +202,25 @@ class WebSocket:
         ``payload`` is a ``str`` (a text message), ``bytes`` (text, taken as
         UTF-8, unless ``binary``), a :class:`~ws4py.messaging.Message`, or an
         iterable (a generator...) of ``str``/``bytes`` chunks sent as one
-        fragmented message, a frame per chunk. Raises
+        fragmented message, a frame per chunk (the last one with FIN; no
+        chunk at all is one empty message). Raises
         :class:`~ws4py.exc.StreamClosed` once the connection is closing.
         """
-        if isinstance(payload, str):
-            self._send(Opcode.TEXT, payload)
-        elif isinstance(payload, (bytes, bytearray, memoryview)):
-            self._send(Opcode.BINARY if binary else Opcode.TEXT, payload)
-        elif isinstance(payload, Message):
-            # The bytes when the message has them (a received one), else its text.
-            data = payload._data
-            self._send(payload.opcode, data if data is not None else str(payload))
-        elif isinstance(payload, Iterable):
-            self._send_fragments(iter(payload), binary)
+        kind = type(payload)
+        if kind is bytes:  # the common cases first, as sendable() has them
+            self._send(Opcode.BINARY if binary else Opcode.TEXT, payload)  # type: ignore[arg-type]
+            return
+        if kind is str:
+            self._send(Opcode.TEXT, payload)  # type: ignore[arg-type]
+            return
+        if isinstance(payload, Message) and payload.opcode >= Opcode.CLOSE:
+            self._send(payload.opcode, payload.content)  # a control message: a ping, a pong
+            return
+        is_binary, data = sendable(payload, binary)
+        if isinstance(data, (str, bytes, bytearray, memoryview)):
+            self._send(Opcode.BINARY if is_binary else Opcode.TEXT, data)
         else:
-            raise ValueError(f"cannot send a {type(payload).__name__}: expected str, bytes, a Message or an iterable")
+            self._send_fragments(data, is_binary)
 
     def ping(self, message: str | bytes = b"") -> None:
         """Send a ping; the pong comes to :meth:`ponged`."""
@@ -269,7 +245,7 @@ class WebSocket:
         """Frame with the core; the caller holds the lock."""
         protocol = self.protocol
         if opcode == Opcode.TEXT:
-            return protocol.send_text(data, fin)  # type: ignore[arg-type]
+            return protocol.send_text(data, fin)
         if isinstance(data, str):
             data = data.encode()
         if opcode == Opcode.BINARY:
@@ -303,33 +279,31 @@ class WebSocket:
                 self._wait_drained()
 
     def _send_fragments(self, chunks: Iterator[str | bytes], binary: bool) -> None:
-        opcode = Opcode.BINARY if binary else Opcode.TEXT
-        me = threading.get_ident()
+        """One message, a frame per chunk, with the core's :class:`OutgoingFragments`.
+
+        The chunks are pulled outside the lock; other threads' data frames
+        wait for the end of the message, control frames may go in between.
+        """
         in_loop = self._in_loop()
         with self._lock:
             if self._sender is not None:
                 if in_loop:
                     raise RuntimeError("another thread is sending a fragmented message on this websocket")
                 self._wait(lambda: self._sender is None)
-            self._sender = me
+            self._sender = threading.get_ident()
         try:
-            chunk = next(chunks, None)
-            first = True
-            while True:
-                following = next(chunks, None) if chunk is not None else None
-                last = following is None
-                data = b"" if chunk is None else chunk
+            message = OutgoingFragments(self.protocol, binary)
+            for chunk in chunks:
                 with self._lock:
-                    if first:
-                        frame = self._frame(opcode, data, fin=last)
-                    else:
-                        frame = self.protocol.send_continuation(data, fin=last)
-                    self._write(frame)
-                    if not in_loop and self._out_size > self.write_high_water:
-                        self._wait_drained()
-                if last:
-                    break
-                chunk, first = following, False
+                    frame = message.add(chunk)
+                    if frame:
+                        self._write(frame)
+                        if not in_loop and self._out_size > self.write_high_water:
+                            self._wait_drained()
+            with self._lock:
+                self._write(message.end())
+                if not in_loop and self._out_size > self.write_high_water:
+                    self._wait_drained()
         finally:
             with self._lock:
                 self._sender = None
@@ -344,15 +318,16 @@ class WebSocket:
             self._deferred = []
         self._deferred.append((opcode, data if isinstance(data, (str, bytes)) else bytes(data)))
 
-    def _send_shared(self, opcode: int, data: bytes | str, frame: list[bytes]) -> bool:
-        """Send for a broadcast without ever waiting; ``frame`` caches the shared frame.
+    def send_shared(self, opcode: int, data: bytes | str, frame: list[bytes]) -> bool:
+        """Send for a broadcast without ever waiting; ``frame`` caches the frame shared
+        by the connections that can send the same bytes (a list, empty at first).
 
         Returns False when the message could not be sent (closed, or over the
         write buffer bound, in which case the peer is being closed with 1008).
         """
         with self._lock:
             protocol = self.protocol
-            if protocol.state is not State.OPEN or self._teardown:
+            if protocol.state is not State.OPEN or self._broken:
                 return False
             if self._out_size > self.max_write_buffer:
                 self._overflow()
@@ -377,8 +352,8 @@ class WebSocket:
         messages of one read, or a burst of broadcasts, go out in one system call.
         """
         out = self._out
-        manager = self._manager
-        in_loop = manager is not None and manager._ident == threading.get_ident()
+        loop = self._loop
+        in_loop = loop is not None and loop.thread_id == threading.get_ident()
         if out:
             if in_loop and self._out_size > self.write_high_water:
                 self._flush_locked()
@@ -392,7 +367,7 @@ class WebSocket:
         sock = self.sock
         if sock is None:
             raise StreamClosed("cannot send: the websocket has no socket")
-        if manager is None:
+        if loop is None:
             # Not driven by a loop: the socket is blocking and the caller writes it all.
             sock.sendall(data)
             return
@@ -401,21 +376,21 @@ class WebSocket:
             self._out_size += len(data)
             if not self._dirty:
                 self._dirty = True
-                manager._dirty.append(self)
+                loop.flush_soon(self)
             return
         try:
             sent = sock.send(data)
-        except _WOULD_BLOCK:
+        except WOULD_BLOCK:
             sent = 0
         except OSError as exc:
             # The peer is gone (reset, broken pipe): the loop tears the connection down.
-            self._teardown = _CLOSE_NOW
-            self._loop_update()
+            self._broken = True
+            loop.call_soon(self.terminate)
             raise StreamClosed(f"cannot send: {exc}") from exc
         if sent < len(data):
             self._out.append(memoryview(data)[sent:] if sent else data)
             self._out_size += len(data) - sent
-            self._loop_update()
+            loop.update_soon(self)
 
     def _overflow(self) -> None:
         """The peer does not read: close it with 1008 (the caller holds the lock)."""
@@ -433,7 +408,7 @@ class WebSocket:
             self._cond = threading.Condition(self._lock)
         while True:
             # The end first: it empties the buffer, which must not look like a drain.
-            if self._terminated or self._teardown == _CLOSE_NOW:
+            if self._terminated or self._broken:
                 raise StreamClosed("the connection ended while a send was waiting; the data may not have been sent")
             if ready():
                 return
@@ -443,7 +418,17 @@ class WebSocket:
         self._loop_update()
         self._wait(lambda: self._out_size <= self.write_high_water)
 
-    # -- reading (called by the loop) -------------------------------------
+    def _write_pongs(self, pongs: bytes) -> None:
+        """Write the pongs ``dispatch`` hands over, unless our close went out meanwhile."""
+        with self._lock:
+            if self.protocol.close_sent is None:
+                self._write(pongs)
+
+    def _pong_received(self, event: PongReceived) -> None:
+        if self._ping_due is not None and self._ping_due in event.acknowledged:
+            self._ping_due = None
+
+    # -- reading ------------------------------------------------------------
 
     def once(self) -> bool:
         """Read what the socket has and handle it; False once the connection is over."""
@@ -455,27 +440,26 @@ class WebSocket:
         else:
             sock = self.sock
             assert sock is not None
-            manager = self._manager
+            loop = self._loop
             try:
-                if manager is None:
+                if loop is None:
                     data = sock.recv(self.reading_buffer_size)
                 else:
                     # Into the loop's buffer, shared by its websockets: no allocation per read.
-                    view = manager._read_view
+                    view = loop.read_buffer
                     n = sock.recv_into(view)
-                    if n and isinstance(sock, ssl.SSLSocket):
-                        while n < len(view) and sock.pending():
-                            n += sock.recv_into(view[n:])
+                    if n and type(sock) is not socket.socket:
+                        n = read_pending(sock, view, n)
                     data = view[:n]
-            except _WOULD_BLOCK:
+            except WOULD_BLOCK:
                 return True
             except OSError as error:
+                self._broken = True
                 self.unhandled_error(error)
                 data = b""
             if not data:
                 with self._lock:
                     self.protocol.receive_eof()
-                self._teardown = _CLOSE_NOW
                 return False
         return self.process(data)
 
@@ -483,114 +467,80 @@ class WebSocket:
         """Handle bytes received: dispatch the callbacks, answer the protocol.
 
         ``data`` may be a view of the loop's read buffer, valid only during
-        the call. Returns False once the connection is over.
+        the call. Returns False once the WebSocket connection is over.
         """
         protocol = self.protocol
         with self._lock:
             events = protocol.receive_data(data)
         try:
-            for event in events:
-                kind = type(event)
-                if kind is TextReceived:
-                    self.received_message(TextMessage._from_text(event.decoded, event.raw))  # type: ignore[attr-defined]
-                elif kind is BinaryReceived:
-                    self.received_message(BinaryMessage._from_bytes(Opcode.BINARY, event.data))  # type: ignore[attr-defined]
-                elif kind is PingReceived:
-                    with self._lock:
-                        pongs = protocol.pongs_to_send()
-                        if pongs:
-                            self._write(pongs)
-                elif kind is PongReceived:
-                    if self._ping_due is not None and self._ping_due in event.acknowledged:  # type: ignore[attr-defined]
-                        self._ping_due = None
-                    self.ponged(PongControlMessage(event.payload))  # type: ignore[attr-defined]
-                elif kind is ConnectionFailed:
-                    logger.info("Failing %s: %s (%s)", format_addresses(self), event.reason, event.code)  # type: ignore[attr-defined]
-                elif kind is CloseReceived:
-                    pass
+            if events:
+                dispatch(self, events, protocol, self._write_pongs, self._pong_received)
+                last = events[-1]
+                if type(last) is ConnectionFailed:
+                    logger.info("Failing %s: %s (%s)", format_addresses(self), last.reason, last.code)
         finally:
             # Even when a callback raised: the close owed to the peer must still go out.
             with self._lock:
                 reply = protocol.data_to_send()
                 if reply:
                     self._write(reply)
-                if protocol.state is State.CLOSED and not self._teardown:
-                    if protocol.is_client and protocol.failure is None:
-                        # RFC 6455 7.1.1: the server closes TCP first; wait for it, not forever.
-                        if self._close_deadline is None:
-                            self._close_deadline = time.monotonic() + self.close_timeout
-                    else:
-                        self._teardown = _CLOSE_AFTER_FLUSH
-                        if self._close_deadline is None:
-                            # A peer that does not read would keep the flush from ever ending.
-                            self._close_deadline = time.monotonic() + self.close_timeout
-        return not self._teardown
+        return protocol.state is not State.CLOSED
 
-    def _flushed(self) -> bool:
-        """The buffer is empty after a teardown began: True to close the socket now."""
-        if self._teardown == _DRAINING:
-            return False
-        if self.protocol.failure is None:
-            return True
-        self._teardown = _DRAINING
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
-        if self._close_deadline is None:
-            self._close_deadline = time.monotonic() + self.close_timeout
-        return False
+    # -- the loop's interface (ws4py.channel.Channel) --------------------------
 
-    def _drain(self) -> None:
-        """Read and drop what a failed peer still sends, until it closes."""
-        try:
-            while self.sock.recv(self.reading_buffer_size):  # type: ignore[union-attr]
-                pass
-        except _WOULD_BLOCK:
-            return
-        except OSError:
-            pass
-        self._teardown = _CLOSE_NOW
+    def bind_loop(self, loop: Loop) -> bool:
+        """Be driven by ``loop`` from now on (the caller then attaches it).
 
-    def _flush(self) -> None:
-        """Write what the buffer holds, as far as the socket takes it (loop thread)."""
+        False if it already is, or the connection is over; ``ValueError``
+        without a socket. The socket becomes non-blocking.
+        """
         with self._lock:
-            self._flush_locked()
-
-    def _flush_locked(self) -> None:
+            if self._loop is loop or self._terminated:
+                return False
+            if self.sock is None:
+                raise ValueError("cannot add a websocket without a socket")
+            self._loop = loop
         sock = self.sock
-        assert sock is not None
-        out = self._out
-        gather = not isinstance(sock, ssl.SSLSocket)
-        while out:
-            if len(out) > 1 and not gather:
-                out[:] = [b"".join(out)]
-            chunks = out[:_MAX_IOV]
-            try:
-                sent = sock.sendmsg(chunks) if len(chunks) > 1 else sock.send(chunks[0])
-            except _WOULD_BLOCK:
-                break
-            except OSError:
-                out.clear()
-                self._out_size = 0
-                self._teardown = _CLOSE_NOW
-                break
-            self._out_size -= sent
-            done = 0
-            for chunk in chunks:
-                if sent < len(chunk):
-                    break
-                sent -= len(chunk)
-                done += 1
-            del out[:done]
-            if done < len(chunks):
-                if sent:
-                    out[0] = memoryview(out[0])[sent:]
-                break  # the socket is full
-        if self._cond is not None and self._out_size <= self.write_high_water:
-            self._cond.notify_all()
+        sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # A close frame written right after a message must not wait for its ACK (Nagle).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return True
 
-    # -- timers (called by the loop) --------------------------------------
+    def unbind_loop(self) -> None:
+        """No loop drives it any more (it was detached): the socket is blocking again."""
+        self._loop = None
+        if self.sock is not None and not self._terminated:
+            self.sock.setblocking(True)
 
-    def _next_timer(self) -> float | None:
+    def start_with(self, received: bytes = b"", unsent: bytes = b"") -> None:
+        """Before a loop takes it: ``received`` are bytes read past the opening handshake
+        (frames the peer sent at once), ``unsent`` bytes to write before any frame (a
+        server's 101 response)."""
+        self._pending_input = received
+        if unsent:
+            self._out.append(unsent)
+            self._out_size += len(unsent)
+
+    def fileno(self) -> int:
+        """The socket's file descriptor, -1 without an open socket."""
+        sock = self.sock
+        return -1 if sock is None else sock.fileno()
+
+    @property
+    def wanted_events(self) -> int:
+        """What the loop waits for: readable, and writable while bytes wait to be written.
+
+        Not readable while over :attr:`write_high_water`: a peer that does not
+        read is not given more to answer.
+        """
+        if self._out:
+            return WRITE if self._out_size > self.write_high_water else READ | WRITE
+        return READ
+
+    def next_deadline(self) -> float | None:
+        """The next timer: the close timeout or the heartbeat."""
         close, beat = self._close_deadline, self._heartbeat_at
         if close is None:
             return beat
@@ -598,10 +548,37 @@ class WebSocket:
             return close
         return min(close, beat)
 
-    def _on_timer(self, now: float) -> None:
+    def on_attached(self) -> None:
+        """The loop took the connection: arm the heartbeat, call :meth:`opened` once,
+        handle what came with the handshake, write what waits."""
+        if self.heartbeat_freq:
+            self._heartbeat_at = time.monotonic() + self.heartbeat_freq
+        self._notify_opened()
+        if self._pending_input:
+            # Bytes that came with the handshake: no readiness event will announce them.
+            self.on_readable()
+        if self._out:
+            self.on_writable()  # a 101 response, what opened() sent: in one system call
+
+    def on_readable(self) -> None:
+        # The answers this read caused are corked: the loop calls on_writable()
+        # before it waits again, and they go out in one system call.
+        self.once()
+        if self._broken or self.protocol.state is State.CLOSED:
+            self._settle()
+
+    def on_writable(self) -> None:
+        self._dirty = False
+        if self._out:
+            with self._lock:
+                self._flush_locked()
+        if self._broken or self.protocol.state is State.CLOSED:
+            self._settle()
+
+    def on_timer(self, now: float) -> None:
         if self._close_deadline is not None and now >= self._close_deadline:
             logger.info("Closing %s: no answer to the close within %ss", format_addresses(self), self.close_timeout)
-            self._teardown = _CLOSE_NOW
+            self.terminate()
             return
         if self._heartbeat_at is not None and now >= self._heartbeat_at:
             if self.protocol.state is not State.OPEN:
@@ -618,13 +595,60 @@ class WebSocket:
                 self._ping_due = payload
                 self._heartbeat_at = now + self.heartbeat_freq  # type: ignore[operator]
 
-    # -- life cycle ---------------------------------------------------------
+    def handler_failed(self, error: Exception) -> None:
+        """A callback raised ``error``: :meth:`unhandled_error`, then close with 1011."""
+        try:
+            self.unhandled_error(error)
+        finally:
+            self.close(1011, "internal error")
+            self._settle()
 
-    def _open(self) -> None:
-        """The loop took the connection: arm the heartbeat, call :meth:`opened` once."""
-        if self.heartbeat_freq:
-            self._heartbeat_at = time.monotonic() + self.heartbeat_freq
-        self._notify_opened()
+    def closed_by_loop(self) -> None:
+        """The loop ends or gives up: :meth:`terminate`."""
+        self.terminate()
+
+    def _settle(self) -> None:
+        """Do with TCP what the core says once the WebSocket connection is over (loop thread)."""
+        if self._terminated:
+            return
+        if self._broken:
+            self.terminate()
+            return
+        protocol = self.protocol
+        if protocol.state is not State.CLOSED:
+            return
+        if self._close_deadline is None:
+            # From here every wait is bounded: a flush to a peer that does not
+            # read, a drain or an EOF that never comes.
+            self._close_deadline = time.monotonic() + self.close_timeout
+        if self._out:
+            return  # flushed first
+        action = protocol.transport_action
+        if action is _CLOSE:
+            self.terminate()
+        elif action is _HALF_CLOSE and not self._half_closed:
+            self._half_closed = True
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
+        # HALF_CLOSE or AWAIT_CLOSE: read (the core drops it) until the peer's EOF.
+
+    def _flush_locked(self) -> None:
+        sock = self.sock
+        assert sock is not None
+        try:
+            self._out_size -= write_some(sock, self._out)
+        except OSError:
+            self._out.clear()
+            self._out_size = 0
+            self._broken = True
+            loop = self._loop
+            if loop is not None and not self._dirty:
+                self._dirty = True
+                loop.flush_soon(self)  # the loop sees to the end, even if no event comes
+        if self._cond is not None and self._out_size <= self.write_high_water:
+            self._cond.notify_all()
+
+    # -- life cycle ---------------------------------------------------------
 
     def _notify_opened(self) -> None:
         if not self._opened:
@@ -632,23 +656,23 @@ class WebSocket:
             self.opened()
 
     def _in_loop(self) -> bool:
-        manager = self._manager
-        return manager is not None and manager._ident == threading.get_ident()
+        loop = self._loop
+        return loop is not None and loop.thread_id == threading.get_ident()
 
     def _loop_update(self) -> None:
         """Have the loop look at this websocket again (write interest, timers)."""
-        manager = self._manager
-        if manager is not None:
-            manager._call_soon(manager._update, self)
+        loop = self._loop
+        if loop is not None:
+            loop.update_soon(self)
 
     def terminate(self) -> None:
         """End the connection now: close the socket, then call :meth:`closed` once.
 
         Called from another thread than the loop's, it asks the loop to do it.
         """
-        manager = self._manager
-        if manager is not None and manager._running_elsewhere():
-            manager._call_soon(self.terminate)
+        loop = self._loop
+        if loop is not None and loop.running_elsewhere():
+            loop.call_soon(self.terminate)
             return
         with self._lock:
             if self._terminated:
@@ -661,8 +685,8 @@ class WebSocket:
             self._out_size = 0
             if self._cond is not None:
                 self._cond.notify_all()
-        if manager is not None:
-            manager._discard(self)
+        if loop is not None:
+            loop.detach(self)
         if self.sock is not None:
             self.local_address, self.peer_address  # noqa: B018 - kept for closed() and logs
             with contextlib.suppress(OSError):
@@ -671,14 +695,16 @@ class WebSocket:
         self.closed(code, protocol.close_reason)
 
     def run(self) -> None:
-        """Drive this websocket on the calling thread until the connection is over."""
-        from .manager import WebSocketManager
+        """Drive this websocket on the calling thread until the connection is over.
 
+        It runs an :class:`~ws4py.loop.EventLoop` of its own, for this websocket alone.
+        """
         if self._terminated:
             return
-        loop = WebSocketManager(read_size=self.reading_buffer_size)
-        loop._exit_when_empty = True
-        loop.add(self)
+        loop = EventLoop(read_size=self.reading_buffer_size)
+        if self.bind_loop(loop):
+            loop.attach(self)
+        loop.exit_when_empty()
         loop.run()
 
     def __repr__(self) -> str:

@@ -250,7 +250,7 @@ class AsyncTesteeLoop:
         self.server.close()
         self.callback_server.close()
         for proto in self.protocols:
-            proto._abort()
+            proto.abort()
         await self.server.wait_closed()
         await self.callback_server.wait_closed()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ws4py.exc import ProtocolException, StreamClosed
+from ws4py.exc import InvalidState, ProtocolException, StreamClosed
 from ws4py.protocol import (
     BinaryReceived,
     CloseReceived,
@@ -695,20 +695,21 @@ def test_outgoing_fragments_use_continuation_opcode_and_fin_on_the_last() -> Non
     assert conn.send_continuation(b"", fin=True) == b"\x80\x00"
 
 
-def test_send_continuation_without_start_raises_protocol_exception() -> None:
+def test_send_continuation_without_start_is_caller_misuse_not_a_protocol_error() -> None:
     conn = server()
-    with pytest.raises(ProtocolException):
+    with pytest.raises(InvalidState):
         conn.send_continuation(b"x", fin=True)
     conn.send_text("a")
-    with pytest.raises(ProtocolException):
+    with pytest.raises(InvalidState) as raised:
         conn.send_continuation(b"x", fin=False)
+    assert not isinstance(raised.value, ProtocolException)
 
 
 @pytest.mark.parametrize("send", [lambda c: c.send_text("x"), lambda c: c.send_binary(b"x", fin=False)])
 def test_new_message_while_fragmented_message_is_open_raises(send) -> None:  # type: ignore[no-untyped-def]
     conn = server()
     conn.send_text("a", fin=False)
-    with pytest.raises(ProtocolException):
+    with pytest.raises(InvalidState):
         send(conn)
     assert conn.send_continuation("b", fin=True) == b"\x80\x01b"
     assert conn.send_text("c") == b"\x81\x01c"

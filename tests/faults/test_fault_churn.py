@@ -16,7 +16,7 @@ from typing import Any
 
 from faultkit import RawClient, Server, fd_count, wait_until
 
-from ws4py.manager import WebSocketManager
+from ws4py.loop import EventLoop
 from ws4py.protocol import CloseReceived, Connection, Role, TextReceived
 from ws4py.websocket import EchoWebSocket
 
@@ -127,15 +127,15 @@ def test_4_clients_in_parallel_doing_6000_cycles_never_hang_and_leave_nothing_be
 
 
 def _drain_recv_line() -> int:
-    """The line of ``WebSocketManager._drain_wakeups`` that reads the wake-up socket (from its bytecode)."""
-    code = WebSocketManager._drain_wakeups.__code__
+    """The line of ``EventLoop._drain_wakeups`` that reads the wake-up socket (from its bytecode)."""
+    code = EventLoop._drain_wakeups.__code__
     offsets = [ins.offset for ins in dis.get_instructions(code) if ins.argval == "recv"]
     if not offsets:
-        raise RuntimeError("WebSocketManager._drain_wakeups no longer reads its wake-up socket with recv()")
+        raise RuntimeError("EventLoop._drain_wakeups no longer reads its wake-up socket with recv()")
     for start, end, line in code.co_lines():
         if start <= offsets[0] < end and line is not None:
             return line
-    raise RuntimeError("no line number for the recv() of WebSocketManager._drain_wakeups")
+    raise RuntimeError("no line number for the recv() of EventLoop._drain_wakeups")
 
 
 def test_wakeup_written_while_the_manager_drains_its_wakeup_socket_is_not_lost(
@@ -150,7 +150,7 @@ def test_wakeup_written_while_the_manager_drains_its_wakeup_socket_is_not_lost(
     the flag left set, and no other thread could wake the loop again: under CPU contention
     it struck within tens of parallel connections.)
     """
-    code, recv_line = WebSocketManager._drain_wakeups.__code__, _drain_recv_line()
+    code, recv_line = EventLoop._drain_wakeups.__code__, _drain_recv_line()
     armed, paused, resume = threading.Event(), threading.Event(), threading.Event()
 
     def in_drain(frame: Any, event: str, arg: Any) -> Any:
@@ -175,10 +175,10 @@ def test_wakeup_written_while_the_manager_drains_its_wakeup_socket_is_not_lost(
         assert first.events(1, 5) == [TextReceived("registered")]
 
         armed.set()
-        server.manager._call_soon(lambda: None)  # another thread wakes the manager up...
+        server.manager.loop.call_soon(lambda: None)  # another thread wakes the manager up...
         if not paused.wait(5):
             raise RuntimeError("the manager never reached the read of its wake-up socket")
-        server.manager._call_soon(lambda: None)  # ...and wakes it up again while it drains
+        server.manager.loop.call_soon(lambda: None)  # ...and wakes it up again while it drains
         resume.set()
         server.manager.broadcast("tick")
         assert first.events(1, 5) == [TextReceived("tick")]

@@ -36,6 +36,7 @@ from ws4py.exc import StreamClosed
 from ws4py.manager import WebSocketManager
 from ws4py.messaging import Message
 from ws4py.protocol import ClientHandshake
+from ws4py.server.wsgirefserver import HandshakeReader
 from ws4py.websocket import EchoWebSocket, WebSocket
 
 CONNECTIONS = 50
@@ -294,8 +295,10 @@ def test_handshake_completing_after_server_close_does_not_leave_its_socket_open(
     request = ClientHandshake("127.0.0.1", "/", port=server.port).request_bytes()
     sock = connect_raw(server.port)
     try:
-        sock.sendall(request[:-2])  # all but the final CRLF: the request thread waits for it
-        assert wait_until(lambda: any("process_request" in t.name for t in threading.enumerate()), 5)
+        sock.sendall(request[:-2])  # all but the final CRLF: the server's reader waits for it
+        assert wait_until(
+            lambda: any(isinstance(ch, HandshakeReader) for ch in list(server.manager.loop.channels.values())), 5
+        )
         server.close()
         assert not server.manager.is_alive()
         sock.sendall(request[-2:])

@@ -1,7 +1,7 @@
 """Fault 7: slow and stalled opening handshakes.
 
-Each request head is read on a thread of its own within the server's
-``handshake_timeout`` (for the whole head, not per read): a peer trickling
+Each request head is read on the manager's loop, with no thread of its own,
+within the server's ``handshake_timeout`` (for the whole head, not per read): a peer trickling
 its request or never finishing it delays no one else's handshake, and is
 dropped once the timeout has passed, even if it keeps sending.
 """
@@ -140,3 +140,26 @@ def test_trickling_and_stalled_handshakes_delay_no_one_and_are_dropped_after_han
     # Every request thread ended and every socket is closed.
     assert wait_until(lambda: threading.active_count() <= threads_before, 10), threading.enumerate()
     assert wait_until(lambda: fd_count() <= fds_before, 10), f"{fd_count()} fds open, {fds_before} before"
+
+
+def test_stalled_handshakes_take_no_thread_each_and_a_normal_client_gets_through_at_once(
+    serve: Callable[..., Server],
+) -> None:
+    """The heads are read on the manager's loop: 100 silent peers and a trickling one hold
+    no thread of the server, and a normal client's handshake and echo are not delayed."""
+    server = serve(EchoWebSocket, handshake_timeout=HANDSHAKE_TIMEOUT)
+    _normal_handshake_and_echo(server.port)  # warm-up: the manager runs
+    threads_before = threading.active_count()
+    request = ClientHandshake("127.0.0.1", "/", port=server.port).request_bytes()
+    trickler = _Trickler(server.port, request)
+    trickler.start()  # one thread of the test's own
+    silent = [connect_raw(server.port) for _ in range(STALLED)]
+    try:
+        started = time.monotonic()
+        assert _normal_handshake_and_echo(server.port) < 0.5
+        assert threading.active_count() <= threads_before + 1, [t.name for t in threading.enumerate()]
+        assert time.monotonic() - started < HANDSHAKE_TIMEOUT
+    finally:
+        for sock in silent:
+            sock.close()
+        trickler.join(HANDSHAKE_TIMEOUT + 5)

@@ -249,7 +249,7 @@ async def _start_callback(journal: Journal) -> tuple[int, Callable[[], Coroutine
         server.close()
         await server.wait_closed()
         for proto in protocols:  # what a client left open
-            proto._abort()
+            proto.abort()
 
     return server.sockets[0].getsockname()[1], stop
 

@@ -97,7 +97,7 @@ async def ws4py_tls_server(kind: str, journal: Journal, context: ssl.SSLContext)
         listener.close()
         await listener.wait_closed()
         for proto in protocols:
-            proto._abort()
+            proto.abort()
 
 
 async def _journal_wait(journal: Journal, path: str, kind: str) -> Any:

@@ -153,3 +153,59 @@ def test_the_app_refuses_with_500_when_the_server_gives_no_socket() -> None:
     assert started[0][0].startswith("500")
     assert b"ws4py.socket" in body
     assert "ws4py.websocket" not in environ
+
+
+def test_a_head_read_on_the_loop_gives_the_environ_wsgirefs_own_parse_gives() -> None:
+    """The loop parses an upgrade's head once (ws4py's strict parser) and gives wsgiref that
+    parse: the environ must be the one wsgiref's own parse_request() leads to."""
+    import io
+
+    from ws4py.protocol.http11 import HeadReader
+    from ws4py.server.wsgirefserver import WebSocketWSGIRequestHandler, WSGIServer
+
+    raw = (
+        b"GET //chat/a%20b?room=7 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        b"X-Custom: a\r\nx-custom: b\r\nCookie: c=1\r\nContent-Length: 0\r\n\r\n"
+    )
+    parsed = HeadReader(is_request=True).feed(raw)
+    server = WSGIServer(("127.0.0.1", 0), WebSocketWSGIRequestHandler)
+    try:
+
+        def environ(request: Any) -> tuple[dict[str, Any], str, str]:
+            handler = object.__new__(WebSocketWSGIRequestHandler)  # no socket: parse and environ only
+            handler.server, handler.client_address, handler.parsed = server, ("127.0.0.1", 5555), request
+            handler.rfile = io.BytesIO(raw)
+            handler.raw_requestline = handler.rfile.readline(65537)
+            assert handler.parse_request()
+            return handler.get_environ(), handler.requestline, handler.request_version
+
+        assert environ(parsed) == environ(None)
+    finally:
+        server.server_close()
+
+
+def test_serve_forever_accepts_on_the_managers_loop_and_shutdown_stops_it(serve: Any) -> None:
+    """After shutdown() no connection is taken (it waits in the backlog); serve_forever()
+    again takes it, on the manager's loop, with no thread of the server's own."""
+    import socket as _socket
+
+    server = serve(WebSocket)
+    server.httpd.shutdown()
+    server.thread.join(TIMEOUT)
+    waiting = _socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+    try:
+        waiting.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        waiting.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            waiting.recv(1)  # not served while shut down
+        server.thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.05})
+        server.thread.start()
+        waiting.settimeout(TIMEOUT)
+        assert waiting.recv(12) == b"HTTP/1.1 101"
+        assert server.accept().environ["PATH_INFO"] == "/"
+    finally:
+        waiting.close()

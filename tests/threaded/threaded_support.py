@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ws4py.client.threadedclient import WebSocketClient
-from ws4py.manager import WebSocketManager, _Poller
+from ws4py.manager import WebSocketManager
 from ws4py.messaging import Message, PongControlMessage
+from ws4py.pollers import Poller
 from ws4py.server.wsgirefserver import WebSocketWSGIRequestHandler, WSGIServer
 from ws4py.server.wsgiutils import WebSocketWSGIApplication
 from ws4py.websocket import WebSocket
@@ -193,7 +194,7 @@ def start_server(
     *,
     protocols: list[str] | None = None,
     extensions: list[str] | None = None,
-    poller: _Poller | None = None,
+    poller: Poller | None = None,
     ssl_context: ssl.SSLContext | None = None,
     host: str = "127.0.0.1",
 ) -> Server:

@@ -17,12 +17,13 @@ code (:mod:`ws4py.asyncio.endpoint`) and the same protocol core.
 
 from ..exc import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, HandshakeError
 from .broadcast import Skipped, broadcast
-from .client import connect
+from .client import ClientConnection, connect
 from .connection import Connection, Data
-from .endpoint import Options
-from .server import Server, serve
+from .options import Options
+from .server import Server, ServerConnection, serve
 
 __all__ = [
+    "ClientConnection",
     "Connection",
     "ConnectionClosed",
     "ConnectionClosedError",
@@ -31,6 +32,7 @@ __all__ = [
     "HandshakeError",
     "Options",
     "Server",
+    "ServerConnection",
     "Skipped",
     "broadcast",
     "connect",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from ..protocol import State
 from .endpoint import Endpoint
 
 __all__ = ["Skipped", "broadcast"]
@@ -42,21 +41,14 @@ def broadcast(connections: Iterable[Endpoint], message: str | bytes) -> list[Ski
     shared: bytes | None = None
     skipped: list[Skipped] = []
     for conn in connections:
-        core = conn._core
-        transport = conn._transport
-        if core is None or transport is None or core.state is not State.OPEN or transport.is_closing():
-            skipped.append(Skipped(conn, "closed"))
-            continue
-        if transport.get_write_buffer_size() > conn._options.write_limit:
-            skipped.append(Skipped(conn, "slow"))
+        core = conn.broadcast_core()
+        if isinstance(core, str):
+            skipped.append(Skipped(conn, core))
             continue
         if core.frames_shareable:
             if shared is None:
                 shared = core.send_binary(payload) if binary else core.send_text(payload)
-            conn._write_soon(shared)
-            continue
-        if core.sending_fragments:
-            skipped.append(Skipped(conn, "busy"))
-            continue
-        conn._write_soon(core.send_binary(payload) if binary else core.send_text(payload))
+            conn.write_frame_soon(shared)
+        else:
+            conn.write_frame_soon(core.send_binary(payload) if binary else core.send_text(payload))
     return skipped

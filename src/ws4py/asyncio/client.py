@@ -13,30 +13,42 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..exc import HandshakeError
-from ..protocol import ClientHandshake, DeflateOptions, Response
+from ..protocol import ClientHandshake, Response
 from ..protocol.http11 import HeadReader, serialize_request
+from ..protocol.uri import parse_uri
 from .connection import Connection
-from .endpoint import Options
+from .handshake import ClientSide
+from .options import Options, build_options
 
-__all__ = ["connect"]
+__all__ = ["ClientConnection", "connect"]
 
 #: Handshake refusals worth retrying: the server is there but cannot serve now.
 _RETRY_STATUSES = frozenset((500, 502, 503, 504))
 
 
-class _URI:
-    __slots__ = ("host", "port", "resource", "secure")
+class ClientConnection(ClientSide, Connection):
+    """A connection opened by :class:`connect`: the client's handshake, whose outcome :attr:`opened` gives."""
 
-    def __init__(self, uri: str) -> None:
-        parts = urlsplit(uri)
-        if parts.scheme not in ("ws", "wss"):
-            raise ValueError(f"not a WebSocket URI (ws:// or wss://): {uri!r}")
-        if not parts.hostname:
-            raise ValueError(f"no host in {uri!r}")
-        self.secure = parts.scheme == "wss"
-        self.host = parts.hostname
-        self.port = parts.port or (443 if self.secure else 80)
-        self.resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    __slots__ = ("_opened_waiter",)
+
+    def __init__(self, options: Options, handshake: ClientHandshake) -> None:
+        super().__init__(options, handshake)
+        self._opened_waiter: asyncio.Future[None] = self._loop.create_future()
+
+    @property
+    def opened(self) -> asyncio.Future[None]:
+        """Resolves when the opening handshake succeeded; raises what made it fail."""
+        return self._opened_waiter
+
+    def _opened(self) -> None:
+        super()._opened()
+        if not self._opened_waiter.done():
+            self._opened_waiter.set_result(None)
+
+    def _handshake_failed(self, exc: BaseException) -> None:
+        super()._handshake_failed(exc)
+        if not self._opened_waiter.done():
+            self._opened_waiter.set_exception(exc)
 
 
 class connect:
@@ -86,25 +98,10 @@ class connect:
         max_reconnect_delay: float = 60.0,
         logger: logging.Logger | None = None,
     ) -> None:
-        if compression not in ("deflate", None):
-            raise ValueError(f"unsupported compression: {compression!r} (use 'deflate' or None)")
-        self.uri = uri
-        self._target = _URI(uri)
-        if ssl is not None and not self._target.secure:
-            raise ValueError("an ssl context was given for a ws:// URI")
-        if isinstance(additional_headers, dict):
-            additional_headers = additional_headers.items()
-        self._headers = list(additional_headers or ())
-        self._origin = origin
-        self._subprotocols = list(subprotocols or [])
-        self._compression = compression
-        self._ssl = ssl
-        self._server_hostname = server_hostname
-        self._proxy = proxy
-        self._unix = unix
-        self._reconnect_delay = reconnect_delay
-        self._max_reconnect_delay = max_reconnect_delay
-        self.options = Options(
+        self.options, self._deflate = build_options(
+            compression=compression,
+            logger=logger,
+            default_logger="ws4py.asyncio.client",
             max_size=max_size,
             max_queue=max_queue,
             max_queue_bytes=max_queue_bytes,
@@ -113,8 +110,22 @@ class connect:
             ping_timeout=ping_timeout,
             open_timeout=open_timeout,
             close_timeout=close_timeout,
-            logger=logger or logging.getLogger("ws4py.asyncio.client"),
         )
+        self.uri = uri
+        self._target = parse_uri(uri)
+        if ssl is not None and not self._target.secure:
+            raise ValueError("an ssl context was given for a ws:// URI")
+        if isinstance(additional_headers, dict):
+            additional_headers = additional_headers.items()
+        self._headers = list(additional_headers or ())
+        self._origin = origin
+        self._subprotocols = list(subprotocols or [])
+        self._ssl = ssl
+        self._server_hostname = server_hostname
+        self._proxy = proxy
+        self._unix = unix
+        self._reconnect_delay = reconnect_delay
+        self._max_reconnect_delay = max_reconnect_delay
         self._connection: Connection | None = None
 
     # -- the three ways to use it --------------------------------------------
@@ -163,17 +174,18 @@ class connect:
     async def _open(self) -> Connection:
         loop = asyncio.get_running_loop()
         target = self._target
+        assert target.port is not None  # not a ws+unix URI
         handshake = ClientHandshake(
             target.host,
             target.resource,
             port=target.port,
             secure=target.secure,
             subprotocols=self._subprotocols,
-            compression=DeflateOptions() if self._compression == "deflate" else None,
+            compression=self._deflate,
             headers=self._headers,
             origin=self._origin,
         )
-        conn = Connection(self.options, handshake)
+        conn = ClientConnection(self.options, handshake)
         ssl = self._ssl
         if target.secure and ssl is None:
             ssl = ssl_module.create_default_context()
@@ -186,10 +198,9 @@ class connect:
                 await loop.create_connection(lambda: conn, sock=sock, ssl=ssl, server_hostname=hostname)
             else:
                 await loop.create_connection(lambda: conn, target.host, target.port, ssl=ssl, server_hostname=hostname)
-            assert conn._opened_waiter is not None
-            await conn._opened_waiter
+            await conn.opened
         except BaseException:
-            conn._abort()
+            conn.abort()
             raise
         return conn
 
@@ -234,13 +245,13 @@ async def _through_proxy(proxy: str, host: str, port: int) -> socket.socket:
         while response is None:
             data = await loop.sock_recv(sock, 4096)
             if not data:
-                raise HandshakeError("the proxy closed the connection during CONNECT", 0)
+                raise HandshakeError("the proxy closed the connection during CONNECT", None)
             response = reader.feed(data)
         assert isinstance(response, Response)
         if response.status != 200:
             raise HandshakeError(f"the proxy refused CONNECT: {response.status} {response.reason}", response.status)
         if reader.leftover:
-            raise HandshakeError("the proxy sent data after its CONNECT response", 0)
+            raise HandshakeError("the proxy sent data after its CONNECT response", None)
         return sock
     except BaseException:
         sock.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..exc import ConnectionClosed, ConnectionClosedOK
 from ..protocol import (
@@ -15,19 +15,14 @@ from ..protocol import (
     ConnectionFailed,
     Event,
     PongReceived,
-    Response,
     ServerHandshake,
     State,
     TextReceived,
 )
-from ..protocol.connection import _BIG_FRAME
 from ..protocol.connection import Connection as CoreConnection
-from ..protocol.headers import Headers
-from ..protocol.http11 import REASONS
+from ..protocol.fragments import OutgoingFragments
+from ..protocol.frames import LARGE_PAYLOAD
 from .endpoint import Endpoint, Options, ProcessRequest
-
-if TYPE_CHECKING:
-    from .server import Server
 
 __all__ = ["Connection", "Data"]
 
@@ -44,7 +39,11 @@ def _size(event: TextReceived | BinaryReceived) -> int:
 
 
 class Connection(Endpoint):
-    """An open WebSocket connection, server or client side.
+    """An open WebSocket connection: what server and client connections share.
+
+    The server's connections are :class:`~ws4py.asyncio.server.ServerConnection`,
+    the client's :class:`~ws4py.asyncio.client.ClientConnection`; this module
+    knows neither (nor the server).
 
     Received messages wait in a queue of at most ``max_queue`` messages and
     ``max_queue_bytes`` bytes (a second message may cross it); beyond that the
@@ -58,25 +57,19 @@ class Connection(Endpoint):
         "_close_held",
         "_echo",
         "_fragmenting",
-        "_handler_task",
         "_messages",
-        "_opened_waiter",
         "_queued_bytes",
         "_reading_paused",
         "_recv_waiter",
-        "_server",
     )
 
     def __init__(
         self,
         options: Options,
         handshake: ServerHandshake | ClientHandshake,
-        *,
-        server: Server | None = None,
         process_request: ProcessRequest | None = None,
     ) -> None:
         super().__init__(options, handshake, process_request)
-        self._server = server
         # Made with the first message: an empty deque is most of a kilobyte, per idle connection.
         self._messages: deque[TextReceived | BinaryReceived] | None = None
         self._queued_bytes = 0
@@ -87,14 +80,9 @@ class Connection(Endpoint):
         self._reading_paused = False
         # Set while a fragmented message is being sent: other sends wait for it.
         self._fragmenting: asyncio.Future[None] | None = None
-        self._handler_task: asyncio.Task[None] | None = None
         # The peer broke the protocol in the same read as messages the handler has
         # not taken yet: the failing close waits for it (see _flush_core).
         self._close_held = False
-        # The client's ``connect`` waits on this for the handshake's outcome.
-        self._opened_waiter: asyncio.Future[None] | None = None
-        if server is None:
-            self._opened_waiter = self._loop.create_future()
 
     # -- receiving -------------------------------------------------------
 
@@ -157,11 +145,11 @@ class Connection(Endpoint):
         if core is not None and transport is not None and not transport.is_closing():
             super()._flush_core(core)
 
-    def _start_close(self, code: int | None, reason: str) -> None:
+    def start_close(self, code: int | None = 1000, reason: str = "") -> None:
         if self._close_held:
             self._release_close()
             return
-        super()._start_close(code, reason)
+        super().start_close(code, reason)
 
     def _wake_receiver(self) -> None:
         waiter = self._recv_waiter
@@ -230,7 +218,7 @@ class Connection(Endpoint):
         else:
             raise TypeError(f"cannot send {type(message).__name__}: send str, bytes or an iterable of them")
         if self._write_paused:
-            await self._drain()
+            await self.drain()
             if self._closed.done():
                 # The peer left while this message waited in the buffer: it may not have arrived.
                 raise self._closed_exception()
@@ -238,56 +226,50 @@ class Connection(Endpoint):
     def _write_message(self, message: str | bytes | bytearray | memoryview) -> None:
         core = self._open_core()
         binary = not isinstance(message, str)
-        if len(message) >= _BIG_FRAME:
+        if len(message) >= LARGE_PAYLOAD:
             echo = self._echo
             if type(echo) is TextReceived and echo.decoded is message and echo.raw is not None:
                 message = echo.raw  # framed as text: binary stays False
             self._echo = None
-            self._write_large(*core.frame_parts(message, binary))
+            self.write_large_frame(*core.frame_parts(message, binary))
             return
         frame = core.send_binary(message) if binary else core.send_text(message)  # type: ignore[arg-type]
         if self._pending is not None or self._messages:
             # The handler has more messages to read without waiting (a pipelining
             # peer): gather its answers and write them together when it yields.
-            self._write_soon(frame)
+            self.write_frame_soon(frame)
         else:
-            self._write(frame)
+            self.write_frame(frame)
 
     async def _send_fragments(self, chunks: Any, is_async: bool) -> None:
         core = self._open_core()
         done = self._fragmenting = self._loop.create_future()
-        first = True
-        kind: type | None = None
+        # The chunks' type decides text or binary; each chunk is framed when the next
+        # one comes, so the last carries FIN (an empty iterable: one empty text message).
+        message = self._fragments = OutgoingFragments(core)
+        taken = False
         try:
             while True:
                 try:
                     chunk = (await chunks.__anext__()) if is_async else next(chunks)
                 except (StopIteration, StopAsyncIteration):
                     break
-                if not isinstance(chunk, _CHUNK_TYPES):
-                    raise TypeError(f"a fragment must be str or bytes, not {type(chunk).__name__}")
-                chunk_kind = str if isinstance(chunk, str) else bytes
-                if kind is not None and chunk_kind is not kind:
-                    raise TypeError("the fragments of one message must be all str or all bytes")
-                kind = chunk_kind
                 self._open_core()
-                if first:
-                    frame = core.send_text(chunk, fin=False) if kind is str else core.send_binary(chunk, fin=False)  # type: ignore[arg-type]
-                    first = False
-                else:
-                    frame = core.send_continuation(chunk, fin=False)
-                self._write(frame)
-                if self._write_paused:
-                    await self._drain()
-            if not first:
-                self._open_core()
-                self._write(core.send_continuation(b"", fin=True))
+                frame = message.add(chunk)
+                taken = True
+                if frame:
+                    self.write_frame(frame)
+                    if self._write_paused:
+                        await self.drain()
+            self._open_core()
+            self.write_frame(message.end())
         except BaseException as exc:
-            if not first and not isinstance(exc, ConnectionClosed):
-                # Half a message went out: the connection cannot carry another one.
-                self._start_close(1011, "a fragmented message was interrupted")
+            if taken and not isinstance(exc, ConnectionClosed):
+                # The message is begun: the connection cannot carry another one.
+                self.start_close(1011, "a fragmented message was interrupted")
             raise
         finally:
+            self._fragments = None
             self._fragmenting = None
             done.set_result(None)
 
@@ -304,7 +286,7 @@ class Connection(Endpoint):
 
     async def pong(self, data: str | bytes = b"") -> None:
         """Send an unsolicited pong (a one-way heartbeat)."""
-        self._write(self._open_core().send_pong(data.encode() if isinstance(data, str) else data))
+        self.write_frame(self._open_core().send_pong(data.encode() if isinstance(data, str) else data))
 
     # -- closing ---------------------------------------------------------
 
@@ -314,69 +296,18 @@ class Connection(Endpoint):
         Waits at most ``close_timeout`` for the peer's close frame and the
         end of TCP, then drops the connection.
         """
-        self._start_close(code, reason)
+        self.start_close(code, reason)
         await asyncio.shield(self._closed)
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed (whoever closed it)."""
         await asyncio.shield(self._closed)
 
-    @property
-    def closed(self) -> bool:
-        """Whether the connection is closed (the transport is gone)."""
-        return self._closed.done()
-
-    def respond(self, status: int, text: str) -> Response:
-        """A plain-text response for a ``process_request`` hook to return."""
-        body = text.encode()
-        headers = Headers([("Content-Type", "text/plain; charset=utf-8")])
-        return Response(status, REASONS.get(status, ""), headers, body)
-
     # -- lifecycle ---------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        if self._server is not None:
-            self._server._track(self)
 
     def _opened(self) -> None:
         assert self._core is not None
         self._core.decode_text = True  # recv() returns every text as str
-        server = self._server
-        if server is None:
-            waiter = self._opened_waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-            return
-        self._handler_task = self._loop.create_task(self._run_handler(server))
 
-    def _handshake_failed(self, exc: BaseException) -> None:
-        waiter = self._opened_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-        if self._server is not None:
-            self._server._forget(self)
-
-    def _lost(self) -> None:
+    def _lost(self, exc: Exception | None) -> None:
         self._wake_receiver()
-        task = self._handler_task
-        if self._server is not None and (task is None or task.done()):
-            self._server._forget(self)
-
-    async def _run_handler(self, server: Server) -> None:
-        code, reason = 1000, ""
-        try:
-            await server.handler(self)
-        except ConnectionClosed:
-            pass  # the peer left while the handler was sending or receiving: not an error
-        except asyncio.CancelledError:
-            code, reason = 1001, "server shutting down"
-        except Exception:
-            self._options.logger.error("connection handler failed", exc_info=True)
-            code, reason = 1011, "internal error"
-        if self._core is not None and self._core.state is State.OPEN:
-            self._start_close(code, reason)
-        # The server forgets the connection once both its handler returned and
-        # its transport is gone, whichever comes last (see _lost).
-        if self._closed.done():
-            server._forget(self)

@@ -7,15 +7,113 @@ import logging
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
-from ..protocol import DeflateOptions, ServerHandshake
+from ..exc import ConnectionClosed
+from ..protocol import Response, ServerHandshake, State
+from ..protocol.headers import Headers
+from ..protocol.http11 import REASONS
 from .connection import Connection
-from .endpoint import Options, ProcessRequest
+from .endpoint import ProcessRequest
+from .handshake import ServerSide
+from .options import Options, build_options
 
-__all__ = ["Server", "serve"]
+__all__ = ["ConnectionHost", "Server", "ServerConnection", "ServedConnection", "serve"]
 
-Handler = Callable[[Connection], Awaitable[None]]
+Handler = Callable[["ServerConnection"], Awaitable[None]]
+
+
+class ConnectionHost(Protocol):
+    """What a :class:`ServerConnection` needs from its server."""
+
+    @property
+    def handler(self) -> Handler: ...
+
+    def track(self, conn: ServerConnection) -> None:
+        """``conn`` has its transport: it is one of the server's connections from now on."""
+
+    def forget(self, conn: ServerConnection) -> None:
+        """``conn`` is over: its transport is gone and its handler (if any) returned."""
+
+
+class ServedConnection(Protocol):
+    """What a :class:`Server` needs from its connections: start their close, drop them, their handler."""
+
+    def start_close(self, code: int | None = 1000, reason: str = "") -> None: ...
+
+    def abort(self) -> None: ...
+
+    @property
+    def handler_task(self) -> asyncio.Task[None] | None: ...
+
+
+class ServerConnection(ServerSide, Connection):
+    """A connection accepted by a :class:`Server`: the server's handshake, then ``await handler(connection)``.
+
+    The connection tells its server when it starts (it has a transport) and
+    when it is over (transport gone and handler returned, whichever comes
+    last), through :class:`ConnectionHost`.
+    """
+
+    __slots__ = ("_handler_task", "_host")
+
+    def __init__(
+        self,
+        options: Options,
+        handshake: ServerHandshake,
+        host: ConnectionHost,
+        process_request: ProcessRequest | None = None,
+    ) -> None:
+        super().__init__(options, handshake, process_request)
+        self._host = host
+        self._handler_task: asyncio.Task[None] | None = None
+
+    @property
+    def handler_task(self) -> asyncio.Task[None] | None:
+        """The task running the handler, once the handshake is done."""
+        return self._handler_task
+
+    def respond(self, status: int, text: str) -> Response:
+        """A plain-text response for a ``process_request`` hook to return."""
+        body = text.encode()
+        headers = Headers([("Content-Type", "text/plain; charset=utf-8")])
+        return Response(status, REASONS.get(status, ""), headers, body)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._host.track(self)
+
+    def _opened(self) -> None:
+        super()._opened()
+        self._handler_task = self._loop.create_task(self._run_handler())
+
+    def _handshake_failed(self, exc: BaseException) -> None:
+        super()._handshake_failed(exc)
+        self._host.forget(self)
+
+    def _lost(self, exc: Exception | None) -> None:
+        super()._lost(exc)
+        task = self._handler_task
+        if task is None or task.done():
+            self._host.forget(self)
+
+    async def _run_handler(self) -> None:
+        code, reason = 1000, ""
+        try:
+            await self._host.handler(self)
+        except ConnectionClosed:
+            pass  # the peer left while the handler was sending or receiving: not an error
+        except asyncio.CancelledError:
+            code, reason = 1001, "server shutting down"
+        except Exception:
+            self._options.logger.error("connection handler failed", exc_info=True)
+            code, reason = 1011, "internal error"
+        if self._core is not None and self._core.state is State.OPEN:
+            self.start_close(code, reason)
+        # The server forgets the connection once both its handler returned and
+        # its transport is gone, whichever comes last (see _lost).
+        if self._closed.done():
+            self._host.forget(self)
 
 
 class Server:
@@ -43,7 +141,6 @@ class Server:
         ssl: ssl_module.SSLContext | None,
         reuse_port: bool | None,
         backlog: int,
-        protocol_factory: Callable[[Server], Any] | None = None,
     ) -> None:
         self.handler = handler
         self.options = options
@@ -51,9 +148,8 @@ class Server:
         self._ssl, self._reuse_port, self._backlog = ssl, reuse_port, backlog
         self._handshake_factory = handshake_factory
         self._process_request = process_request
-        self._protocol_factory = protocol_factory
         #: Every connection of this server, from its first byte to its close.
-        self.connections: set[Any] = set()
+        self.connections: set[ServerConnection] = set()
         self._server: asyncio.Server | None = None
         self._closing = False
         self._all_gone: asyncio.Future[None] | None = None
@@ -63,22 +159,17 @@ class Server:
         """The logger of this server and its connections."""
         return self.options.logger
 
-    def _make_connection(self) -> Any:
+    def _make_connection(self) -> ServerConnection:
         if self._closing:
             raise ConnectionRefusedError("the server is closing")  # asyncio drops the socket
-        if self._protocol_factory is not None:
-            conn = self._protocol_factory(self)
-        else:
-            conn = Connection(
-                self.options, self._handshake_factory(), server=self, process_request=self._process_request
-            )
-        return conn
+        return ServerConnection(self.options, self._handshake_factory(), self, self._process_request)
 
-    def _track(self, conn: Any) -> None:
-        """A connection of this server has its transport (a failed TLS handshake never gets one)."""
+    def track(self, conn: ServerConnection) -> None:
+        """For :class:`ServerConnection`: ``conn`` has its transport (a failed TLS handshake never gets one)."""
         self.connections.add(conn)
 
-    def _forget(self, conn: Any) -> None:
+    def forget(self, conn: ServerConnection) -> None:
+        """For :class:`ServerConnection`: ``conn`` is over (transport gone, handler returned)."""
         self.connections.discard(conn)
         if not self.connections and self._all_gone is not None and not self._all_gone.done():
             self._all_gone.set_result(None)
@@ -136,7 +227,7 @@ class Server:
             self._server.close()
         if close_connections:
             for conn in list(self.connections):
-                conn._start_close(1001, "server shutting down")
+                conn.start_close(1001, "server shutting down")
 
     async def wait_closed(self) -> None:
         """Wait until the server is closed, its connections closed and their handlers returned."""
@@ -153,12 +244,13 @@ class Server:
         done, _ = await asyncio.wait([self._all_gone], timeout=grace)
         if done:
             return
-        stragglers = [getattr(conn, "_handler_task", None) for conn in list(self.connections)]
-        for task in stragglers:
+        served: list[ServedConnection] = list(self.connections)
+        for conn in served:
+            task = conn.handler_task
             if task is not None:
                 task.cancel()
-        for conn in list(self.connections):
-            conn._abort()
+        for conn in served:
+            conn.abort()
         await asyncio.wait([self._all_gone], timeout=5.0)
 
     async def serve_forever(self) -> None:
@@ -215,9 +307,10 @@ def serve(
     - When the handler returns the connection is closed with 1000; when it
       raises, with 1011 (the error is logged and the server carries on).
     """
-    if compression not in ("deflate", None):
-        raise ValueError(f"unsupported compression: {compression!r} (use 'deflate' or None)")
-    options = Options(
+    options, deflate = build_options(
+        compression=compression,
+        logger=logger,
+        default_logger="ws4py.asyncio.server",
         max_size=max_size,
         max_queue=max_queue,
         max_queue_bytes=max_queue_bytes,
@@ -226,11 +319,9 @@ def serve(
         ping_timeout=ping_timeout,
         open_timeout=open_timeout,
         close_timeout=close_timeout,
-        logger=logger or logging.getLogger("ws4py.asyncio.server"),
     )
     offered = list(subprotocols or [])
     allowed = None if origins is None else list(origins)
-    deflate = DeflateOptions() if compression == "deflate" else None  # settings only: one for all
 
     def handshake_factory() -> ServerHandshake:
         return ServerHandshake(subprotocols=offered, compression=deflate, origins=allowed)

@@ -12,15 +12,14 @@ import socket
 import ssl
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..exc import HandshakeError
 from ..protocol import ClientHandshake, DeflateOptions
+from ..protocol.deflate import EXTENSION_NAME
+from ..protocol.uri import parse_uri
 from ..websocket import WebSocket
 
 __all__ = ["WebSocketBaseClient"]
-
-_DEFLATE = "permessage-deflate"
 
 
 class WebSocketBaseClient(WebSocket):
@@ -51,25 +50,13 @@ class WebSocketBaseClient(WebSocket):
     ) -> None:
         super().__init__(None, protocols, extensions, heartbeat_freq=heartbeat_freq)
         self.url = url
-        parts = urlsplit(url)
-        self.scheme = parts.scheme
-        if self.scheme not in ("ws", "wss", "ws+unix", "wss+unix"):
-            raise ValueError(f"invalid scheme {parts.scheme!r} in {url!r}: expected ws, wss, ws+unix or wss+unix")
-        self.secure = self.scheme.startswith("wss")
-        self.unix_socket_path: str | None = None
-        if self.scheme.endswith("+unix"):
-            if not parts.path:
-                raise ValueError(f"no socket path in {url!r}")
-            self.unix_socket_path = parts.path
-            self.host = "localhost"
-            self.port: int | None = None
-            self.resource = "/"
-        else:
-            if not parts.hostname:
-                raise ValueError(f"no host in {url!r}")
-            self.host = parts.hostname
-            self.port = parts.port or (443 if self.secure else 80)
-            self.resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        uri = parse_uri(url, unix=True)
+        self.scheme = ("wss" if uri.secure else "ws") + ("+unix" if uri.unix_path else "")
+        self.secure = uri.secure
+        self.unix_socket_path: str | None = uri.unix_path
+        self.host = uri.host
+        self.port: int | None = uri.port
+        self.resource = uri.resource
         self.ssl_options = dict(ssl_options or {})
         self.extra_headers = list(headers or [])
         self.exclude_headers = [name.lower() for name in exclude_headers or []]
@@ -104,7 +91,7 @@ class WebSocketBaseClient(WebSocket):
                 port=self.port,
                 secure=self.secure,
                 subprotocols=self.protocols,
-                compression=DeflateOptions() if _DEFLATE in self.extensions else None,
+                compression=DeflateOptions() if EXTENSION_NAME in self.extensions else None,
                 headers=self.extra_headers,
                 exclude_headers=self.exclude_headers,
                 key=self.key.decode("ascii"),
@@ -114,7 +101,7 @@ class WebSocketBaseClient(WebSocket):
                 sock.settimeout(max(0.001, deadline - time.monotonic()))
                 data = sock.recv(4096)
                 if not data:
-                    raise HandshakeError("the server closed the connection during the handshake", 0)
+                    raise HandshakeError("the server closed the connection during the handshake", None)
                 if handshake.receive_data(data) is not None:
                     break
             sock.settimeout(None)
@@ -125,9 +112,9 @@ class WebSocketBaseClient(WebSocket):
         self.sock = sock
         self.protocol = handshake.connection(max_message_size=self.max_message_size)
         self.protocols = [handshake.subprotocol] if handshake.subprotocol else []
-        self.extensions = [_DEFLATE] if handshake.extensions else []
+        self.extensions = [EXTENSION_NAME] if handshake.extensions else []
         # Frames that came with the 101 response: the reader parses them before anything after.
-        self._pending_input = handshake.leftover
+        self.start_with(received=handshake.leftover)
         self.handshake_ok()
 
     def _open_socket(self) -> socket.socket:

@@ -1,11 +1,11 @@
 """ws4py's protocol core: RFC 6455 and RFC 7692 without I/O.
 
 Bytes go in, events and bytes come out; no sockets, threads or clocks. Every
-adapter of ws4py (threads, gevent, asyncio) drives this one core.
+adapter of ws4py (threads, asyncio) drives this one core.
 """
 
 from .close_codes import CloseCode, is_valid_on_wire
-from .connection import DEFAULT_MAX_MESSAGE_SIZE, Connection, Role, State
+from .connection import DEFAULT_MAX_MESSAGE_SIZE, Connection, Role, State, TransportAction
 from .deflate import DeflateOptions, PerMessageDeflate
 from .events import (
     BinaryReceived,
@@ -16,6 +16,7 @@ from .events import (
     PongReceived,
     TextReceived,
 )
+from .fragments import OutgoingFragments, frame_fragments
 from .frames import Opcode
 from .handshake import WS_KEY, WS_VERSION, ClientHandshake, ServerHandshake, accept_key
 from .headers import Headers
@@ -33,6 +34,7 @@ __all__ = [
     "Event",
     "Headers",
     "Opcode",
+    "OutgoingFragments",
     "PerMessageDeflate",
     "PingReceived",
     "PongReceived",
@@ -42,8 +44,10 @@ __all__ = [
     "ServerHandshake",
     "State",
     "TextReceived",
+    "TransportAction",
     "WS_KEY",
     "WS_VERSION",
     "accept_key",
+    "frame_fragments",
     "is_valid_on_wire",
 ]

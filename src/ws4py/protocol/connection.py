@@ -35,9 +35,9 @@ import enum
 import os
 from collections.abc import Sequence
 
-from ..exc import FrameTooLargeException, ProtocolException, StreamClosed, TextFrameEncodingException
-from . import _frames_py
+from ..exc import FrameTooLargeException, InvalidState, ProtocolException, TextFrameEncodingException
 from . import frames as _frames
+from .buffers import spare_buffers
 from .close_codes import is_valid_on_wire
 from .deflate import PerMessageDeflate
 from .events import (
@@ -49,8 +49,9 @@ from .events import (
     PongReceived,
     TextReceived,
 )
+from .utf8 import INVALID_TEXT, PartialTextCheck, Utf8Decoder, check_decoder_prefix, decoder_state
 
-__all__ = ["Role", "State", "Connection", "DEFAULT_MAX_MESSAGE_SIZE"]
+__all__ = ["Role", "State", "TransportAction", "Connection", "DEFAULT_MAX_MESSAGE_SIZE"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
 
@@ -60,13 +61,9 @@ _CLOSE = 0x8
 _PING = 0x9
 _PONG = 0xA
 _MAX_PONGS_DUE = 16
-# Incomplete frames at least this long get a buffer of their full size.
-_BIG_FRAME = 64 * 1024
-#: The first byte of a whole uncompressed text or binary message in one frame (FIN and the opcode).
-_WHOLE_TEXT = 0x80 | _TEXT
-_WHOLE_BINARY = 0x80 | _BINARY
-_INVALID_TEXT = "invalid UTF-8 in a text message"
-_UTF8Decoder = codecs.getincrementaldecoder("utf-8")
+_WHOLE_TEXT = _frames.WHOLE_TEXT
+_WHOLE_BINARY = _frames.WHOLE_BINARY
+_LARGE = _frames.LARGE_PAYLOAD
 
 
 class Role(enum.Enum):
@@ -79,6 +76,26 @@ class State(enum.IntEnum):
     OPEN = 1
     CLOSING = 2
     CLOSED = 3
+
+
+class TransportAction(enum.Enum):
+    """What an adapter does with the TCP connection now: :attr:`Connection.transport_action`.
+
+    The core decides (RFC 6455 7.1.1 and 7.1.7); the adapter obeys, bounding
+    every wait with its close timeout, since waiting is I/O.
+    """
+
+    #: The WebSocket is not closed yet: keep reading and writing.
+    KEEP = "keep"
+    #: Write what is queued, then close TCP (a server after a clean close, or
+    #: anyone after the peer closed TCP).
+    CLOSE = "close"
+    #: The connection failed: write what is queued (our close frame), shut
+    #: down the write side, and read and discard what the peer still sends
+    #: until it closes TCP, so our close frame is not lost to a reset.
+    HALF_CLOSE = "half-close"
+    #: A client after a clean close: wait for the server to close TCP first.
+    AWAIT_CLOSE = "await-close"
 
 
 class _MaskKeys:
@@ -100,70 +117,6 @@ class _MaskKeys:
 
 
 _mask_keys = _MaskKeys()
-
-
-def _check_utf8_prefix(decoder: codecs.IncrementalDecoder) -> None:
-    """Fail fast on a partial surrogate (ED A0-BF), the one invalid prefix
-    CPython's incremental decoder holds back instead of rejecting."""
-    pending = decoder.getstate()[0]
-    if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
-        raise UnicodeDecodeError("utf-8", pending, 0, 2, "surrogates not allowed")
-
-
-class _SpareBuffers:
-    """A few large receive buffers kept for the next large frame.
-
-    A fresh buffer of a megabyte costs more than filling it: the allocator
-    maps new pages (and unmaps them when it is freed), and each one faults on
-    first touch. Keeping the last few makes a stream of large frames reuse
-    the same memory. Shared by every connection of the process; list
-    operations are atomic, so threads need no lock.
-    """
-
-    def __init__(self, max_buffers: int = 4, max_size: int = 16 * 2**20) -> None:
-        self._buffers: list[bytearray] = []
-        self.max_buffers = max_buffers
-        self.max_size = max_size
-
-    def take(self, size: int) -> bytearray:
-        try:
-            buffer = self._buffers.pop()
-        except IndexError:
-            return bytearray(size)
-        if size <= len(buffer) <= 2 * size:
-            return buffer
-        self.give(buffer)
-        return bytearray(size)
-
-    def give(self, buffer: bytearray) -> None:
-        if len(buffer) <= self.max_size and len(self._buffers) < self.max_buffers:
-            self._buffers.append(buffer)
-
-
-_spare_buffers = _SpareBuffers()
-
-
-def _frame_header(b0: int, length: int) -> bytes:
-    if length < 126:
-        return bytes((b0, length))
-    if length < 65536:
-        return bytes((b0, 126)) + length.to_bytes(2, "big")
-    return bytes((b0, 127)) + length.to_bytes(8, "big")
-
-
-def _frame_length(buf: bytearray) -> int:
-    """The whole length of the frame starting ``buf``, or 0 while its header is incomplete."""
-    if len(buf) < 2:
-        return 0
-    length = buf[1] & 0x7F
-    header = 2 if length < 126 else (4 if length == 126 else 10)
-    if len(buf) < header:
-        return 0
-    if length == 126:
-        length = int.from_bytes(buf[2:4], "big")
-    elif length == 127:
-        length = int.from_bytes(buf[2:10], "big")
-    return header + (4 if buf[1] & 0x80 else 0) + length
 
 
 class Connection:
@@ -194,8 +147,7 @@ class Connection:
         "_frag_opcode",
         "_frag_parts",
         "_frag_size",
-        "_partial_checked",
-        "_partial_state",
+        "_partial",
         "_pings",
         "_pongs_due",
         "_reading",
@@ -208,6 +160,7 @@ class Connection:
         "close_sent",
         "decode_text",
         "deflate",
+        "eof_received",
         "extensions",
         "failure",
         "is_client",
@@ -273,10 +226,8 @@ class Connection:
         self._frag_compressed = False
         self._frag_decoder: codecs.IncrementalDecoder | None = None
 
-        # How much of the incomplete text frame at the buffer's start is validated
-        # UTF-8, and the utf8_check state it left.
-        self._partial_checked = 0
-        self._partial_state = 0
+        # How far the incomplete text frame at the buffer's start is validated, while one is.
+        self._partial: PartialTextCheck | None = None
 
         # Outgoing fragmented message: opcode 0 when none is in progress.
         self._send_frag_opcode = 0
@@ -287,6 +238,8 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self.failure: ProtocolException | None = None
+        #: Whether the transport reported its end (:meth:`receive_eof`).
+        self.eof_received = False
 
     # -- receiving -------------------------------------------------------
 
@@ -324,7 +277,7 @@ class Connection:
         the core anything to send.
         """
         # A text partly validated as it arrived is _process's: it resumes the check where it stopped.
-        if self._big is not None or not self._reading or self._frag_opcode or self._partial_checked:
+        if self._big is not None or not self._reading or self._frag_opcode or self._partial is not None:
             return [], self.receive_data(data)
         messages: list[tuple[int, bytes | str]] = []
         return messages, self._receive(data, messages)
@@ -363,7 +316,7 @@ class Connection:
         self._big = None
         with memoryview(big) as view:
             events = self._receive(view[:end], None)
-        _spare_buffers.give(big)
+        spare_buffers.give(big)
         return events
 
     def _receive(
@@ -395,8 +348,7 @@ class Connection:
                 except ProtocolException as exc:
                     self._fail(exc, events)
                     return events
-            if self._partial_checked:
-                self._drop_partial()
+            self._partial = None
         if not self._reading:
             buf.clear()
         elif error is not None:
@@ -414,53 +366,30 @@ class Connection:
                 except ProtocolException as exc:
                     self._fail(exc, events)
                     return events
-            total = _frame_length(buf)
-            if total >= _BIG_FRAME and total <= self.max_queued_bytes:
+            total = _frames.frame_length(buf)
+            if total >= _LARGE and total <= self.max_queued_bytes:
                 # Growing the buffer a read at a time costs a copy of all of it
                 # whenever realloc cannot extend it in place: give the frame its
                 # final size at once.
-                big = _spare_buffers.take(total)
+                big = spare_buffers.take(total)
                 big[: len(buf)] = buf
                 self._big, self._big_filled, self._big_end = big, len(buf), total
                 buf.clear()
         return events
 
-    def _drop_partial(self) -> None:
-        self._partial_checked = 0
-        self._partial_state = 0
-
     def _check_partial_text(self, buf: bytearray | memoryview) -> None:
-        """Validate the UTF-8 of the incomplete frame at ``buf``'s start, as far as it arrived.
-
-        Nothing is decoded or kept: ``utf8_check`` walks the new bytes,
-        unmasking them on the fly, so a large text frame costs one pass more.
-        """
+        """Validate the UTF-8 of the incomplete frame at ``buf``'s start, as far as it arrived."""
         opcode = buf[0] & 0x0F
         if opcode == _TEXT and not self._frag_opcode:
             initial = 0
         elif opcode == 0 and self._frag_decoder is not None and not self._frag_compressed:
-            initial = _frames_py.utf8_state(self._frag_decoder.getstate()[0])
+            initial = decoder_state(self._frag_decoder)
         else:
             return
-        if len(buf) < 2:
-            return
-        length = buf[1] & 0x7F
-        header = 2 if length < 126 else (4 if length == 126 else 10)
-        masked = buf[1] & 0x80
-        start = header + (4 if masked else 0)
-        checked = self._partial_checked
-        end = len(buf)
-        if end <= start + checked:
-            return
-        key = bytes(buf[start - 4 : start]) if masked else None
-        with memoryview(buf) as view:
-            state = _frames.utf8_check(
-                view[start + checked : end], self._partial_state if checked else initial, key, checked & 3
-            )
-        if state < 0:
-            raise TextFrameEncodingException(_INVALID_TEXT)
-        self._partial_state = state
-        self._partial_checked = end - start
+        partial = self._partial
+        if partial is None:
+            partial = self._partial = PartialTextCheck()
+        partial.advance(buf, initial)
 
     def _plain_messages(self, frames: list[tuple[int, bytes | str]]) -> int:
         """How many of ``frames``, from the first, are whole uncompressed messages within the limits, texts valid.
@@ -496,26 +425,25 @@ class Connection:
                     elif len(payload) > self.max_message_size:
                         raise FrameTooLargeException(f"message exceeds the limit of {self.max_message_size} bytes")
                     if opcode == _TEXT:
-                        checked = self._partial_checked
-                        if (checked or len(payload) >= _BIG_FRAME) and not self.decode_text:
+                        partial = self._partial
+                        if (partial is not None or len(payload) >= _LARGE) and not self.decode_text:
                             # Validated without decoding (its start maybe as it arrived):
                             # a large text is decoded only if someone asks for the str.
-                            state = self._partial_state
-                            self._drop_partial()
+                            checked, state = (0, 0) if partial is None else (partial.checked, partial.state)
+                            self._partial = None
                             with memoryview(payload) as view:
                                 if _frames.utf8_check(view[checked:], state) != 0:
-                                    raise TextFrameEncodingException(_INVALID_TEXT)
+                                    raise TextFrameEncodingException(INVALID_TEXT)
                             append(TextReceived(None, payload))
                         else:
-                            if checked:
-                                self._drop_partial()
+                            self._partial = None
                             if isinstance(payload, str):  # ASCII, so valid: decoded by the parser
                                 append(TextReceived(payload))
                             else:
                                 try:
                                     append(TextReceived(payload.decode(), payload))
                                 except UnicodeDecodeError:
-                                    raise TextFrameEncodingException(_INVALID_TEXT) from None
+                                    raise TextFrameEncodingException(INVALID_TEXT) from None
                     else:
                         append(BinaryReceived(payload))
                 else:
@@ -523,7 +451,7 @@ class Connection:
                     self._frag_compressed = bool(compressed)
                     self._frag_size = 0
                     self._frag_parts = []
-                    self._frag_decoder = _UTF8Decoder() if opcode == _TEXT else None
+                    self._frag_decoder = Utf8Decoder() if opcode == _TEXT else None
                     self._add_fragment(payload, False, append)
             elif opcode == 0:
                 if not self._frag_opcode:
@@ -557,14 +485,13 @@ class Connection:
             raise FrameTooLargeException(f"message exceeds the limit of {self.max_message_size} bytes")
         decoder = self._frag_decoder
         if decoder is not None:
-            if self._partial_checked:
-                self._drop_partial()  # its start was validated as it arrived: decode it whole now
+            self._partial = None  # its start was validated as it arrived: decode it whole now
             try:
                 text = decoder.decode(payload, fin)
                 if not fin:
-                    _check_utf8_prefix(decoder)
+                    check_decoder_prefix(decoder)
             except UnicodeDecodeError:
-                raise TextFrameEncodingException(_INVALID_TEXT) from None
+                raise TextFrameEncodingException(INVALID_TEXT) from None
             self._frag_parts.append(text)  # type: ignore[arg-type]
             if fin:
                 append(TextReceived("".join(self._frag_parts)))  # type: ignore[arg-type]
@@ -639,6 +566,7 @@ class Connection:
         """The transport closed. Without a close frame first, the close code is 1006."""
         if self._reading:
             self.close_code, self.close_reason = 1006, ""
+        self.eof_received = True
         self._reading = False
         self._close_due = None
         self.state = State.CLOSED
@@ -655,13 +583,13 @@ class Connection:
 
     def _check_open(self) -> None:
         if self.state is not State.OPEN:
-            raise StreamClosed(f"cannot send: the connection is {self.state.name}")
+            raise InvalidState(f"cannot send: the connection is {self.state.name}")
 
     def _send_data(self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool) -> bytes:
         if self.state is not State.OPEN:
             self._check_open()
         if self._send_frag_opcode:
-            raise ProtocolException("a fragmented message is in progress; send a continuation", 1002)
+            raise InvalidState("a fragmented message is in progress; send a continuation")
         b0 = opcode
         deflate = self.deflate
         if deflate is not None and deflate.compresses:
@@ -698,10 +626,10 @@ class Connection:
         elif not isinstance(data, bytes):
             data = bytes(data)  # it may be kept until written: not a buffer the caller can change
         opcode = _BINARY if binary else _TEXT
-        if self.is_client or len(data) < _BIG_FRAME or (self.deflate is not None and self.deflate.compresses):
+        if self.is_client or len(data) < _LARGE or (self.deflate is not None and self.deflate.compresses):
             return self._send_data(opcode, data, True), b""
         empty = self._send_data(opcode, b"", True)  # every check, and the first header byte
-        return _frame_header(empty[0], len(data)), data
+        return _frames.frame_header(empty[0], len(data)), data
 
     def send_binary(self, data: bytes | bytearray | memoryview, fin: bool = True) -> bytes:
         """Frame a binary message (or its first fragment when ``fin`` is false)."""
@@ -711,7 +639,7 @@ class Connection:
         """Frame the next fragment of the message started with ``fin=False``."""
         self._check_open()
         if not self._send_frag_opcode:
-            raise ProtocolException("no fragmented message to continue", 1002)
+            raise InvalidState("no fragmented message to continue")
         if isinstance(data, str):
             data = data.encode()
         if self._send_compressed:
@@ -819,6 +747,21 @@ class Connection:
     def sending_fragments(self) -> bool:
         """Whether a fragmented message is being sent: data frames of another would break it."""
         return bool(self._send_frag_opcode)
+
+    @property
+    def transport_action(self) -> TransportAction:
+        """What the adapter does with TCP now; see :class:`TransportAction`.
+
+        Ask after writing what :meth:`data_to_send` returned (and after
+        :meth:`receive_eof`): once the state is ``CLOSED`` the answer is final.
+        """
+        if self.state is not State.CLOSED:
+            return TransportAction.KEEP
+        if self.eof_received:
+            return TransportAction.CLOSE
+        if self.failure is not None:
+            return TransportAction.HALF_CLOSE
+        return TransportAction.AWAIT_CLOSE if self.is_client else TransportAction.CLOSE
 
     @property
     def closed_cleanly(self) -> bool:

@@ -19,6 +19,12 @@ __all__ = [
     "Opcode",
     "FIN",
     "RSV1",
+    "WHOLE_TEXT",
+    "WHOLE_BINARY",
+    "LARGE_PAYLOAD",
+    "frame_header",
+    "header_length",
+    "frame_length",
     "apply_mask",
     "utf8_check",
     "build_frame",
@@ -30,6 +36,13 @@ __all__ = [
 
 FIN = 0x80
 RSV1 = 0x40
+#: The first byte of a whole uncompressed text or binary message in one frame (FIN and the opcode).
+WHOLE_TEXT = 0x81
+WHOLE_BINARY = 0x82
+#: Payloads from this size on are worth writing after their header rather than
+#: copied into one frame, and an incomplete frame this long gets a receive
+#: buffer of its full size.
+LARGE_PAYLOAD = 64 * 1024
 
 
 class Opcode(enum.IntEnum):
@@ -41,6 +54,36 @@ class Opcode(enum.IntEnum):
     CLOSE = 0x8
     PING = 0x9
     PONG = 0xA
+
+
+def frame_header(first_byte: int, length: int) -> bytes:
+    """The header of an unmasked frame of ``length`` payload bytes (RFC 6455 5.2)."""
+    if length < 126:
+        return bytes((first_byte, length))
+    if length < 65536:
+        return bytes((first_byte, 126)) + length.to_bytes(2, "big")
+    return bytes((first_byte, 127)) + length.to_bytes(8, "big")
+
+
+def header_length(second_byte: int) -> int:
+    """The length of a frame's header, masking key included, from its second byte."""
+    length = second_byte & 0x7F
+    return (2 if length < 126 else (4 if length == 126 else 10)) + (4 if second_byte & 0x80 else 0)
+
+
+def frame_length(buf: bytes | bytearray | memoryview) -> int:
+    """The whole length of the frame starting ``buf``, or 0 while its header is incomplete."""
+    if len(buf) < 2:
+        return 0
+    header = header_length(buf[1])
+    if len(buf) < header:
+        return 0
+    length = buf[1] & 0x7F
+    if length == 126:
+        length = int.from_bytes(buf[2:4], "big")
+    elif length == 127:
+        length = int.from_bytes(buf[2:10], "big")
+    return header + length
 
 
 def _load_compiled() -> ModuleType | None:

@@ -13,13 +13,18 @@
     server.initialize_websockets_manager()
     server.serve_forever()
 
-Each request is read on a thread of its own, within
-:attr:`WSGIServer.handshake_timeout` seconds for the whole head, so a slow
-or silent peer delays no one else's handshake. Upgraded connections then
-all run on the server's :class:`~ws4py.manager.WebSocketManager`.
-:meth:`WSGIServer.server_close` closes them with 1001. The server speaks
-HTTP/1.1 (a request head is parsed strictly by ws4py's own parser) and logs
-requests to the ``ws4py`` logger at debug level.
+Each request head is read on the server's :class:`~ws4py.manager.WebSocketManager`
+loop, with no thread of its own, within :attr:`WSGIServer.handshake_timeout`
+seconds for the whole head, so a slow or silent peer delays no one else's
+handshake. A WebSocket upgrade request is then answered on that loop too: the
+WSGI application is called there (so it must not block; a
+:class:`~ws4py.server.wsgiutils.WebSocketWSGIApplication` does not), with the
+environ wsgiref would give it, and its 101 response is the first thing the
+websocket writes. Any other request (no ``Upgrade: websocket``) is handed to
+a thread of its own, as wsgiref's threading server would run it. Upgraded
+connections all run on the manager; :meth:`WSGIServer.server_close` closes
+them with 1001. The server speaks HTTP/1.1 (a request head is parsed strictly
+by ws4py's own parser) and logs requests to the ``ws4py`` logger at debug level.
 """
 
 from __future__ import annotations
@@ -29,17 +34,21 @@ import io
 import logging
 import socket
 import socketserver
+import ssl
+import threading
 import time
 from typing import Any
 from wsgiref import simple_server
 
+from ..channel import READ
 from ..exc import HandshakeError
 from ..manager import WebSocketManager
-from ..protocol import ServerHandshake
+from ..protocol import Headers, Request, ServerHandshake
 from ..protocol.http11 import HeadReader, serialize_response
+from ..sockio import WOULD_BLOCK
 from ..websocket import WebSocket
 
-__all__ = ["WSGIServer", "WebSocketWSGIHandler", "WebSocketWSGIRequestHandler"]
+__all__ = ["WSGIServer", "WebSocketWSGIHandler", "WebSocketWSGIRequestHandler", "HandshakeReader", "Acceptor"]
 
 logger = logging.getLogger("ws4py")
 
@@ -92,20 +101,75 @@ class WebSocketWSGIHandler(simple_server.ServerHandler):
             return
         if hasattr(self.result, "close"):
             self.result.close()
-        self.stdout.write(serialize_response(101, list(self.headers)))  # type: ignore[arg-type]
+        response = serialize_response(101, list(self.headers))  # type: ignore[arg-type]
+        if self.request_handler.buffered:
+            # On the loop: the websocket writes the 101 first, with what opened() sends.
+            websocket.start_with(received=self.leftover, unsent=response)
+        else:
+            self.stdout.write(response)
+            websocket.start_with(received=self.leftover)
         self.headers_sent = True
-        websocket._pending_input = self.leftover
         self.request_handler.server.link_websocket_to_server(websocket)  # type: ignore[attr-defined]
         self.request_handler.log_request(101)
 
 
+class _ParsedHeaders(Headers):
+    """A head :class:`~ws4py.protocol.http11.HeadReader` parsed already, as wsgiref's
+    ``get_environ`` reads ``handler.headers`` (an :class:`email.message.Message` there)."""
+
+    __slots__ = ()
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self.get_all(name)
+        return values[0] if values else default  # the first, as email.message does
+
+    def get_content_type(self) -> str:
+        # Asked for only without a Content-Type field: email.message's default.
+        return "text/plain"
+
+
 class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
-    """Reads the request head within the server's ``handshake_timeout``, then runs the app."""
+    """Runs the app on a request head: read by :class:`WSGIServer` on its loop (``head``),
+    or read here within the server's ``handshake_timeout``.
+
+    ``buffered``: the response is written to :attr:`wfile`, a buffer (the
+    server's loop sends it), not to the socket.
+    """
 
     handler_class = WebSocketWSGIHandler
 
+    def __init__(
+        self,
+        request: Any,
+        client_address: Any,
+        server: socketserver.BaseServer,
+        head: tuple[bytes, bytes] | None = None,
+        buffered: bool = False,
+        parsed: Request | None = None,
+    ) -> None:
+        self.head = head
+        self.buffered = buffered
+        #: The request ``head`` holds, parsed already (its fields are not parsed again).
+        self.parsed = parsed
+        #: What was written to the buffer (``buffered``), once the request is handled.
+        self.output = b""
+        super().__init__(request, client_address, server)
+
+    def setup(self) -> None:
+        if not self.buffered:
+            super().setup()
+            return
+        self.connection = self.request
+        self.rfile = io.BytesIO()
+        self.wfile = io.BytesIO()
+
+    def finish(self) -> None:
+        if self.buffered:
+            self.output = self.wfile.getvalue()  # type: ignore[attr-defined]
+        super().finish()
+
     def handle(self) -> None:
-        head = self._read_head()
+        head = self.head if self.head is not None else self._read_head()
         if head is None:
             return
         raw, leftover = head
@@ -125,6 +189,21 @@ class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
         handler.request_handler = self
         handler.leftover = leftover
         handler.run(self.server.get_app())  # type: ignore[attr-defined]
+
+    def parse_request(self) -> bool:
+        """wsgiref's parse, or, for a head parsed already (strictly, by ws4py's parser),
+        the same attributes taken from it."""
+        request = self.parsed
+        if request is None:
+            return super().parse_request()
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.request_version = self.requestline.rsplit(" ", 1)[-1]
+        self.command, self.path = request.method, request.target
+        if self.path.startswith("//"):
+            self.path = "/" + self.path.lstrip("/")  # as http.server does (gh-87389)
+        self.close_connection = True
+        self.headers = _ParsedHeaders(request.headers.items())  # type: ignore[assignment]
+        return True
 
     def _read_head(self) -> tuple[bytes, bytes] | None:
         """The request head and the bytes after it; ``None`` if the peer failed to send one."""
@@ -160,8 +239,147 @@ class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
         logger.debug("%s - %s", self.address_string(), format % args)
 
 
+def _is_upgrade(request: Request) -> bool:
+    return "websocket" in (request.headers.get("Upgrade") or "").lower()
+
+
+class HandshakeReader:
+    """A request head read on a loop with no thread of its own (a :class:`ws4py.channel.Channel`).
+
+    It reads until the head is complete, then hands it to
+    :meth:`WSGIServer.head_received`; a peer that has not sent a whole head
+    by ``deadline`` (monotonic) is dropped, and one whose head breaks the
+    parser's rules gets the error response.
+    """
+
+    __slots__ = ("client_address", "deadline", "loop", "reader", "received", "server", "sock")
+
+    wanted_events = READ
+
+    def __init__(
+        self, server: WSGIServer, sock: socket.socket, client_address: Any, loop: Any, deadline: float
+    ) -> None:
+        self.server = server
+        self.sock = sock
+        self.client_address = client_address
+        self.loop = loop
+        self.deadline = deadline
+        self.reader = HeadReader(is_request=True)
+        self.received = bytearray()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def next_deadline(self) -> float | None:
+        return self.deadline
+
+    def on_attached(self) -> None:
+        pass
+
+    def on_writable(self) -> None:
+        pass
+
+    def on_readable(self) -> None:
+        sock = self.sock
+        try:
+            chunk = sock.recv(16384)
+            while chunk and isinstance(sock, ssl.SSLSocket) and sock.pending():
+                chunk += sock.recv(16384)
+        except WOULD_BLOCK:
+            return
+        except OSError:
+            self.closed_by_loop()
+            return
+        if not chunk:
+            self.closed_by_loop()
+            return
+        self.received += chunk
+        try:
+            request = self.reader.feed(chunk)
+        except HandshakeError as exc:
+            self.loop.detach(self)
+            self.server.answer_and_close(sock, ServerHandshake.reject(exc))
+            return
+        if request is None:
+            return
+        self.loop.detach(self)
+        leftover = self.reader.leftover
+        raw = bytes(self.received[: len(self.received) - len(leftover)])
+        self.server.head_received(sock, self.client_address, (raw, leftover), request)  # type: ignore[arg-type]
+
+    def on_timer(self, now: float) -> None:
+        if now >= self.deadline:
+            logger.info("Dropping %s: no complete request head in time", self.client_address)
+            self.closed_by_loop()
+
+    def handler_failed(self, error: Exception) -> None:
+        logger.error("Dropping %s after an error", self.client_address, exc_info=error)
+        self.closed_by_loop()
+
+    def closed_by_loop(self) -> None:
+        if self.loop.detach(self):
+            self.server.shutdown_request(self.sock)
+
+    def __repr__(self) -> str:
+        return f"<HandshakeReader {self.client_address}>"
+
+
+class Acceptor:
+    """The listening socket on the manager's loop (a :class:`ws4py.channel.Channel`):
+    each connection it accepts gets a :class:`HandshakeReader` on the same loop, with no
+    thread in between (see :meth:`WSGIServer.serve_forever`)."""
+
+    __slots__ = ("loop", "server")
+
+    wanted_events = READ
+
+    #: Connections accepted per readiness event at most (the others wait for the next turn).
+    batch = 64
+
+    def __init__(self, server: WSGIServer, loop: Any) -> None:
+        self.server = server
+        self.loop = loop
+
+    def fileno(self) -> int:
+        return self.server.fileno()
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def on_attached(self) -> None:
+        pass
+
+    def on_writable(self) -> None:
+        pass
+
+    def on_timer(self, now: float) -> None:
+        pass
+
+    def on_readable(self) -> None:
+        server = self.server
+        for _ in range(self.batch):
+            try:
+                request, client_address = server.get_request()
+            except WOULD_BLOCK:
+                return
+            except OSError:
+                logger.warning("accept() failed on %s", server.server_address, exc_info=True)
+                return
+            server.take_request(request, client_address)
+
+    def handler_failed(self, error: Exception) -> None:
+        logger.error("Error while accepting on %s", self.server.server_address, exc_info=error)
+
+    def closed_by_loop(self) -> None:
+        self.loop.detach(self)
+
+    def __repr__(self) -> str:
+        return f"<Acceptor {self.server.server_address}>"
+
+
 class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
-    """wsgiref's server, with a thread per request and a manager for the websockets."""
+    """wsgiref's server, with a manager for the websockets, whose loop also reads
+    the request heads and answers the upgrades (see the module docstring)."""
 
     daemon_threads = True
     block_on_close = False
@@ -173,6 +391,60 @@ class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._upgraded: set[int] = set()
+        self._stop_serving = threading.Event()
+        self._not_serving = threading.Event()
+        self._not_serving.set()
+
+    def _on_loop(self) -> bool:
+        """Whether requests are read on the manager's loop: ws4py's request handler, and no
+        TLS on the listening socket (its accept() does the TLS handshake, which may wait)."""
+        handler_cls: Any = self.RequestHandlerClass
+        return (
+            isinstance(handler_cls, type)
+            and issubclass(handler_cls, WebSocketWSGIRequestHandler)
+            and not isinstance(self.socket, ssl.SSLSocket)
+        )
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve until :meth:`shutdown`: the manager's loop accepts the connections and reads
+        their heads (an :class:`Acceptor`); this thread only waits, calling
+        :meth:`service_actions` every ``poll_interval`` seconds. On a TLS listening socket,
+        or with another request handler class, wsgiref's own loop accepts here."""
+        if not self._on_loop():
+            super().serve_forever(poll_interval)
+            return
+        if self.manager is None:
+            self.initialize_websockets_manager()
+        assert self.manager is not None
+        loop = self.manager.loop
+        acceptor = Acceptor(self, loop)
+        self._not_serving.clear()
+        try:
+            self.socket.setblocking(False)
+            loop.attach(acceptor)
+            while not self._stop_serving.wait(poll_interval):
+                self.service_actions()
+        finally:
+            detached = threading.Event()
+
+            def detach() -> None:
+                loop.detach(acceptor)
+                detached.set()
+
+            loop.call_soon(detach)
+            detached.wait(10.0)
+            with contextlib.suppress(OSError):
+                self.socket.setblocking(True)
+            self._stop_serving.clear()
+            self._not_serving.set()
+
+    def shutdown(self) -> None:
+        """Stop :meth:`serve_forever` and wait until it returned."""
+        if not self._on_loop():
+            super().shutdown()
+            return
+        self._stop_serving.set()
+        self._not_serving.wait()
 
     def initialize_websockets_manager(self) -> None:
         """Create and start the manager that runs the upgraded connections."""
@@ -186,6 +458,73 @@ class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
         assert self.manager is not None
         self._upgraded.add(id(websocket.sock))
         self.manager.add(websocket)
+
+    def take_request(self, request: Any, client_address: Any) -> None:
+        """An accepted connection (on the loop): :meth:`process_request` unless refused."""
+        if not self.verify_request(request, client_address):
+            self.shutdown_request(request)
+            return
+        try:
+            self.process_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Read the request head on the manager's loop (a :class:`HandshakeReader`)."""
+        handler_cls: Any = self.RequestHandlerClass
+        if not (isinstance(handler_cls, type) and issubclass(handler_cls, WebSocketWSGIRequestHandler)):
+            super().process_request(request, client_address)  # a thread that reads it all
+            return
+        if self.manager is None:
+            self.initialize_websockets_manager()
+        assert self.manager is not None
+        loop = self.manager.loop
+        request.setblocking(False)
+        reader = HandshakeReader(self, request, client_address, loop, time.monotonic() + self.handshake_timeout)
+        if loop.in_loop():
+            loop.register(reader)  # accepted on the loop: read its head from this turn on
+        else:
+            loop.attach(reader)
+
+    def head_received(self, sock: Any, client_address: Any, head: tuple[bytes, bytes], request: Request) -> None:
+        """A :class:`HandshakeReader` read this head (on the loop): answer an upgrade here,
+        run any other request on a thread of its own."""
+        if not _is_upgrade(request):
+            sock.setblocking(True)
+            thread = threading.Thread(
+                target=self._plain_request, args=(sock, client_address, head), name="wsgiref-request", daemon=True
+            )
+            thread.start()
+            return
+        try:
+            handler_cls: Any = self.RequestHandlerClass
+            handler = handler_cls(sock, client_address, self, head=head, buffered=True, parsed=request)
+        except Exception:
+            self.handle_error(sock, client_address)
+            self.shutdown_request(sock)
+            return
+        if id(sock) in self._upgraded:
+            self._upgraded.discard(id(sock))  # the websocket owns the socket now
+            return
+        self.answer_and_close(sock, handler.output)
+
+    def _plain_request(self, sock: Any, client_address: Any, head: tuple[bytes, bytes]) -> None:
+        try:
+            handler_cls: Any = self.RequestHandlerClass
+            handler_cls(sock, client_address, self, head=head)
+        except Exception:
+            self.handle_error(sock, client_address)
+        finally:
+            self.shutdown_request(sock)
+
+    def answer_and_close(self, sock: Any, response: bytes) -> None:
+        """Write a short response without waiting (what the socket takes), then close."""
+        with contextlib.suppress(OSError):
+            sent = 0
+            while sent < len(response):
+                sent += sock.send(response[sent:])
+        self.shutdown_request(sock)
 
     def shutdown_request(self, request: Any) -> None:
         if id(request) in self._upgraded:

@@ -14,12 +14,11 @@ from typing import Any
 
 from ..exc import HandshakeError
 from ..protocol import DeflateOptions, Headers, Request, ServerHandshake
+from ..protocol.deflate import EXTENSION_NAME
 from ..protocol.http11 import REASONS
 from ..websocket import WebSocket
 
 __all__ = ["WebSocketWSGIApplication", "request_from_environ"]
-
-_DEFLATE = "permessage-deflate"
 
 
 def request_from_environ(environ: dict[str, Any]) -> Request:
@@ -57,7 +56,7 @@ class WebSocketWSGIApplication:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         handshake = ServerHandshake(
             subprotocols=self.protocols,
-            compression=DeflateOptions() if _DEFLATE in (self.extensions or ()) else None,
+            compression=DeflateOptions() if EXTENSION_NAME in (self.extensions or ()) else None,
         )
         try:
             headers = handshake.negotiate(request_from_environ(environ))
@@ -66,14 +65,15 @@ class WebSocketWSGIApplication:
                 raise HandshakeError("this WSGI server does not hand over its socket (ws4py.socket)", 500)
         except HandshakeError as exc:
             body = f"{exc.msg}\n".encode()
+            status = exc.status or 400
             start_response(
-                f"{exc.status} {REASONS.get(exc.status, 'Error')}",
+                f"{status} {REASONS.get(status, 'Error')}",
                 [*exc.headers, ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
             )
             return [body]
         start_response("101 Switching Protocols", headers)
         protocols = [handshake.subprotocol] if handshake.subprotocol else []
-        extensions = [_DEFLATE] if handshake.extensions else []
+        extensions = [EXTENSION_NAME] if handshake.extensions else []
         websocket = self.make_websocket(sock, protocols, extensions, environ)
         websocket.protocol = handshake.connection(max_message_size=websocket.max_message_size)
         return []

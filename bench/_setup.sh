@@ -1,0 +1,35 @@
+# Sourced by bench/run_threaded.sh, bench/run_asyncio.sh and bench/run_compare.sh, after they set
+# $here (bench/) and $venvs (bench/.venvs): the virtualenvs and the compiled load generator.
+
+make_venv() { # name: 0 if it was just made (or is to be refreshed: WS4PY_BENCH_UPGRADE=1)
+    if [ ! -x "$venvs/$1/bin/python" ]; then
+        python3 -m venv "$venvs/$1"
+        "$venvs/$1/bin/python" -m pip install --quiet --upgrade pip
+        return 0
+    fi
+    [ "${WS4PY_BENCH_UPGRADE:-0}" = "1" ]
+}
+
+install_ws4py() { # venv source [pip option...]: ws4py from that tree, its C extension rebuilt
+    venv=$1
+    source=$2
+    shift 2
+    make_venv "$venv" || true
+    # WS4PY_BUILD_EXTENSION=yes: a failed C build is an error, not a silent fallback.
+    WS4PY_BUILD_EXTENSION=yes "$venvs/$venv/bin/python" -m pip install --quiet "$@" "$source"
+}
+
+threaded_peer_venvs() { # the virtualenvs of websockets (latest) and of the original ws4py 0.6.0
+    if make_venv websockets; then
+        "$venvs/websockets/bin/python" -m pip install --quiet --upgrade websockets
+    fi
+    if make_venv ws4py-orig; then
+        "$venvs/ws4py-orig/bin/python" -m pip install --quiet --upgrade ws4py==0.6.0
+    fi
+}
+
+build_loadgen() { # the load generator and the C echo server, into bench/loadgen/build (ignored by git)
+    mkdir -p "$here/loadgen/build"
+    gcc -O2 -Wall -Wextra -Werror -o "$here/loadgen/build/loadgen" "$here/loadgen/loadgen.c"
+    gcc -O2 -Wall -Wextra -Werror -o "$here/loadgen/build/c_echo" "$here/servers/c_echo.c"
+}

@@ -1,0 +1,183 @@
+"""The write side of an asyncio WebSocket: corking, large frames without copies, and waiting for the buffer to drain.
+
+:class:`WriteSide` is the base of :class:`~ws4py.asyncio.endpoint.Endpoint`:
+it only moves framed bytes to the transport. What to frame is the core's
+business, when to close is the endpoint's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+__all__ = ["CORK_LIMIT", "WriteSide"]
+
+#: At most this many frames wait in a cork before they are written.
+CORK_LIMIT = 64
+
+# asyncio's writelines sends a list with one sendmsg from Python 3.12; before, it joins. Until
+# 3.12.9 and 3.13.2 it also never paused the protocol at the high-water mark (CPython gh-127655),
+# so send() would not wait for a peer that does not read: those versions take the writev path.
+_VECTORED_WRITELINES = sys.version_info >= (3, 13, 2) or (3, 12, 9) <= sys.version_info < (3, 13)
+#: Below this, a large frame's header and payload are joined into one write (no vectored writelines).
+_JOIN_LIMIT = 256 * 1024
+# The plain socket transport when its writelines is not used, whose socket a large frame may be
+# written to directly. asyncio has no public name for that class (nor a public vectored write
+# before 3.12): getattr on asyncio's own module, and nothing breaks if a version drops it (large
+# frames are then joined).
+_SELECTOR_TRANSPORT: type | None = None
+if not _VECTORED_WRITELINES and hasattr(os, "writev"):
+    import asyncio.selector_events
+
+    _SELECTOR_TRANSPORT = getattr(asyncio.selector_events, "_SelectorSocketTransport", None)
+
+
+def writev_fd(transport: asyncio.BaseTransport) -> int:
+    """The descriptor a large frame may be written to with ``os.writev``, or -1.
+
+    Only for the plain (not TLS) socket transport when its writelines is not
+    used (see ``_VECTORED_WRITELINES``): without it a large frame costs a copy of its payload
+    (header and payload joined) or a second system call (and a packet of its
+    own for the header, TCP_NODELAY being set).
+    """
+    if _SELECTOR_TRANSPORT is None or type(transport) is not _SELECTOR_TRANSPORT:
+        return -1
+    sock = transport.get_extra_info("socket")
+    return -1 if sock is None else int(sock.fileno())
+
+
+class WriteSide(asyncio.BufferedProtocol):
+    """Framed bytes to the transport, in as few system calls as they can go.
+
+    - :meth:`write_frame` writes now, or after the frames gathered before it
+      while corked; :meth:`write_frame_soon` corks until the running callback
+      or task yields (many small frames, one system call); :meth:`flush_frames`
+      uncorks now.
+    - :meth:`write_large_frame` writes a large frame's header and payload with
+      no copy of the payload where the transport allows it.
+    - :meth:`drain` waits while the transport holds more than its high-water
+      mark (``pause_writing`` / ``resume_writing``).
+    """
+
+    __slots__ = (
+        "_closed",
+        "_drain_waiters",
+        "_loop",
+        "_pending",
+        "_transport",
+        "_write_paused",
+        "_writev_fd",
+    )
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._writev_fd = -1  # see writev_fd
+        #: Resolved when the transport is gone.
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+        self._write_paused = False
+        # Frames held back to go out in one write (see write_frame_soon); None when not corking.
+        self._pending: list[bytes] | None = None
+        self._drain_waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closed (the transport is gone)."""
+        return self._closed.done()
+
+    def write_frame(self, data: bytes) -> None:
+        """Write ``data`` now, or after the frames being gathered when corked."""
+        pending = self._pending
+        if pending is not None:
+            pending.append(data)
+            return
+        transport = self._transport
+        assert transport is not None
+        transport.write(data)
+
+    def write_frame_soon(self, data: bytes) -> None:
+        """Write ``data`` when the running callback or task yields, with whatever else is sent until then.
+
+        Many small frames then cost one system call. The gathered frames are
+        written at once past :data:`CORK_LIMIT` of them, so the wait stays short.
+        """
+        pending = self._pending
+        if pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self.flush_frames)
+        else:
+            pending.append(data)
+            if len(pending) >= CORK_LIMIT:
+                self.flush_frames()
+
+    def write_large_frame(self, header: bytes, payload: bytes) -> None:
+        """A large frame's header and payload, in one system call when that costs no copy of the payload."""
+        corked = self._pending is not None
+        self.flush_frames()
+        transport = self._transport
+        assert transport is not None
+        if not payload:
+            transport.write(header)
+        elif _VECTORED_WRITELINES or type(transport).__module__.startswith("uvloop"):
+            transport.writelines((header, payload))  # sendmsg/writev: no copy
+        elif self._writev_fd >= 0:
+            self._writev(transport, header, payload)
+        elif len(payload) <= _JOIN_LIMIT:
+            transport.write(header + payload)  # a copy costs less than a second system call
+        else:
+            transport.write(header)
+            transport.write(payload)
+        if corked:
+            self._pending = []
+
+    def _writev(self, transport: asyncio.Transport, header: bytes, payload: bytes) -> None:
+        """Header and payload in one ``writev`` on the socket; what it did not take, to the transport."""
+        sent = 0
+        # With bytes queued before these (or the transport going), only the
+        # transport may write: it appends both to its buffer, one copy either way.
+        if not transport.get_write_buffer_size() and not transport.is_closing():
+            # Full (BlockingIOError), or broken: the transport meets the same
+            # condition on its own write and handles it its own way. (Not
+            # contextlib.suppress: three Python calls per large frame.)
+            try:  # noqa: SIM105
+                sent = os.writev(self._writev_fd, (header, payload))
+            except OSError:
+                pass
+        if sent < len(header):
+            transport.write(header[sent:])
+            transport.write(payload)
+        elif sent < len(header) + len(payload):
+            transport.write(memoryview(payload)[sent - len(header) :])
+
+    def flush_frames(self) -> None:
+        """Uncork: one write (one system call) for every frame gathered."""
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        transport = self._transport
+        if pending and transport is not None and not transport.is_closing():
+            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    # -- flow control ------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_drainers()
+
+    def _wake_drainers(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait until the transport's buffer is under ``write_limit`` again (or the connection is gone)."""
+        while self._write_paused and not self._closed.done():
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter

@@ -1,0 +1,130 @@
+"""The classic ws4py API's glue: one meaning for its callbacks and its ``send()``, for every stack.
+
+ws4py's original API is a class with callbacks (``opened``,
+``received_message``, ``ponged``, ``closed``, ``unhandled_error``) and a
+``send()`` that takes text, bytes, a :class:`~ws4py.messaging.Message` or an
+iterable of chunks. The threaded :class:`ws4py.websocket.WebSocket` and the
+asyncio :class:`ws4py.async_websocket.WebSocket` both offer it; this module is
+what they share, so that the two behave the same and the next stack (gevent,
+CherryPy) gets it for free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .messaging import BinaryMessage, Message, PongControlMessage, TextMessage
+from .protocol.events import BinaryReceived, Event, PingReceived, PongReceived, TextReceived
+from .protocol.frames import Opcode
+
+if TYPE_CHECKING:
+    from .protocol.connection import Connection
+
+__all__ = [
+    "CALLBACKS",
+    "ClassicCallbacks",
+    "Payload",
+    "dispatch",
+    "message_of",
+    "sendable",
+]
+
+Payload = str | bytes | bytearray | memoryview | Message
+
+_BINARY = Opcode.BINARY  # a module global: an enum class attribute costs 40 ns per look-up (3.11)
+
+#: The callbacks a classic websocket class may override.
+CALLBACKS = ("opened", "received_message", "ponged", "closed", "unhandled_error")
+
+
+class ClassicCallbacks:
+    """The callbacks of the classic API, with their one meaning on every stack.
+
+    Override the ones you need; each default does nothing but
+    :meth:`unhandled_error`, which is the stack's to define (it logs).
+    """
+
+    __slots__ = ()
+
+    def opened(self) -> None:
+        """Called once the opening handshake is done, before any other callback."""
+
+    def received_message(self, message: Message) -> None:
+        """Called with each complete :class:`~ws4py.messaging.TextMessage` or ``BinaryMessage``."""
+
+    def ponged(self, pong: PongControlMessage) -> None:
+        """Called with each pong received."""
+
+    def closed(self, code: int, reason: str | None = None) -> None:
+        """Called once when the connection is over.
+
+        ``code`` is the peer's close code (1005 if its close frame had none),
+        the code this side failed the connection with, or 1006 when the
+        connection ended without a close frame.
+        """
+
+    def unhandled_error(self, error: BaseException) -> None:
+        """Called with an error that ends the connection: an exception one of
+        this websocket's callbacks raised (the connection then closes with 1011),
+        or an error of the socket while reading (it then ends as it stands)."""
+
+
+def message_of(event: TextReceived | BinaryReceived) -> Message:
+    """The :class:`~ws4py.messaging.Message` a received text or binary event is given to callbacks as."""
+    if isinstance(event, TextReceived):
+        return TextMessage.received_text(event.decoded, event.raw)
+    return BinaryMessage.received_bytes(_BINARY, event.data)
+
+
+def dispatch(
+    ws: ClassicCallbacks,
+    events: Iterable[Event],
+    core: Connection,
+    write: Callable[[bytes], object],
+    pong_received: Callable[[PongReceived], object] | None = None,
+) -> None:
+    """Call ``ws``'s callbacks for ``events``, in order; what a callback raises is the caller's.
+
+    A ping's pong is written with ``write`` as its event is met, before what
+    the callbacks of later messages send (Autobahn 5.6), and never after our
+    close (the core sees to that). ``pong_received`` sees each pong before
+    :meth:`~ClassicCallbacks.ponged` does (a stack's heartbeat, its ping
+    futures).
+    """
+    for event in events:
+        kind = type(event)
+        if kind is TextReceived:
+            ws.received_message(TextMessage.received_text(event.decoded, event.raw))  # type: ignore[attr-defined]
+        elif kind is BinaryReceived:
+            ws.received_message(BinaryMessage.received_bytes(_BINARY, event.data))  # type: ignore[attr-defined]
+        elif kind is PingReceived:
+            pongs = core.pongs_to_send()
+            if pongs:
+                write(pongs)
+        elif kind is PongReceived:
+            if pong_received is not None:
+                pong_received(event)  # type: ignore[arg-type]
+            ws.ponged(PongControlMessage(event.payload))  # type: ignore[attr-defined]
+
+
+def sendable(payload: Payload | Iterable[str | bytes], binary: bool) -> tuple[bool, Any]:
+    """What ``send(payload, binary)`` sends: ``(is_binary, data)`` for one message, with ``data`` a
+    ``str`` or bytes-like; ``(binary, iterator)`` for an iterable, sent as one fragmented message
+    (see :class:`~ws4py.protocol.OutgoingFragments`).
+
+    ``str`` is text; bytes-like is text taken as UTF-8 unless ``binary``; a
+    :class:`~ws4py.messaging.Message` keeps its own kind (and its bytes when
+    it has them: an echo is not encoded again). Anything else is a
+    ``ValueError``, as in the original ws4py.
+    """
+    if isinstance(payload, str):
+        return False, payload
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return binary, payload
+    if isinstance(payload, Message):
+        return payload.opcode == _BINARY, payload.content
+    if isinstance(payload, Iterable):
+        chunks: Iterator[str | bytes] = iter(payload)
+        return binary, chunks
+    raise ValueError(f"cannot send a {type(payload).__name__}: expected str, bytes, a Message or an iterable")

@@ -1,0 +1,84 @@
+"""ws4py's pollers: a :mod:`selectors` selector behind one small interface.
+
+``poll(timeout)`` returns ``(data, events)`` pairs for the ready file
+descriptors (``data`` is what was registered with them); ``timeout=None``
+waits until something is ready. :func:`default_poller` picks the best the
+system has.
+"""
+
+from __future__ import annotations
+
+import selectors
+from typing import Any
+
+__all__ = [
+    "READ",
+    "WRITE",
+    "Poller",
+    "SelectPoller",
+    "PollPoller",
+    "EPollPoller",
+    "KQueuePoller",
+    "default_poller",
+]
+
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+
+class Poller:
+    """A :mod:`selectors` selector behind ws4py's poller interface (see the module docstring)."""
+
+    selector_class: type[selectors.BaseSelector] | None = None
+
+    def __init__(self, timeout: float | None = None) -> None:
+        if self.selector_class is None:
+            raise OSError(f"{type(self).__name__} is not available on this system")
+        self.timeout = timeout
+        self._selector = self.selector_class()
+
+    def register(self, fd: int, events: int = READ, data: Any = None) -> None:
+        self._selector.register(fd, events, data)
+
+    def modify(self, fd: int, events: int, data: Any = None) -> None:
+        self._selector.modify(fd, events, data)
+
+    def unregister(self, fd: int) -> None:
+        self._selector.unregister(fd)
+
+    def poll(self, timeout: float | None = None) -> list[tuple[Any, int]]:
+        return [(key.data, events) for key, events in self._selector.select(timeout)]
+
+    def release(self) -> None:
+        self._selector.close()
+
+
+class SelectPoller(Poller):
+    """:func:`select.select`: everywhere, but only for descriptors below 1024."""
+
+    selector_class = selectors.SelectSelector
+
+
+class PollPoller(Poller):
+    """:func:`select.poll` (POSIX)."""
+
+    selector_class = getattr(selectors, "PollSelector", None)
+
+
+class EPollPoller(Poller):
+    """:func:`select.epoll` (Linux)."""
+
+    selector_class = getattr(selectors, "EpollSelector", None)
+
+
+class KQueuePoller(Poller):
+    """:func:`select.kqueue` (BSD, macOS)."""
+
+    selector_class = getattr(selectors, "KqueueSelector", None)
+
+
+def default_poller() -> Poller:
+    """The best poller this system has: epoll, kqueue, poll, then select."""
+    for cls in (EPollPoller, KQueuePoller, PollPoller, SelectPoller):
+        if cls.selector_class is not None:
+            return cls()
+    raise OSError("no poller available")  # pragma: no cover - select always exists

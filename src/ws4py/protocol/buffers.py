@@ -1,0 +1,40 @@
+"""Large receive buffers, kept for reuse by every connection of the process."""
+
+from __future__ import annotations
+
+__all__ = ["SpareBuffers", "spare_buffers"]
+
+
+class SpareBuffers:
+    """A few large receive buffers kept for the next large frame.
+
+    A fresh buffer of a megabyte costs more than filling it: the allocator
+    maps new pages (and unmaps them when it is freed), and each one faults on
+    first touch. Keeping the last few makes a stream of large frames reuse
+    the same memory. Shared by every connection of the process; list
+    operations are atomic, so threads need no lock.
+    """
+
+    def __init__(self, max_buffers: int = 4, max_size: int = 16 * 2**20) -> None:
+        self._buffers: list[bytearray] = []
+        self.max_buffers = max_buffers
+        self.max_size = max_size
+
+    def take(self, size: int) -> bytearray:
+        """A buffer of at least ``size`` bytes (at most twice that), reused when one fits."""
+        try:
+            buffer = self._buffers.pop()
+        except IndexError:
+            return bytearray(size)
+        if size <= len(buffer) <= 2 * size:
+            return buffer
+        self.give(buffer)
+        return bytearray(size)
+
+    def give(self, buffer: bytearray) -> None:
+        """Keep ``buffer`` for a later :meth:`take`, if it is not too large and there is room."""
+        if len(buffer) <= self.max_size and len(self._buffers) < self.max_buffers:
+            self._buffers.append(buffer)
+
+
+spare_buffers = SpareBuffers()

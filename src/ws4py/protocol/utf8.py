@@ -1,0 +1,71 @@
+"""UTF-8 validation of text messages, whole, fragmented or still arriving (RFC 6455 8.1).
+
+A text message is checked as early as its bytes allow, so a peer sending
+invalid UTF-8 fails as soon as the first bad byte is in, not when the message
+(or its frame) completes.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+from ..exc import TextFrameEncodingException
+from . import _frames_py
+from . import frames as _frames
+
+__all__ = ["INVALID_TEXT", "PartialTextCheck", "Utf8Decoder", "check_decoder_prefix", "decoder_state"]
+
+INVALID_TEXT = "invalid UTF-8 in a text message"
+
+#: The incremental decoder of a fragmented text message.
+Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def check_decoder_prefix(decoder: codecs.IncrementalDecoder) -> None:
+    """Fail fast on a partial surrogate (ED A0-BF), the one invalid prefix
+    CPython's incremental decoder holds back instead of rejecting."""
+    pending = decoder.getstate()[0]
+    if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+        raise UnicodeDecodeError("utf-8", pending, 0, 2, "surrogates not allowed")
+
+
+def decoder_state(decoder: codecs.IncrementalDecoder) -> int:
+    """The ``utf8_check`` state that continues where ``decoder`` stopped."""
+    return _frames_py.utf8_state(decoder.getstate()[0])
+
+
+class PartialTextCheck:
+    """How much of the incomplete text frame at a buffer's start is validated, and the state it left.
+
+    Nothing is decoded or kept: ``utf8_check`` walks the new bytes, unmasking
+    them on the fly, so a large text frame costs one pass more.
+    """
+
+    __slots__ = ("checked", "state")
+
+    def __init__(self) -> None:
+        self.checked = 0
+        self.state = 0
+
+    def reset(self) -> None:
+        self.checked = 0
+        self.state = 0
+
+    def advance(self, buf: bytearray | memoryview, initial: int) -> None:
+        """Validate what arrived of the frame at ``buf``'s start, from ``initial`` (the state before the frame)."""
+        if len(buf) < 2:
+            return
+        start = _frames.header_length(buf[1])
+        checked = self.checked
+        end = len(buf)
+        if end <= start + checked:
+            return
+        key = bytes(buf[start - 4 : start]) if buf[1] & 0x80 else None
+        with memoryview(buf) as view:
+            state = _frames.utf8_check(
+                view[start + checked : end], self.state if checked else initial, key, checked & 3
+            )
+        if state < 0:
+            raise TextFrameEncodingException(INVALID_TEXT)
+        self.state = state
+        self.checked = end - start
