@@ -16,13 +16,16 @@ __all__ = ["CORK_LIMIT", "WriteSide"]
 #: At most this many frames wait in a cork before they are written.
 CORK_LIMIT = 64
 
-# asyncio's writelines sends a list with one sendmsg from Python 3.12; before, it joins.
-_VECTORED_WRITELINES = sys.version_info >= (3, 12)
-#: Below this, a large frame's header and payload are joined into one write (Python < 3.12).
+# asyncio's writelines sends a list with one sendmsg from Python 3.12; before, it joins. Until
+# 3.12.9 and 3.13.2 it also never paused the protocol at the high-water mark (CPython gh-127655),
+# so send() would not wait for a peer that does not read: those versions take the writev path.
+_VECTORED_WRITELINES = sys.version_info >= (3, 13, 2) or (3, 12, 9) <= sys.version_info < (3, 13)
+#: Below this, a large frame's header and payload are joined into one write (no vectored writelines).
 _JOIN_LIMIT = 256 * 1024
-# Python < 3.12's plain socket transport, whose socket a large frame may be written to directly.
-# asyncio has no public name for that class (nor a public vectored write before 3.12): getattr on
-# asyncio's own module, and nothing breaks if a version drops it (large frames are then joined).
+# The plain socket transport when its writelines is not used, whose socket a large frame may be
+# written to directly. asyncio has no public name for that class (nor a public vectored write
+# before 3.12): getattr on asyncio's own module, and nothing breaks if a version drops it (large
+# frames are then joined).
 _SELECTOR_TRANSPORT: type | None = None
 if not _VECTORED_WRITELINES and hasattr(os, "writev"):
     import asyncio.selector_events
@@ -33,8 +36,8 @@ if not _VECTORED_WRITELINES and hasattr(os, "writev"):
 def writev_fd(transport: asyncio.BaseTransport) -> int:
     """The descriptor a large frame may be written to with ``os.writev``, or -1.
 
-    Only for the plain (not TLS) socket transport of Python < 3.12, which has
-    no vectored write: without it a large frame costs a copy of its payload
+    Only for the plain (not TLS) socket transport when its writelines is not
+    used (see ``_VECTORED_WRITELINES``): without it a large frame costs a copy of its payload
     (header and payload joined) or a second system call (and a packet of its
     own for the header, TCP_NODELAY being set).
     """
