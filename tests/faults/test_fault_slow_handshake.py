@@ -156,7 +156,7 @@ def test_stalled_handshakes_take_no_thread_each_and_a_normal_client_gets_through
     silent = [connect_raw(server.port) for _ in range(STALLED)]
     try:
         started = time.monotonic()
-        assert _normal_handshake_and_echo(server.port) < 0.5
+        assert _normal_handshake_and_echo(server.port) < 1.0  # before any stalled peer times out
         assert threading.active_count() <= threads_before + 1, [t.name for t in threading.enumerate()]
         assert time.monotonic() - started < HANDSHAKE_TIMEOUT
     finally:
