@@ -164,11 +164,13 @@ def test_wakeup_written_while_the_manager_drains_its_wakeup_socket_is_not_lost(
         return in_drain if frame.f_code is code else None
 
     counts = _Counts()
+    # Put back whatever tracer was there (coverage's measures the threads later tests start).
+    previous = threading.gettrace()
     threading.settrace(tracer)  # only the threads started now: the manager's and serve_forever's
     try:
         server = serve(_counting_echo(counts))
     finally:
-        threading.settrace(None)  # type: ignore[arg-type]
+        threading.settrace(previous)  # type: ignore[arg-type]
     first = RawClient(server.port, timeout=5)
     try:
         first.send_text("registered")
