@@ -22,21 +22,16 @@ if TYPE_CHECKING:
     from .protocol.connection import Connection
 
 __all__ = [
-    "CALLBACKS",
     "ClassicCallbacks",
     "Payload",
     "deliver",
     "dispatch",
-    "message_of",
     "sendable",
 ]
 
 Payload = str | bytes | bytearray | memoryview | Message
 
 _BINARY = Opcode.BINARY  # a module global: an enum class attribute costs 40 ns per look-up (3.11)
-
-#: The callbacks a classic websocket class may override.
-CALLBACKS = ("opened", "received_message", "ponged", "closed", "unhandled_error")
 
 
 class ClassicCallbacks:
@@ -69,13 +64,6 @@ class ClassicCallbacks:
         """Called with an error that ends the connection: an exception one of
         this websocket's callbacks raised (the connection then closes with 1011),
         or an error of the socket while reading (it then ends as it stands)."""
-
-
-def message_of(event: TextReceived | BinaryReceived) -> Message:
-    """The :class:`~ws4py.messaging.Message` a received text or binary event is given to callbacks as."""
-    if isinstance(event, TextReceived):
-        return TextMessage.received_text(event.decoded, event.raw)
-    return BinaryMessage.received_bytes(_BINARY, event.data)
 
 
 def deliver(ws: ClassicCallbacks, messages: Iterable[tuple[int, bytes | str]]) -> None:
