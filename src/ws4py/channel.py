@@ -30,8 +30,9 @@ class Loop(Protocol):
     def call_soon(self, function: Callable[..., Any], *args: Any) -> None:
         """Run ``function(*args)`` on the loop's thread soon; safe from any thread."""
 
-    def running_elsewhere(self) -> bool:
-        """Whether the loop runs, on another thread than the caller's."""
+    def serves_elsewhere(self) -> bool:
+        """Whether the loop is not over and the caller is not its thread (the loop may not
+        have started yet): what concerns its channels is then handed to it."""
 
     def update(self, channel: Channel) -> None:
         """Read the channel's :attr:`~Channel.wanted_events` and :meth:`~Channel.next_deadline`

@@ -130,9 +130,11 @@ class EventLoop:
             with contextlib.suppress(OSError):
                 self._wake_w.send(b"\0")
 
-    def running_elsewhere(self) -> bool:
-        """Whether the loop is alive on another thread than the caller's."""
-        return self.thread_id is not None and not self.finished and self.thread_id != threading.get_ident()
+    def serves_elsewhere(self) -> bool:
+        """Whether the loop is not over and the caller is not its thread: work on its
+        channels is to be handed to it with :meth:`call_soon` (a loop that has not
+        started yet does it when it starts)."""
+        return not self.finished and self.thread_id != threading.get_ident()
 
     def in_loop(self) -> bool:
         """Whether the caller runs on the loop's thread."""

@@ -15,8 +15,16 @@ Writing never blocks the loop: bytes the socket does not take at once wait in
 a per-connection buffer that the loop flushes when the socket is writable.
 A thread other than the loop's that sends is held back (like ``sendall``)
 until the buffer is below :attr:`WebSocket.write_high_water`; the loop's own
-sends and broadcasts never wait, and a peer whose buffer is already over
-:attr:`WebSocket.max_write_buffer` when more comes is closed with 1008.
+sends and broadcasts never wait. A peer whose buffer (with the messages
+deferred behind a fragmented send in progress) is already over
+:attr:`WebSocket.max_write_buffer` when the loop or a broadcast sends more is
+closed with 1008, and that message refused: a broadcast skips it, a
+:meth:`WebSocket.send` raises :class:`~ws4py.exc.StreamClosed`. A frame is
+buffered whole or not at all.
+
+On a TLS socket, the loop's reads and every write hold the websocket's lock:
+OpenSSL does not allow two threads in one connection at once. Plain sockets
+need no such care, and read without it.
 
 When the WebSocket connection is over, what happens to TCP is the core's
 decision (:attr:`ws4py.protocol.Connection.transport_action`): close it once
@@ -80,6 +88,7 @@ class WebSocket(ClassicCallbacks):
         "_close_deadline",
         "_cond",
         "_deferred",
+        "_deferred_size",
         "_dirty",
         "_half_closed",
         "_heartbeat_at",
@@ -109,8 +118,10 @@ class WebSocket(ClassicCallbacks):
     #: A thread other than the loop's that sends waits until the write buffer is
     #: below this; the loop stops reading from a peer whose buffer is above it.
     write_high_water = 64 * 1024
-    #: A peer whose write buffer is over this when the loop or a broadcast
-    #: sends more is closed with 1008 (policy violation: it does not read).
+    #: A peer whose write buffer, plus the messages deferred behind a
+    #: fragmented send in progress, is over this when the loop or a broadcast
+    #: sends more is closed with 1008 (policy violation: it does not read); the
+    #: message is not sent (``send`` raises :class:`~ws4py.exc.StreamClosed`).
     max_write_buffer = 4 * 1024 * 1024
     #: Seconds to wait for the peer's part of the closing handshake.
     close_timeout = 5.0
@@ -146,7 +157,8 @@ class WebSocket(ClassicCallbacks):
         self._ping_due: bytes | None = None
         self._ping_seq = 0
         self._sender: int | None = None
-        self._deferred: list[tuple[int, bytes | str]] | None = None
+        self._deferred: list[tuple[int, bytes]] | None = None
+        self._deferred_size = 0
         self._broken = False  # the socket failed, or a wait timed out: close it now
         self._half_closed = False
         self._dirty = False
@@ -204,7 +216,9 @@ class WebSocket(ClassicCallbacks):
         iterable (a generator...) of ``str``/``bytes`` chunks sent as one
         fragmented message, a frame per chunk (the last one with FIN; no
         chunk at all is one empty message). Raises
-        :class:`~ws4py.exc.StreamClosed` once the connection is closing.
+        :class:`~ws4py.exc.StreamClosed` once the connection is closing, and on
+        the loop's thread (in a callback), when the peer is already over
+        :attr:`max_write_buffer` (it is then closed with 1008).
         """
         kind = type(payload)
         if kind is bytes:  # the common cases first, as sendable() has them
@@ -262,7 +276,10 @@ class WebSocket(ClassicCallbacks):
     def _send(self, opcode: int, data: bytes | bytearray | memoryview | str) -> None:
         in_loop = self._in_loop()
         with self._lock:
-            if self._sender is not None and opcode < 8 and self._sender != threading.get_ident():
+            deferring = self._sender is not None and opcode < 8 and self._sender != threading.get_ident()
+            if in_loop:
+                self._check_room()
+            if deferring:
                 # Another thread is sending a fragmented message: data frames wait for its end.
                 if in_loop:
                     self._defer(opcode, data)
@@ -295,6 +312,8 @@ class WebSocket(ClassicCallbacks):
             message = OutgoingFragments(self.protocol, binary)
             for chunk in chunks:
                 with self._lock:
+                    if in_loop:
+                        self._check_room()
                     frame = message.add(chunk)
                     if frame:
                         self._write(frame)
@@ -308,15 +327,41 @@ class WebSocket(ClassicCallbacks):
             with self._lock:
                 self._sender = None
                 deferred, self._deferred = self._deferred, None
-                for d_opcode, d_data in deferred or ():
-                    self._write(self._frame(d_opcode, d_data))
+                self._deferred_size = 0
+                if self.protocol.state is State.OPEN:  # else they go where the buffer goes
+                    for d_opcode, d_data in deferred or ():
+                        self._write(self._frame(d_opcode, d_data))
                 if self._cond is not None:
                     self._cond.notify_all()
 
     def _defer(self, opcode: int, data: bytes | bytearray | memoryview | str) -> None:
+        """Keep a data message for after the fragmented message in progress (lock held);
+        it counts against :attr:`max_write_buffer` until then."""
+        payload = data.encode() if isinstance(data, str) else bytes(data)  # TEXT takes UTF-8 bytes
         if self._deferred is None:
             self._deferred = []
-        self._deferred.append((opcode, data if isinstance(data, (str, bytes)) else bytes(data)))
+        self._deferred.append((opcode, payload))
+        self._deferred_size += len(payload)
+
+    def _check_room(self) -> None:
+        """Refuse a message on the loop's thread (lock held), which never waits, when the
+        peer is over :attr:`max_write_buffer`: nothing of it is buffered."""
+        if self._full():
+            raise StreamClosed(
+                f"cannot send: over max_write_buffer ({self.max_write_buffer} bytes) wait to be sent "
+                "to a peer that does not read; it is being closed with 1008"
+            )
+
+    def _full(self) -> bool:
+        """Whether the peer is over :attr:`max_write_buffer` (lock held): what waits to be
+        written plus what is deferred; on the loop's thread the buffer is flushed first.
+        A peer found over it is being closed with 1008."""
+        if self._out_size > self.write_high_water and self._in_loop():
+            self._flush_locked()
+        if self._out_size + self._deferred_size <= self.max_write_buffer:
+            return False
+        self._overflow()
+        return True
 
     def send_shared(self, opcode: int, data: bytes | str, frame: list[bytes]) -> bool:
         """Send for a broadcast without ever waiting; ``frame`` caches the frame shared
@@ -327,10 +372,7 @@ class WebSocket(ClassicCallbacks):
         """
         with self._lock:
             protocol = self.protocol
-            if protocol.state is not State.OPEN or self._broken:
-                return False
-            if self._out_size > self.max_write_buffer:
-                self._overflow()
+            if protocol.state is not State.OPEN or self._broken or self._full():
                 return False
             if self._sender is not None:
                 self._defer(opcode, data)
@@ -353,14 +395,8 @@ class WebSocket(ClassicCallbacks):
         """
         out = self._out
         loop = self._loop
-        in_loop = loop is not None and loop.thread_id == threading.get_ident()
         if out:
-            if in_loop and self._out_size > self.write_high_water:
-                self._flush_locked()
-                if self._out_size > self.max_write_buffer:
-                    # The loop never waits: a peer this far behind is closed, not buffered for.
-                    self._overflow()
-                    return
+            # Never dropped here: what is over the bound was refused, whole, by _full().
             out.append(data)
             self._out_size += len(data)
             return
@@ -371,7 +407,7 @@ class WebSocket(ClassicCallbacks):
             # Not driven by a loop: the socket is blocking and the caller writes it all.
             sock.sendall(data)
             return
-        if in_loop:
+        if loop.thread_id == threading.get_ident():
             out.append(data)
             self._out_size += len(data)
             if not self._dirty:
@@ -444,12 +480,17 @@ class WebSocket(ClassicCallbacks):
             try:
                 if loop is None:
                     data = sock.recv(self.reading_buffer_size)
-                else:
+                elif type(sock) is socket.socket:
                     # Into the loop's buffer, shared by its websockets: no allocation per read.
                     view = loop.read_buffer
-                    n = sock.recv_into(view)
-                    if n and type(sock) is not socket.socket:
-                        n = read_pending(sock, view, n)
+                    data = view[: sock.recv_into(view)]
+                else:
+                    # TLS: another thread's send must not run in OpenSSL at the same time.
+                    view = loop.read_buffer
+                    with self._lock:
+                        n = sock.recv_into(view)
+                        if n:
+                            n = read_pending(sock, view, n)
                     data = view[:n]
             except WOULD_BLOCK:
                 return True
@@ -501,17 +542,19 @@ class WebSocket(ClassicCallbacks):
         without a socket. The socket becomes non-blocking.
         """
         with self._lock:
+            # Under the lock: a terminate() from another thread is handed to the loop
+            # from here on, and cannot close the socket under our feet.
             if self._loop is loop or self._terminated:
                 return False
-            if self.sock is None:
+            sock = self.sock
+            if sock is None:
                 raise ValueError("cannot add a websocket without a socket")
             self._loop = loop
-        sock = self.sock
-        sock.setblocking(False)
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            # A close frame written right after a message must not wait for its ACK (Nagle).
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(False)
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                # A close frame written right after a message must not wait for its ACK (Nagle).
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return True
 
     def unbind_loop(self) -> None:
@@ -674,29 +717,36 @@ class WebSocket(ClassicCallbacks):
     def terminate(self) -> None:
         """End the connection now: close the socket, then call :meth:`closed` once.
 
-        Called from another thread than the loop's, it asks the loop to do it.
+        Called from another thread than the loop's, it asks the loop to do it (even
+        a loop that has not started yet: it does it when it starts).
         """
-        loop = self._loop
-        if loop is not None and loop.running_elsewhere():
-            loop.call_soon(self.terminate)
-            return
         with self._lock:
-            if self._terminated:
-                return
-            self._terminated = True
-            protocol = self.protocol
-            if protocol.state is not State.CLOSED:
-                protocol.receive_eof()
-            self._out.clear()
-            self._out_size = 0
-            if self._cond is not None:
-                self._cond.notify_all()
+            # Read under the lock, which bind_loop() holds: a loop binding this websocket
+            # right now is seen, and then it alone ends it (closing the socket here
+            # would race its registration of that socket).
+            loop = self._loop
+            hand_over = loop is not None and loop.serves_elsewhere()
+            if not hand_over:
+                if self._terminated:
+                    return
+                self._terminated = True
+                protocol = self.protocol
+                if protocol.state is not State.CLOSED:
+                    protocol.receive_eof()
+                self._out.clear()
+                self._out_size = 0
+                if self._cond is not None:
+                    self._cond.notify_all()
+        if hand_over:
+            loop.call_soon(self.terminate)  # type: ignore[union-attr]
+            return
         if loop is not None:
             loop.detach(self)
-        if self.sock is not None:
+        sock = self.sock
+        if sock is not None:
             self.local_address, self.peer_address  # noqa: B018 - kept for closed() and logs
-            with contextlib.suppress(OSError):
-                self.sock.close()
+            with self._lock, contextlib.suppress(OSError):  # TLS: not while a send is in OpenSSL
+                sock.close()
         code = protocol.close_code if protocol.close_code is not None else 1006
         self.closed(code, protocol.close_reason)
 
