@@ -48,6 +48,11 @@ def _single(headers: Headers, name: str) -> str:
     return values[0]
 
 
+def _origin_key(origin: str | None) -> str | None:
+    """An ``Origin`` value as compared: scheme and host are case-insensitive (RFC 6454)."""
+    return None if origin is None else origin.lower()
+
+
 def _has_token(headers: Headers, name: str, token: str) -> bool:
     """Whether one of the comma-separated elements of the ``name`` fields is ``token`` (lowercase), in any case."""
     # Plain loops: every handshake asks twice, and a generator costs three times as much.
@@ -65,8 +70,9 @@ class ServerHandshake:
     preference; ``select_subprotocol(offered)`` overrides the choice (return
     ``None`` for none). ``compression`` is a :class:`DeflateOptions` to accept
     permessage-deflate, or ``None``. ``origins``, when given, lists the
-    allowed ``Origin`` values (``None`` in it allows requests without one);
-    others get 403.
+    allowed ``Origin`` values (``None`` in it allows requests without one),
+    compared without regard to case (RFC 6454 serialises scheme and host in
+    lower case); others get 403.
     """
 
     def __init__(
@@ -82,7 +88,7 @@ class ServerHandshake:
         self.subprotocols = list(subprotocols or [])
         self.select_subprotocol = select_subprotocol
         self.compression = compression
-        self.origins = None if origins is None else set(origins)
+        self.origins = None if origins is None else {_origin_key(origin) for origin in origins}
         self._reader = HeadReader(is_request=True, max_size=max_request_size, max_headers=max_headers)
         self.request: Request | None = None
         self.subprotocol: str | None = None
@@ -133,7 +139,7 @@ class ServerHandshake:
             raise HandshakeError(f"invalid Sec-WebSocket-Key: {key!r}")
         if self.origins is not None:
             origins = headers.get_all("Origin")
-            if len(origins) > 1 or (origins[0] if origins else None) not in self.origins:
+            if len(origins) > 1 or _origin_key(origins[0] if origins else None) not in self.origins:
                 raise HandshakeError(f"origin not allowed: {', '.join(origins) or 'none'}", 403)
 
         response = [
