@@ -16,8 +16,12 @@
 Each request head is read on the server's :class:`~ws4py.manager.WebSocketManager`
 loop, with no thread of its own, within :attr:`WSGIServer.handshake_timeout`
 seconds for the whole head, so a slow or silent peer delays no one else's
-handshake. A WebSocket upgrade request is then answered on that loop too: the
-WSGI application is called there (so it must not block; a
+handshake. At most :attr:`WSGIServer.max_pending_handshakes` connections wait
+for their head at once: past it, the one that has waited longest is dropped to
+make room, so idle connections cannot lock new clients out.
+
+A WebSocket upgrade request is then answered on that loop too: the WSGI
+application is called there (so it must not block; a
 :class:`~ws4py.server.wsgiutils.WebSocketWSGIApplication` does not), with the
 environ wsgiref would give it, and its 101 response is the first thing the
 websocket writes. Any other request (no ``Upgrade: websocket``) is handed to
@@ -31,12 +35,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import logging
 import socket
 import socketserver
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from wsgiref import simple_server
 
@@ -211,6 +217,9 @@ class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
         reader = HeadReader(is_request=True)
         received = bytearray()
         deadline = time.monotonic() + getattr(self.server, "handshake_timeout", 10.0)
+        server = self.server
+        if isinstance(server, WSGIServer):
+            server.handshake_pending(self, lambda: _shut(sock))
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -231,12 +240,20 @@ class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
         except OSError:
             return None
         finally:
+            if isinstance(server, WSGIServer):
+                server.handshake_done(self)
             sock.settimeout(None)
         leftover = reader.leftover
         return bytes(received[: len(received) - len(leftover)]), leftover
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s - %s", self.address_string(), format % args)
+
+
+def _shut(sock: socket.socket) -> None:
+    """End a connection whose head a thread is reading: its ``recv()`` returns at once."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _is_upgrade(request: Request) -> bool:
@@ -274,10 +291,15 @@ class HandshakeReader:
         return self.deadline
 
     def on_attached(self) -> None:
-        pass
+        self.server.handshake_pending(self, self.closed_by_loop)
 
     def on_writable(self) -> None:
         pass
+
+    def _finish(self) -> bool:
+        """Leave the loop and the server's pending handshakes; False if it had already."""
+        self.server.handshake_done(self)
+        return bool(self.loop.detach(self))
 
     def on_readable(self) -> None:
         sock = self.sock
@@ -297,12 +319,12 @@ class HandshakeReader:
         try:
             request = self.reader.feed(chunk)
         except HandshakeError as exc:
-            self.loop.detach(self)
+            self._finish()
             self.server.answer_and_close(sock, ServerHandshake.reject(exc))
             return
         if request is None:
             return
-        self.loop.detach(self)
+        self._finish()
         leftover = self.reader.leftover
         raw = bytes(self.received[: len(self.received) - len(leftover)])
         self.server.head_received(sock, self.client_address, (raw, leftover), request)  # type: ignore[arg-type]
@@ -317,7 +339,7 @@ class HandshakeReader:
         self.closed_by_loop()
 
     def closed_by_loop(self) -> None:
-        if self.loop.detach(self):
+        if self._finish():
             self.server.shutdown_request(self.sock)
 
     def __repr__(self) -> str:
@@ -386,9 +408,15 @@ class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
     request_queue_size = 1024
     #: Seconds a client has to send its whole request head.
     handshake_timeout = 10.0
+    #: Connections waiting for their request head at most. Past it, the one that has
+    #: waited longest is dropped to make room: idle or slow peers cannot lock new
+    #: clients out (and each is held :attr:`handshake_timeout` seconds at most).
+    max_pending_handshakes = 1024
     manager: WebSocketManager | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._pending: dict[object, Callable[[], None]] = {}  # oldest first
+        self._pending_lock = threading.Lock()
         super().__init__(*args, **kwargs)
         self._upgraded: set[int] = set()
         self._stop_serving = threading.Event()
@@ -458,6 +486,28 @@ class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
         assert self.manager is not None
         self._upgraded.add(id(websocket.sock))
         self.manager.add(websocket)
+
+    def handshake_pending(self, key: object, drop: Callable[[], None]) -> None:
+        """``key`` waits for a request head; ``drop()`` ends it. Past
+        :attr:`max_pending_handshakes`, the oldest waiting are dropped (on the caller's
+        thread: the loop's for the heads it reads)."""
+        with self._pending_lock:
+            pending = self._pending
+            pending[key] = drop
+            excess = list(itertools.islice(pending, max(0, len(pending) - self.max_pending_handshakes)))
+            dropped = [pending.pop(oldest) for oldest in excess]
+        for drop_oldest in dropped:
+            logger.info(
+                "Dropping a connection of %s: over %d waiting for their request head",
+                self.server_address,
+                self.max_pending_handshakes,
+            )
+            drop_oldest()
+
+    def handshake_done(self, key: object) -> None:
+        """``key`` no longer waits for its request head (it came, or the connection ended)."""
+        with self._pending_lock:
+            self._pending.pop(key, None)
 
     def take_request(self, request: Any, client_address: Any) -> None:
         """An accepted connection (on the loop): :meth:`process_request` unless refused."""

@@ -21,12 +21,24 @@ from ..websocket import WebSocket
 __all__ = ["WebSocketWSGIApplication", "request_from_environ"]
 
 
+#: Fields the handshake takes once only, whose values hold no comma: a WSGI server
+#: joins repeated fields with commas (PEP 3333), so a comma there is a repeat.
+_SINGLE_VALUED = frozenset({"HTTP_HOST", "HTTP_ORIGIN", "HTTP_SEC_WEBSOCKET_KEY", "HTTP_SEC_WEBSOCKET_VERSION"})
+
+
 def request_from_environ(environ: dict[str, Any]) -> Request:
-    """The HTTP request a WSGI ``environ`` describes (headers from its ``HTTP_*`` keys)."""
+    """The HTTP request a WSGI ``environ`` describes (headers from its ``HTTP_*`` keys).
+
+    A single-valued field the server joined from repeats (``Host: a`` and
+    ``Host: b`` as ``HTTP_HOST="a,b"``) comes back as its repeats, so the
+    handshake refuses it as it refuses them on the other servers.
+    """
     headers = Headers()
     for key, value in environ.items():
         if key.startswith("HTTP_"):
-            headers.add(key[5:].replace("_", "-"), value)
+            name = key[5:].replace("_", "-")
+            for part in value.split(",") if key in _SINGLE_VALUED else (value,):
+                headers.add(name, part.strip())
     target = environ.get("PATH_INFO", "/") or "/"
     if environ.get("QUERY_STRING"):
         target += "?" + environ["QUERY_STRING"]
@@ -41,6 +53,16 @@ class WebSocketWSGIApplication:
     accept compression. A request that is not a valid WebSocket upgrade gets
     a plain-text HTTP error saying why (400, 403, 405, or 426 with the
     supported version).
+
+    ``origins`` lists the allowed ``Origin`` values, such as
+    ``["https://chat.example.com"]`` (scheme, host and port, compared without
+    regard to case; ``None`` in the list admits a request without ``Origin``,
+    which browsers always send); any other request is refused with 403. By
+    default (``None``) every origin is admitted. Set it when browsers
+    connect: the same-origin policy does not apply to WebSocket, so without
+    it any web page a user visits can open a connection to this server that
+    carries the user's cookies and act on the user's behalf (cross-site
+    WebSocket hijacking).
     """
 
     def __init__(
@@ -48,15 +70,19 @@ class WebSocketWSGIApplication:
         protocols: list[str] | None = None,
         extensions: list[str] | None = None,
         handler_cls: type[WebSocket] = WebSocket,
+        origins: Iterable[str | None] | None = None,
     ) -> None:
         self.protocols = protocols
         self.extensions = extensions
         self.handler_cls = handler_cls
+        #: The allowed ``Origin`` values, ``None`` for any (see the class docstring).
+        self.origins = None if origins is None else list(origins)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         handshake = ServerHandshake(
             subprotocols=self.protocols,
             compression=DeflateOptions() if EXTENSION_NAME in (self.extensions or ()) else None,
+            origins=self.origins,
         )
         try:
             headers = handshake.negotiate(request_from_environ(environ))
