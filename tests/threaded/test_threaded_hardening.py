@@ -307,6 +307,32 @@ def test_idle_connections_are_dropped_after_handshake_timeout(server: Server) ->
             sock.close()
 
 
+def test_tls_server_idle_connections_neither_stall_accept_nor_pass_the_cap(
+    tls_server: Server, tls_ca: trustme.CA
+) -> None:
+    # On a TLS listening socket a thread per connection does the TLS handshake and reads
+    # the head: ssl's accept() did the handshake, and one silent peer stalled every accept.
+    tls_server.httpd.max_pending_handshakes = 10
+    threads_before = threading.active_count()
+    idle = [socket.create_connection((tls_server.host, tls_server.port), timeout=TIMEOUT) for _ in range(30)]
+    try:
+        wait_until(lambda: sum(map(_closed_by_server, idle)) >= 20, what="20 connections dropped")
+        assert [_closed_by_server(sock) for sock in idle] == [True] * 20 + [False] * 10
+        assert threading.active_count() <= threads_before + 10 + 2
+        context = ssl.create_default_context()
+        tls_ca.configure_trust(context)
+        client = RecordingClient(tls_server.url(), ssl_options={"context": context})
+        client.connect()
+        client.send("hello")
+        assert str(client.wait_messages(1)[0]) == "hello"
+        client.close()
+        client.wait_closed()
+        client.run_forever()
+    finally:
+        for sock in idle:
+            sock.close()
+
+
 # -- item 10: TLS reads and writes of one socket never overlap --------------------------
 
 

@@ -25,7 +25,9 @@ application is called there (so it must not block; a
 :class:`~ws4py.server.wsgiutils.WebSocketWSGIApplication` does not), with the
 environ wsgiref would give it, and its 101 response is the first thing the
 websocket writes. Any other request (no ``Upgrade: websocket``) is handed to
-a thread of its own, as wsgiref's threading server would run it. Upgraded
+a thread of its own, as wsgiref's threading server would run it. On a TLS
+listening socket, wsgiref's own loop accepts and a thread per connection does
+the TLS handshake and reads the head, under the same timeout and cap. Upgraded
 connections all run on the manager; :meth:`WSGIServer.server_close` closes
 them with 1001. The server speaks HTTP/1.1 (a request head is parsed strictly
 by ws4py's own parser) and logs requests to the ``ws4py`` logger at debug level.
@@ -221,6 +223,10 @@ class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
         if isinstance(server, WSGIServer):
             server.handshake_pending(self, lambda: _shut(sock))
         try:
+            if isinstance(sock, ssl.SSLSocket):
+                # Left to this thread by WSGIServer.get_request(), within the same deadline.
+                sock.settimeout(max(0.001, deadline - time.monotonic()))
+                sock.do_handshake()
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -432,6 +438,26 @@ class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
             and issubclass(handler_cls, WebSocketWSGIRequestHandler)
             and not isinstance(self.socket, ssl.SSLSocket)
         )
+
+    def get_request(self) -> tuple[Any, Any]:
+        """Accept a connection. On a TLS listening socket the TLS handshake is left to the
+        thread that reads the request head, within :attr:`handshake_timeout`: done here,
+        in ``ssl``'s ``accept()``, one silent peer would stall every later accept."""
+        listener = self.socket
+        if not isinstance(listener, ssl.SSLSocket):
+            return super().get_request()
+        sock, address = socket.socket.accept(listener)  # the TCP connection, not yet TLS
+        try:
+            conn = listener.context.wrap_socket(
+                sock,
+                server_side=True,
+                do_handshake_on_connect=False,
+                suppress_ragged_eofs=getattr(listener, "suppress_ragged_eofs", True),
+            )
+        except BaseException:
+            sock.close()
+            raise
+        return conn, address
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Serve until :meth:`shutdown`: the manager's loop accepts the connections and reads
