@@ -122,6 +122,7 @@ class WebSocket(ClassicCallbacks):
     #: fragmented send in progress, is over this when the loop or a broadcast
     #: sends more is closed with 1008 (policy violation: it does not read); the
     #: message is not sent (``send`` raises :class:`~ws4py.exc.StreamClosed`).
+    #: At least :attr:`write_high_water`.
     max_write_buffer = 4 * 1024 * 1024
     #: Seconds to wait for the peer's part of the closing handshake.
     close_timeout = 5.0
@@ -277,8 +278,8 @@ class WebSocket(ClassicCallbacks):
         in_loop = self._in_loop()
         with self._lock:
             deferring = self._sender is not None and opcode < 8 and self._sender != threading.get_ident()
-            if in_loop:
-                self._check_room()
+            if in_loop and (self._out_size > self.write_high_water or self._deferred_size):
+                self._check_room()  # the loop never waits: over the bound, refuse
             if deferring:
                 # Another thread is sending a fragmented message: data frames wait for its end.
                 if in_loop:
@@ -677,7 +678,7 @@ class WebSocket(ClassicCallbacks):
             self.terminate()
         elif action is _HALF_CLOSE and not self._half_closed:
             self._half_closed = True
-            with contextlib.suppress(OSError):
+            with self._lock, contextlib.suppress(OSError):  # TLS: it drops the SSL object
                 self.sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
         # HALF_CLOSE or AWAIT_CLOSE: read (the core drops it) until the peer's EOF.
 
