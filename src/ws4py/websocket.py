@@ -349,8 +349,8 @@ class WebSocket(ClassicCallbacks):
         peer is over :attr:`max_write_buffer`: nothing of it is buffered."""
         if self._full():
             raise StreamClosed(
-                f"cannot send: over max_write_buffer ({self.max_write_buffer} bytes) wait to be sent "
-                "to a peer that does not read; it is being closed with 1008"
+                f"cannot send: more than max_write_buffer ({self.max_write_buffer} bytes) already waits "
+                "for a peer that does not read; it is being closed with 1008"
             )
 
     def _full(self) -> bool:

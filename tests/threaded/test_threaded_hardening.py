@@ -50,11 +50,13 @@ def tls_server(serve: ServeFactory, tls_ca: trustme.CA) -> Server:
 
 
 class Binding:
-    """Holds the client's thread in ``setblocking()`` (the loop binding the socket)
-    until the test's ``terminate()`` returned: the window of the race, made wide."""
+    """Holds the client's thread in ``setblocking()`` (the loop binding the socket) while
+    the test calls ``terminate()``: the window of the race, made wide. It waits for that
+    call to return, or a little while if it does not (a fixed websocket makes it wait)."""
 
     def __init__(self) -> None:
         self.reached = threading.Event()
+        self.terminating = threading.Event()
         self.terminated = threading.Event()
 
 
@@ -65,7 +67,8 @@ class SlowToBindSSLSocket(ssl.SSLSocket):
         binding = type(self).binding
         if binding is not None and not flag and threading.current_thread().name == "WebSocketClient":
             binding.reached.set()
-            binding.terminated.wait(TIMEOUT)
+            binding.terminating.wait(TIMEOUT)
+            binding.terminated.wait(0.2)
         super().setblocking(flag)
 
 
@@ -83,6 +86,7 @@ def test_terminate_while_the_client_thread_binds_its_loop_ends_the_connection_on
         client = RecordingClient(tls_server.url(), ssl_options={"context": context})
         client.connect()
         assert binding.reached.wait(TIMEOUT)
+        binding.terminating.set()
         client.terminate()
         binding.terminated.set()
         runner = threading.Thread(target=client.run_forever, name="run-forever", daemon=True)
@@ -94,6 +98,7 @@ def test_terminate_while_the_client_thread_binds_its_loop_ends_the_connection_on
         assert [kind for kind, _, _ in client.calls].count("closed") == 1
         assert client.sock is not None and client.sock.fileno() == -1
     finally:
+        binding.terminating.set()
         binding.terminated.set()
         threading.excepthook = previous_hook
         SlowToBindSSLSocket.binding = None

@@ -257,9 +257,12 @@ class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
 
 
 def _shut(sock: socket.socket) -> None:
-    """End a connection whose head a thread is reading: its ``recv()`` returns at once."""
+    """End a connection whose head a thread is reading: its ``recv()`` returns at once.
+
+    The TCP shutdown alone (``SSLSocket.shutdown`` would also drop the TLS state
+    under the reading thread)."""
     with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _is_upgrade(request: Request) -> bool:
