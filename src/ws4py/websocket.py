@@ -373,8 +373,10 @@ class WebSocket(ClassicCallbacks):
         """
         with self._lock:
             protocol = self.protocol
-            if protocol.state is not State.OPEN or self._broken or self._full():
+            if protocol.state is not State.OPEN or self._broken:
                 return False
+            if (self._out_size > self.write_high_water or self._deferred_size) and self._full():
+                return False  # the common case pays two comparisons, not a call
             if self._sender is not None:
                 self._defer(opcode, data)
                 return True
