@@ -25,7 +25,9 @@ application is called there (so it must not block; a
 :class:`~ws4py.server.wsgiutils.WebSocketWSGIApplication` does not), with the
 environ wsgiref would give it, and its 101 response is the first thing the
 websocket writes. Any other request (no ``Upgrade: websocket``) is handed to
-a thread of its own, as wsgiref's threading server would run it. On a TLS
+a thread of its own, as wsgiref's threading server would run it, at most
+:attr:`WSGIServer.max_plain_requests` at once (503 past it), each dropped after
+:attr:`WSGIServer.request_timeout` seconds of a silent peer. On a TLS
 listening socket, wsgiref's own loop accepts and a thread per connection does
 the TLS handshake and reads the head, under the same timeout and cap. Upgraded
 connections all run on the manager; :meth:`WSGIServer.server_close` closes
@@ -177,9 +179,25 @@ class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
         super().finish()
 
     def handle(self) -> None:
-        head = self.head if self.head is not None else self._read_head()
+        if self.head is not None:  # read on the server's loop, which counted a plain request
+            self._run(self.head)
+            return
+        head = self._read_head()
         if head is None:
             return
+        server = self.server
+        if not isinstance(server, WSGIServer) or self.parsed is None or _is_upgrade(self.parsed):
+            self._run(head)
+        elif server.plain_request_admitted():
+            try:
+                self._run(head)
+            finally:
+                server.plain_request_done()
+        else:
+            with contextlib.suppress(OSError):
+                self.connection.sendall(BUSY)
+
+    def _run(self, head: tuple[bytes, bytes]) -> None:
         raw, leftover = head
         self.rfile.close()
         self.rfile = io.BytesIO(raw)
@@ -237,7 +255,8 @@ class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
                 if not chunk:
                     return None
                 received += chunk
-                if reader.feed(chunk) is not None:
+                self.parsed = reader.feed(chunk)
+                if self.parsed is not None:
                     break
         except HandshakeError as exc:
             with contextlib.suppress(OSError):
@@ -248,7 +267,8 @@ class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
         finally:
             if isinstance(server, WSGIServer):
                 server.handshake_done(self)
-            sock.settimeout(None)
+            # A plain request's body and response: a silent peer holds this thread that long.
+            sock.settimeout(getattr(server, "request_timeout", None))
         leftover = reader.leftover
         return bytes(received[: len(received) - len(leftover)]), leftover
 
@@ -263,6 +283,10 @@ def _shut(sock: socket.socket) -> None:
     under the reading thread)."""
     with contextlib.suppress(OSError):
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+#: The answer to a plain request past :attr:`WSGIServer.max_plain_requests`.
+BUSY = serialize_response(503, [("Content-Length", "0"), ("Connection", "close")])
 
 
 def _is_upgrade(request: Request) -> bool:
@@ -421,11 +445,18 @@ class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
     #: waited longest is dropped to make room: idle or slow peers cannot lock new
     #: clients out (and each is held :attr:`handshake_timeout` seconds at most).
     max_pending_handshakes = 1024
+    #: Seconds a plain (non-upgrade) request's thread waits on a silent peer, reading the
+    #: body or writing the response, before the connection is dropped.
+    request_timeout = 60.0
+    #: Plain (non-upgrade) requests running at once, each on a thread of its own. Past it,
+    #: a new one is answered 503 at once: slow peers cannot pile up threads.
+    max_plain_requests = 256
     manager: WebSocketManager | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._pending: dict[object, Callable[[], None]] = {}  # oldest first
         self._pending_lock = threading.Lock()
+        self._plain_running = 0
         super().__init__(*args, **kwargs)
         self._upgraded: set[int] = set()
         self._stop_serving = threading.Event()
@@ -533,6 +564,21 @@ class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
             )
             drop_oldest()
 
+    def plain_request_admitted(self) -> bool:
+        """Whether a plain request may start its thread (under :attr:`max_plain_requests`);
+        if so, :meth:`plain_request_done` must follow."""
+        with self._pending_lock:
+            if self._plain_running >= self.max_plain_requests:
+                logger.info("Answering 503: %d plain requests running", self._plain_running)
+                return False
+            self._plain_running += 1
+            return True
+
+    def plain_request_done(self) -> None:
+        """A plain request admitted by :meth:`plain_request_admitted` ended."""
+        with self._pending_lock:
+            self._plain_running -= 1
+
     def handshake_done(self, key: object) -> None:
         """``key`` no longer waits for its request head (it came, or the connection ended)."""
         with self._pending_lock:
@@ -570,11 +616,19 @@ class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
         """A :class:`HandshakeReader` read this head (on the loop): answer an upgrade here,
         run any other request on a thread of its own."""
         if not _is_upgrade(request):
-            sock.setblocking(True)
+            if not self.plain_request_admitted():
+                self.answer_and_close(sock, BUSY)
+                return
+            sock.settimeout(self.request_timeout)
             thread = threading.Thread(
                 target=self._plain_request, args=(sock, client_address, head), name="wsgiref-request", daemon=True
             )
-            thread.start()
+            try:
+                thread.start()
+            except BaseException:
+                self.plain_request_done()
+                self.shutdown_request(sock)
+                raise
             return
         try:
             handler_cls: Any = self.RequestHandlerClass
@@ -595,6 +649,7 @@ class WSGIServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
         except Exception:
             self.handle_error(sock, client_address)
         finally:
+            self.plain_request_done()
             self.shutdown_request(sock)
 
     def answer_and_close(self, sock: Any, response: bytes) -> None:
