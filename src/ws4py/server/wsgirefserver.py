@@ -255,8 +255,9 @@ class WebSocketWSGIRequestHandler(simple_server.WSGIRequestHandler):
                 if not chunk:
                     return None
                 received += chunk
-                self.parsed = reader.feed(chunk)
-                if self.parsed is not None:
+                head = reader.feed(chunk)
+                if isinstance(head, Request):  # a reader made with is_request=True
+                    self.parsed = head
                     break
         except HandshakeError as exc:
             with contextlib.suppress(OSError):
