@@ -201,4 +201,3 @@ def test_a_flood_of_empty_continuation_frames_leaves_the_servers_memory_flat(ser
     finally:
         for client in clients:
             client.close()
-
