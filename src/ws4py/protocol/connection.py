@@ -533,16 +533,10 @@ class Connection:
                 raise TextFrameEncodingException(INVALID_TEXT)
             self._frag_utf8 = state
         buffer += payload
-        if not fin:
-            return
-        message = bytes(buffer)
-        self._end_fragments()
-        if not text:
-            append(BinaryReceived(message))
-        elif len(message) >= _LARGE and not self.decode_text:
-            append(TextReceived(None, message))  # validated: decoded only if someone asks for the str
-        else:
-            append(TextReceived(message.decode(), message))
+        if fin:
+            # Text is decoded straight from the buffer (valid: checked as it came).
+            append(TextReceived(buffer.decode()) if text else BinaryReceived(bytes(buffer)))
+            self._end_fragments()
 
     def _end_fragments(self) -> None:
         """No fragmented message in progress any more: let its bytes go."""
