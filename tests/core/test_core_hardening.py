@@ -85,6 +85,10 @@ def test_a_header_claiming_a_large_payload_allocates_nothing_like_it(length: int
     events, _, peak = allocated_by(lambda: server.receive_data(claim(length)))
     assert events == []
     assert peak < 4096, f"a 14-byte header claiming {length} bytes cost {peak} bytes"
+    # Nor does asking where to read the rest (an adapter that reads into the core's buffer).
+    view, _, peak = allocated_by(server.receive_buffer)
+    assert view is not None and 0 < len(view) <= length
+    assert peak < 4096, f"receive_buffer() after a header claiming {length} bytes cost {peak} bytes"
 
 
 def test_the_buffer_of_a_large_frame_grows_with_what_arrived_and_the_frame_arrives_whole() -> None:
