@@ -22,7 +22,7 @@ def test_a_large_frame_read_into_the_cores_buffer_arrives_whole(codec: str, text
         pos = 100_000
         while pos < len(wire):
             view = server.receive_buffer()
-            assert view is not None and len(view) == len(wire) - pos
+            assert view is not None and 0 < len(view) <= len(wire) - pos  # grown as it fills
             n = min(len(view), 300_000)
             view[:n] = wire[pos : pos + n]
             events += server.received_into(n)

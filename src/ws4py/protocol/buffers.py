@@ -11,8 +11,10 @@ class SpareBuffers:
     A fresh buffer of a megabyte costs more than filling it: the allocator
     maps new pages (and unmaps them when it is freed), and each one faults on
     first touch. Keeping the last few makes a stream of large frames reuse
-    the same memory. Shared by every connection of the process; list
-    operations are atomic, so threads need no lock.
+    the same memory. They are memory the process holds already, so a frame
+    that takes one commits nothing new: the pool's bound (``max_buffers`` of
+    at most ``max_size`` bytes) is a bound of the whole process. Shared by
+    every connection; list operations are atomic, so threads need no lock.
     """
 
     def __init__(self, max_buffers: int = 4, max_size: int = 16 * 2**20) -> None:
@@ -20,16 +22,19 @@ class SpareBuffers:
         self.max_buffers = max_buffers
         self.max_size = max_size
 
-    def take(self, size: int) -> bytearray:
-        """A buffer of at least ``size`` bytes (at most twice that), reused when one fits."""
+    def take(self, size: int) -> bytearray | None:
+        """A kept buffer of at least ``size`` bytes (at most twice that), or ``None``.
+
+        Never a new one: a caller allocates only for bytes it has.
+        """
         try:
             buffer = self._buffers.pop()
         except IndexError:
-            return bytearray(size)
+            return None
         if size <= len(buffer) <= 2 * size:
             return buffer
         self.give(buffer)
-        return bytearray(size)
+        return None
 
     def give(self, buffer: bytearray) -> None:
         """Keep ``buffer`` for a later :meth:`take`, if it is not too large and there is room."""

@@ -30,7 +30,6 @@ client waits for that, then closes its end.
 
 from __future__ import annotations
 
-import codecs
 import enum
 import os
 from collections.abc import Sequence
@@ -49,7 +48,7 @@ from .events import (
     PongReceived,
     TextReceived,
 )
-from .utf8 import INVALID_TEXT, PartialTextCheck, Utf8Decoder, check_decoder_prefix, decoder_state
+from .utf8 import INVALID_TEXT, PartialTextCheck
 
 __all__ = ["Role", "State", "TransportAction", "Connection", "DEFAULT_MAX_MESSAGE_SIZE"]
 
@@ -130,7 +129,13 @@ class Connection:
     message's payload after reassembly and decompression, however many
     fragments it comes in. ``max_queued_bytes`` bounds the received bytes the
     core holds before they form a complete frame. Going over any of them
-    fails the connection with 1009.
+    fails the connection with 1009 (a frame whose header claims more than
+    ``max_queued_bytes`` at once).
+
+    Memory follows the bytes that arrived, never a length a header claims:
+    an incomplete frame's buffer grows with its bytes (to at most about twice
+    them), and a fragmented message is assembled as its fragments arrive, so
+    it holds its payload and nothing per fragment.
     """
 
     # Slots: a server holds one of these per idle connection, so its size counts.
@@ -142,11 +147,10 @@ class Connection:
         "_buffer",
         "_close_due",
         "_expect_mask",
+        "_frag_buffer",
         "_frag_compressed",
-        "_frag_decoder",
         "_frag_opcode",
-        "_frag_parts",
-        "_frag_size",
+        "_frag_utf8",
         "_partial",
         "_pings",
         "_pongs_due",
@@ -211,7 +215,8 @@ class Connection:
         self._expect_mask = not self.is_client
         self._allowed_rsv = _frames.RSV1 if self.deflate is not None else 0
         self._buffer = bytearray()
-        # An incomplete large frame, in a buffer of its full size, and how much of it arrived.
+        # An incomplete large frame: its buffer (grown as its bytes arrive, see
+        # _big_room), how much of it arrived and its whole length.
         self._big: bytearray | None = None
         self._big_filled = 0
         self._big_end = 0
@@ -219,12 +224,14 @@ class Connection:
         self._pongs_due: list[bytes] = []
         self._pings: dict[bytes, None] = {}
 
-        # Incoming fragmented message: opcode 0 when none is in progress.
+        # Incoming fragmented message: opcode 0 when none is in progress. Its
+        # payload so far is assembled in one buffer (a fragment costs its bytes,
+        # nothing more), and a text's UTF-8 is checked as it comes: _frag_utf8 is
+        # the utf8_check state its bytes so far left.
         self._frag_opcode = 0
-        self._frag_parts: list[bytes] | list[str] = []
-        self._frag_size = 0
+        self._frag_buffer = bytearray()
         self._frag_compressed = False
-        self._frag_decoder: codecs.IncrementalDecoder | None = None
+        self._frag_utf8 = 0
 
         # How far the incomplete text frame at the buffer's start is validated, while one is.
         self._partial: PartialTextCheck | None = None
@@ -254,9 +261,12 @@ class Connection:
         big = self._big
         if big is None:
             return self._receive(data, None)
-        # A large frame is arriving into a buffer of its final size (see _receive).
-        taken = min(len(data), self._big_end - self._big_filled)
-        big[self._big_filled : self._big_filled + taken] = memoryview(data)[:taken]
+        # A large frame is arriving into its own buffer (see _receive).
+        filled = self._big_filled
+        taken = min(len(data), self._big_end - filled)
+        # Through memoryviews: a bytearray's slice assignment would copy the data first.
+        with memoryview(self._big_room(taken)) as view:
+            view[filled : filled + taken] = memoryview(data)[:taken]
         events = self._big_arrived(taken)
         if taken < len(data) and self._reading:
             events += self._receive(memoryview(data)[taken:], None)
@@ -287,18 +297,45 @@ class Connection:
 
         An adapter that can read into a buffer (``recv_into``) reads straight
         into this one and calls :meth:`received_into`: the frame's bytes are
-        then copied once less. Never longer than what the frame still lacks.
+        then copied once less. Never longer than what the frame still lacks,
+        nor (unless a kept buffer is reused) than what arrived of it: the
+        buffer grows as it fills. The view is for one read: take a new one
+        after any other call.
         """
         big = self._big
         if big is None or not self._reading:
             return None
-        return memoryview(big)[self._big_filled : self._big_end]
+        filled = self._big_filled
+        if filled == len(big):
+            big = self._big_room(1)
+        return memoryview(big)[filled : min(len(big), self._big_end)]
 
     def received_into(self, nbytes: int) -> list[Event]:
         """:meth:`receive_data` for ``nbytes`` read into :meth:`receive_buffer`'s buffer."""
         if self._big is None or not self._reading:
             return []
         return self._big_arrived(nbytes)
+
+    def _big_room(self, needed: int) -> bytearray:
+        """The large frame's buffer, with room for ``needed`` more of its bytes.
+
+        A header is not a promise: the buffer grows with the bytes that arrive,
+        never straight to the length the header claims. It at least doubles
+        each time, so a frame costs linear time. A kept buffer for the whole
+        frame is taken when there is one, as it costs no new memory.
+        """
+        big = self._big
+        assert big is not None
+        filled = self._big_filled
+        if filled + needed <= len(big):
+            return big
+        grown = spare_buffers.take(self._big_end)
+        if grown is None:
+            grown = bytearray(min(self._big_end, max(filled + needed, 2 * len(big))))
+        with memoryview(big) as view, memoryview(grown) as into:
+            into[:filled] = view[:filled]
+        self._big = grown
+        return grown
 
     def _big_arrived(self, taken: int) -> list[Event]:
         big = self._big
@@ -357,6 +394,9 @@ class Connection:
             self._fail(cls(reason, code), events)
         elif len(buf) > self.max_queued_bytes:
             self._fail(FrameTooLargeException(f"over {self.max_queued_bytes} bytes buffered"), events)
+        elif (total := _frames.frame_length(buf)) > self.max_queued_bytes:
+            # It could never be buffered whole (with no limits: longer than any buffer).
+            self._fail(FrameTooLargeException(f"a frame of {total} bytes is over {self.max_queued_bytes}"), events)
         elif buf:
             if not buf[0] & 0x48:
                 # An uncompressed data frame is incomplete: fail fast on its bad UTF-8
@@ -366,15 +406,19 @@ class Connection:
                 except ProtocolException as exc:
                     self._fail(exc, events)
                     return events
-            total = _frames.frame_length(buf)
-            if total >= _LARGE and total <= self.max_queued_bytes:
-                # Growing the buffer a read at a time costs a copy of all of it
-                # whenever realloc cannot extend it in place: give the frame its
-                # final size at once.
+            if total >= _LARGE:
+                # A large frame gets a buffer of its own, read into directly
+                # (receive_buffer) and grown as it fills: deleting each frame's
+                # bytes from the front of the shared buffer would move the rest.
+                filled = len(buf)
                 big = spare_buffers.take(total)
-                big[: len(buf)] = buf
-                self._big, self._big_filled, self._big_end = big, len(buf), total
-                buf.clear()
+                if big is None:
+                    big, self._buffer = buf, bytearray()  # it holds the frame's start: the frame's own now
+                else:
+                    with memoryview(big) as into:
+                        into[:filled] = buf
+                    buf.clear()
+                self._big, self._big_filled, self._big_end = big, filled, total
         return events
 
     def _check_partial_text(self, buf: bytearray | memoryview) -> None:
@@ -382,8 +426,8 @@ class Connection:
         opcode = buf[0] & 0x0F
         if opcode == _TEXT and not self._frag_opcode:
             initial = 0
-        elif opcode == 0 and self._frag_decoder is not None and not self._frag_compressed:
-            initial = decoder_state(self._frag_decoder)
+        elif opcode == 0 and self._frag_opcode == _TEXT and not self._frag_compressed:
+            initial = self._frag_utf8
         else:
             return
         partial = self._partial
@@ -449,9 +493,7 @@ class Connection:
                 else:
                     self._frag_opcode = opcode
                     self._frag_compressed = bool(compressed)
-                    self._frag_size = 0
-                    self._frag_parts = []
-                    self._frag_decoder = Utf8Decoder() if opcode == _TEXT else None
+                    self._frag_utf8 = 0
                     self._add_fragment(payload, False, append)
             elif opcode == 0:
                 if not self._frag_opcode:
@@ -477,32 +519,29 @@ class Connection:
                 return
 
     def _add_fragment(self, payload: bytes, fin: bool, append) -> None:  # type: ignore[no-untyped-def]
+        buffer = self._frag_buffer
         if self._frag_compressed:
-            remaining = self.max_message_size - self._frag_size
+            remaining = self.max_message_size - len(buffer)
             payload = self.deflate.decompress(payload, fin, remaining)  # type: ignore[union-attr]
-        self._frag_size += len(payload)
-        if self._frag_size > self.max_message_size:
+        if len(buffer) + len(payload) > self.max_message_size:
             raise FrameTooLargeException(f"message exceeds the limit of {self.max_message_size} bytes")
-        decoder = self._frag_decoder
-        if decoder is not None:
-            self._partial = None  # its start was validated as it arrived: decode it whole now
-            try:
-                text = decoder.decode(payload, fin)
-                if not fin:
-                    check_decoder_prefix(decoder)
-            except UnicodeDecodeError:
-                raise TextFrameEncodingException(INVALID_TEXT) from None
-            self._frag_parts.append(text)  # type: ignore[arg-type]
-            if fin:
-                append(TextReceived("".join(self._frag_parts)))  # type: ignore[arg-type]
-        else:
-            self._frag_parts.append(payload)  # type: ignore[arg-type]
-            if fin:
-                append(BinaryReceived(b"".join(self._frag_parts)))  # type: ignore[arg-type]
+        text = self._frag_opcode == _TEXT
+        if text:
+            self._partial = None  # its start was validated as it arrived: check it whole now
+            state = _frames.utf8_check(payload, self._frag_utf8)
+            if state < 0 or (fin and state):
+                raise TextFrameEncodingException(INVALID_TEXT)
+            self._frag_utf8 = state
+        buffer += payload
         if fin:
-            self._frag_opcode = 0
-            self._frag_parts = []
-            self._frag_decoder = None
+            # Text is decoded straight from the buffer (valid: checked as it came).
+            append(TextReceived(buffer.decode()) if text else BinaryReceived(bytes(buffer)))
+            self._end_fragments()
+
+    def _end_fragments(self) -> None:
+        """No fragmented message in progress any more: let its bytes go."""
+        self._frag_opcode = 0
+        self._frag_buffer = bytearray()
 
     def _acknowledge(self, payload: bytes) -> tuple[bytes, ...]:
         pings = self._pings
@@ -531,9 +570,7 @@ class Connection:
                 raise TextFrameEncodingException("invalid UTF-8 in a close reason") from None
         # A close inside a fragmented message is a normal close: the partial
         # message is dropped.
-        self._frag_opcode = 0
-        self._frag_parts = []
-        self._frag_decoder = None
+        self._end_fragments()
         self.close_received = (code, reason)
         append(CloseReceived(code, reason))
         self.close_code, self.close_reason = code, reason
@@ -548,7 +585,7 @@ class Connection:
         """Fail the WebSocket connection (RFC 6455 7.1.7)."""
         self.failure = exc
         self.close_code, self.close_reason = exc.code, exc.reason
-        self._frag_parts = []
+        self._end_fragments()
         self._stop_reading(exc.code.to_bytes(2, "big") + exc.reason.encode()[:123])
         events.append(ConnectionFailed(exc.code, exc.reason))
 

@@ -146,10 +146,17 @@ class HeadReader:
         return Response(int(match.group(2)), match.group(3).decode("latin-1"), headers)
 
 
+def _breaks_a_line(text: str) -> bool:
+    """Whether ``text`` would end its line of a head early (and start another: an injection)."""
+    return "\r" in text or "\n" in text
+
+
 def _head(start_line: str, headers: list[tuple[str, str]] | Headers) -> bytes:
+    if _breaks_a_line(start_line):
+        raise ValueError(f"invalid start line {start_line!r}")
     out = [start_line]
     for name, value in headers:
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+        if _breaks_a_line(value) or _breaks_a_line(name) or ":" in name:
             raise ValueError(f"invalid header field {name!r}")
         out.append(f"{name}: {value}")
     out.append("\r\n")
@@ -166,6 +173,8 @@ def serialize_response(
     body: bytes = b"",
     reason: str | None = None,
 ) -> bytes:
+    if not 100 <= status <= 599:
+        raise ValueError(f"invalid status code {status!r}: not in 100-599")
     if reason is None:
         reason = REASONS.get(status, "Unknown")
     return _head(f"HTTP/1.1 {status} {reason}", headers) + body

@@ -7,31 +7,12 @@ invalid UTF-8 fails as soon as the first bad byte is in, not when the message
 
 from __future__ import annotations
 
-import codecs
-
 from ..exc import TextFrameEncodingException
-from . import _frames_py
 from . import frames as _frames
 
-__all__ = ["INVALID_TEXT", "PartialTextCheck", "Utf8Decoder", "check_decoder_prefix", "decoder_state"]
+__all__ = ["INVALID_TEXT", "PartialTextCheck"]
 
 INVALID_TEXT = "invalid UTF-8 in a text message"
-
-#: The incremental decoder of a fragmented text message.
-Utf8Decoder = codecs.getincrementaldecoder("utf-8")
-
-
-def check_decoder_prefix(decoder: codecs.IncrementalDecoder) -> None:
-    """Fail fast on a partial surrogate (ED A0-BF), the one invalid prefix
-    CPython's incremental decoder holds back instead of rejecting."""
-    pending = decoder.getstate()[0]
-    if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
-        raise UnicodeDecodeError("utf-8", pending, 0, 2, "surrogates not allowed")
-
-
-def decoder_state(decoder: codecs.IncrementalDecoder) -> int:
-    """The ``utf8_check`` state that continues where ``decoder`` stopped."""
-    return _frames_py.utf8_state(decoder.getstate()[0])
 
 
 class PartialTextCheck:
