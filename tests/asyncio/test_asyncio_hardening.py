@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import tracemalloc
@@ -29,7 +30,6 @@ from aio_support import (
     port_of,
     raw_client,
     serving,
-    url,
     within,
 )
 
@@ -88,27 +88,26 @@ async def test_a_server_stops_growing_its_write_buffer_for_a_peer_that_floods_pi
             await eventually(lambda: bool(buffered), what="the handler got the text after the pings")
         finally:
             peer.abort()
-    print("BUF", buffered)
     assert buffered[0] <= WRITE_LIMIT + PONG_SLACK, f"{buffered[0]} bytes buffered"
 
 
 async def test_a_client_stops_growing_its_write_buffer_for_a_server_that_floods_pings_and_never_reads() -> None:
-    async with RawServer() as raw:
-        async with connect(
-            f"ws://{HOST}:{raw.port}/", compression=None, ping_interval=None, write_limit=WRITE_LIMIT
-        ) as client:
-            peer = await raw.next()
-            small_send_buffer(client)
-            # The raw server reads nothing from here on: a small window.
-            peer.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * KIB)
-            try:
-                await flood_pings(peer)
-                assert await within(client.recv()) == "done"
-                assert client.transport is not None
-                buffered = client.transport.get_write_buffer_size()
-                assert buffered <= WRITE_LIMIT + PONG_SLACK, f"{buffered} bytes buffered"
-            finally:
-                peer.abort()
+    async with (
+        RawServer() as raw,
+        connect(f"ws://{HOST}:{raw.port}/", compression=None, ping_interval=None, write_limit=WRITE_LIMIT) as client,
+    ):
+        peer = await raw.next()
+        small_send_buffer(client)
+        # The raw server reads nothing from here on: a small window.
+        peer.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * KIB)
+        try:
+            await flood_pings(peer)
+            assert await within(client.recv()) == "done"
+            assert client.transport is not None
+            buffered = client.transport.get_write_buffer_size()
+            assert buffered <= WRITE_LIMIT + PONG_SLACK, f"{buffered} bytes buffered"
+        finally:
+            peer.abort()
 
 
 # -- open_timeout and process_request (item 9) ----------------------------------------------
@@ -167,10 +166,8 @@ def send_from_thread(port: int, frames: bytes, done: threading.Event) -> threadi
             head = b""
             while b"\r\n\r\n" not in head:
                 head += sock.recv(1)
-            try:
+            with contextlib.suppress(OSError):  # the test is over and the server dropped us
                 sock.sendall(frames)
-            except OSError:
-                pass  # the test is over and the server dropped us
             done.wait(10.0)
 
     thread = threading.Thread(target=run, daemon=True)

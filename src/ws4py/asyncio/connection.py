@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from sys import getsizeof
 from collections.abc import AsyncIterable, Iterable
+from sys import getsizeof
 from typing import Any
 
 from ..exc import ConnectionClosed, ConnectionClosedOK
