@@ -13,12 +13,17 @@ The documented snippet::
 :class:`WebSocketProtocol` is an :class:`asyncio.Protocol` that does the
 opening handshake with the same core and limits as :mod:`ws4py.asyncio`,
 then calls the handler's callbacks straight from ``data_received``. What
-the callbacks send during one read is written with one system call.
+the callbacks send while they run, to their own connection or any other of
+the same thread's loop (a broadcast written as ``for ws in clients:
+ws.send(m)``), is held and written when they return: one write per
+connection, in order. Sends made outside a callback (a task, a timer) are
+written at once.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,7 +32,7 @@ from .asyncio.handshake import ServerSide
 from .asyncio.options import deflate_options
 from .classic import ClassicCallbacks, Payload, deliver, dispatch, sendable
 from .messaging import Message
-from .protocol import Event, ServerHandshake, State
+from .protocol import Connection, Event, ServerHandshake, State
 from .protocol.deflate import EXTENSION_NAME
 from .protocol.fragments import OutgoingFragments
 from .protocol.frames import LARGE_PAYLOAD, Opcode
@@ -35,6 +40,21 @@ from .protocol.frames import LARGE_PAYLOAD, Opcode
 __all__ = ["EchoWebSocket", "WebSocket", "WebSocketProtocol"]
 
 logger = logging.getLogger("ws4py")
+
+
+class _Callbacks(threading.local):
+    """Per thread (one event loop each): the connections corked while a callback runs.
+
+    ``corked`` is ``None`` outside callbacks; during one, the connections
+    other than the running one that were sent to, each holding its frames in
+    its ``_pending`` until the outermost callback returns.
+    """
+
+    def __init__(self) -> None:
+        self.corked: list[WebSocketProtocol] | None = None
+
+
+_callbacks = _Callbacks()
 
 _OPEN = State.OPEN
 _BINARY = Opcode.BINARY  # module globals: an enum class attribute is a slow look-up (3.11)
@@ -140,6 +160,16 @@ class WebSocket(ClassicCallbacks):
         self.proto.flush_frames()
         await self.proto.drain()
 
+    # -- for ws4py.asyncio.broadcast, which takes these websockets themselves ----
+
+    def broadcast_core(self) -> Connection | str:
+        """See :meth:`ws4py.asyncio.endpoint.Endpoint.broadcast_core`."""
+        return self.proto.broadcast_core()
+
+    def write_frame_soon(self, data: bytes) -> None:
+        """See :meth:`WebSocketProtocol.write_frame_soon`."""
+        self.proto.write_frame_soon(data)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.peer_address}>"
 
@@ -185,13 +215,13 @@ class WebSocketProtocol(ServerSide):
 
     def _opened(self) -> None:
         self.ws = ws = self.handler_cls(self)
-        if self._pending is None:
-            self._pending = []  # what the callbacks send goes out in one write
+        corked = self._cork()
         try:
             ws.opened()
         except Exception as exc:
             self._callback_failed(exc)
-        self.flush_frames()
+        finally:
+            self._uncork(corked)
 
     def data_received(self, data: bytes | memoryview) -> None:
         core = self._core
@@ -202,8 +232,7 @@ class WebSocketProtocol(ServerSide):
         messages, events = core.receive_messages(data)
         ws = self.ws
         assert ws is not None
-        if self._pending is None:
-            self._pending = []  # what the callbacks send goes out in one write
+        corked = self._cork()
         try:
             if messages:
                 deliver(ws, messages)
@@ -211,7 +240,8 @@ class WebSocketProtocol(ServerSide):
                 dispatch(ws, events, core, self.write_frame, self._pong_received)
         except Exception as exc:
             self._callback_failed(exc)
-        self.flush_frames()
+        finally:
+            self._uncork(corked)
         if events:
             self._flush_core(core)
 
@@ -219,13 +249,36 @@ class WebSocketProtocol(ServerSide):
         ws = self.ws
         core = self._core
         assert ws is not None and core is not None
-        if self._pending is None:
-            self._pending = []  # what the callbacks send goes out in one write
+        corked = self._cork()
         try:
             dispatch(ws, events, core, self.write_frame, self._pong_received)
         except Exception as exc:
             self._callback_failed(exc)
+        finally:
+            self._uncork(corked)
+
+    def _cork(self) -> list[WebSocketProtocol] | None:
+        """Callbacks are about to run: hold what they send, here and on other connections.
+
+        Returns the list of other connections corked, when this is the
+        outermost callback of the thread (``None`` when one is running already).
+        """
+        if self._pending is None:
+            self._pending = []
+        state = _callbacks
+        if state.corked is not None:
+            return None
+        corked: list[WebSocketProtocol] = []
+        state.corked = corked
+        return corked
+
+    def _uncork(self, corked: list[WebSocketProtocol] | None) -> None:
+        """The callbacks returned: one write per connection sent to (this one first)."""
         self.flush_frames()
+        if corked is not None:
+            _callbacks.corked = None
+            for proto in corked:
+                proto.flush_frames()
 
     def _callback_failed(self, exc: Exception) -> None:
         ws = self.ws
@@ -239,7 +292,7 @@ class WebSocketProtocol(ServerSide):
         ws = self.ws
         if ws is None:
             return
-        self._pending = None
+        corked = self._cork()  # what closed() sends to the others goes out when it returns
         try:
             if exc is not None:
                 ws.unhandled_error(exc)  # the transport failed: that ended the connection
@@ -249,6 +302,8 @@ class WebSocketProtocol(ServerSide):
             ws.closed(self.close_code or 1006, self.close_reason or "")
         except Exception:
             logger.exception("Error in closed() of %r", ws)
+        finally:
+            self._uncork(corked)
 
     # -- writing -------------------------------------------------------------
 
@@ -283,6 +338,27 @@ class WebSocketProtocol(ServerSide):
                 self.write_frame(frame)
             return
         self.write_large_frame(*core.frame_parts(data, binary))
+
+    def write_frame_soon(self, data: bytes) -> None:
+        """Write ``data`` when the running callbacks return, or else when the running task yields."""
+        if _callbacks.corked is not None:
+            self.write_frame(data)
+        else:
+            super().write_frame_soon(data)
+
+    def write_frame(self, data: bytes) -> None:
+        """Write ``data`` now, or when the running callbacks return (see the module docstring)."""
+        pending = self._pending
+        if pending is None:
+            corked = _callbacks.corked
+            if corked is None:
+                transport = self._transport
+                assert transport is not None
+                transport.write(data)
+                return
+            pending = self._pending = []
+            corked.append(self)
+        pending.append(data)
 
     def send_fragments(self, chunks: Iterable[str | bytes], binary: bool) -> None:
         """Send ``chunks`` as one fragmented message, binary when ``binary`` (see :class:`OutgoingFragments`)."""

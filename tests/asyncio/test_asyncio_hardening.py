@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 import threading
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import ClassVar
 
 import pytest
 from aio_support import (
@@ -33,8 +35,10 @@ from aio_support import (
     within,
 )
 
-from ws4py.asyncio import Connection, connect
-from ws4py.protocol import ClientHandshake, Request, Role
+from ws4py.async_websocket import WebSocket, WebSocketProtocol
+from ws4py.asyncio import Connection, broadcast, connect
+from ws4py.messaging import Message
+from ws4py.protocol import ClientHandshake, CloseReceived, Request, Role, TextReceived
 from ws4py.protocol import Connection as Core
 
 KIB = 1024
@@ -215,3 +219,110 @@ async def test_a_queued_large_text_message_is_held_once(traced: None) -> None:
     # One message in the queue as one representation, plus the core's receive
     # buffer (kept for the next large frame) and what one read brought past it.
     assert held <= 2 * size + MIB, f"{held / MIB:.1f} MiB held for {size / MIB:.0f} MiB messages"
+
+
+# -- the callbacks API: sends of one callback to many connections (item 13) --------------------
+
+MEMBERS = 8
+ROUNDS = 50
+
+
+class Hub(WebSocket):
+    """On ``"go"``, sends ``ROUNDS`` messages to every member as a user writes it (``for ws in members``).
+
+    On ``"go and close"`` it also closes every other member after its messages;
+    on ``"broadcast"`` it hands the members themselves to :func:`broadcast`.
+    """
+
+    members: ClassVar[list[Hub]] = []
+
+    def opened(self) -> None:
+        self.members.append(self)
+
+    def received_message(self, message: Message) -> None:
+        command = str(message)
+        if command == "broadcast":
+            assert broadcast(self.members, "to every member") == []
+            return
+        for i in range(ROUNDS):
+            for ws in self.members:
+                ws.send(f"message {i}")
+        if command == "go and close":
+            for ws in self.members:
+                if ws is not self:
+                    ws.close(1000, "after the data")
+
+
+@pytest.fixture
+def hub() -> Iterator[type[Hub]]:
+    class Fresh(Hub):
+        members: ClassVar[list[Hub]] = []
+
+    yield Fresh
+
+
+@contextlib.asynccontextmanager
+async def hub_with_peers(hub: type[Hub]) -> AsyncIterator[list[RawPeer]]:
+    """A callbacks server of ``hub`` and ``MEMBERS`` raw peers connected to it (the first one commands)."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: WebSocketProtocol(hub, compression=None), HOST, 0)
+    peers: list[RawPeer] = []
+    try:
+        peers = [await raw_client(port_of(server)) for _ in range(MEMBERS)]
+        await eventually(lambda: len(hub.members) == MEMBERS, what="every member opened")
+        yield peers
+    finally:
+        for peer in peers:
+            peer.abort()
+        server.close()
+        await within(server.wait_closed())
+        await eventually(lambda: all(ws.terminated for ws in hub.members), what="every member closed")
+
+
+def data_segments_sent(ws: WebSocket) -> int:
+    """The data segments the kernel sent on ``ws``'s socket (``tcpi_data_segs_out`` of ``TCP_INFO``, Linux)."""
+    info = ws.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    segments: int = struct.unpack_from("I", info, 156)[0]
+    return segments
+
+
+async def test_what_one_callback_sends_to_many_connections_goes_out_in_one_write_each_in_order(
+    hub: type[Hub],
+) -> None:
+    async with hub_with_peers(hub) as peers:
+        before = [data_segments_sent(ws) for ws in hub.members]
+        await peers[0].send(peers[0].core.send_text("go"))
+        for peer in peers:
+            assert [await peer.next_event() for _ in range(ROUNDS)] == [
+                TextReceived(f"message {i}") for i in range(ROUNDS)
+            ]
+        # TCP_NODELAY is on: a write of its own would be a segment of its own.
+        assert [data_segments_sent(ws) - b for ws, b in zip(hub.members, before, strict=True)] == [1] * MEMBERS
+
+
+async def test_a_close_sent_by_a_callback_goes_out_after_the_data_it_sent_before(hub: type[Hub]) -> None:
+    async with hub_with_peers(hub) as peers:
+        await peers[0].send(peers[0].core.send_text("go and close"))
+        for peer in peers[1:]:
+            events = await peer.until_close()
+            assert events == [TextReceived(f"message {i}") for i in range(ROUNDS)] + [
+                CloseReceived(1000, "after the data")
+            ]
+        assert [await peers[0].next_event() for _ in range(ROUNDS)] == [
+            TextReceived(f"message {i}") for i in range(ROUNDS)
+        ]
+
+
+async def test_a_send_from_outside_any_callback_goes_out_at_once(hub: type[Hub]) -> None:
+    async with hub_with_peers(hub) as peers:
+        hub.members[3].send("from a task")
+        assert await peers[3].next_event() == TextReceived("from a task")
+
+
+async def test_broadcast_takes_the_callback_websockets_themselves(hub: type[Hub]) -> None:
+    async with hub_with_peers(hub) as peers:
+        assert broadcast(hub.members, "from a task") == []
+        await peers[0].send(peers[0].core.send_text("broadcast"))
+        for peer in peers:
+            assert await peer.next_event() == TextReceived("from a task")
+            assert await peer.next_event() == TextReceived("to every member")
