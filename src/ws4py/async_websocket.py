@@ -22,8 +22,8 @@ written at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -42,19 +42,13 @@ __all__ = ["EchoWebSocket", "WebSocket", "WebSocketProtocol"]
 logger = logging.getLogger("ws4py")
 
 
-class _Callbacks(threading.local):
-    """Per thread (one event loop each): the connections corked while a callback runs.
-
-    ``corked`` is ``None`` outside callbacks; during one, the connections
-    other than the running one that were sent to, each holding its frames in
-    its ``_pending`` until the outermost callback returns.
-    """
-
-    def __init__(self) -> None:
-        self.corked: list[WebSocketProtocol] | None = None
-
-
-_callbacks = _Callbacks()
+# While callbacks run on a loop: that loop and the other connections they sent to, each
+# holding its frames in its ``_pending`` until the outermost callback returns (None outside
+# callbacks). One global for every thread, because reading it costs less than a
+# threading.local on every read; a loop of another thread that finds it taken only corks
+# nothing (its sends are written at once, see write_frame), and each outermost callback
+# flushes the list it made, so nothing is written from the wrong thread or left behind.
+_corking: tuple[asyncio.AbstractEventLoop, list[WebSocketProtocol]] | None = None
 
 _OPEN = State.OPEN
 _BINARY = Opcode.BINARY  # module globals: an enum class attribute is a slow look-up (3.11)
@@ -232,7 +226,14 @@ class WebSocketProtocol(ServerSide):
         messages, events = core.receive_messages(data)
         ws = self.ws
         assert ws is not None
-        corked = self._cork()
+        # _cork and _uncork, inline: this runs for every read.
+        global _corking
+        if self._pending is None:
+            self._pending = []
+        corked: list[WebSocketProtocol] | None = None
+        if _corking is None:
+            corked = []
+            _corking = (self._loop, corked)
         try:
             if messages:
                 deliver(ws, messages)
@@ -241,7 +242,11 @@ class WebSocketProtocol(ServerSide):
         except Exception as exc:
             self._callback_failed(exc)
         finally:
-            self._uncork(corked)
+            self.flush_frames()
+            if corked is not None:
+                _corking = None
+                for proto in corked:
+                    proto.flush_frames()
         if events:
             self._flush_core(core)
 
@@ -263,20 +268,21 @@ class WebSocketProtocol(ServerSide):
         Returns the list of other connections corked, when this is the
         outermost callback of the thread (``None`` when one is running already).
         """
+        global _corking
         if self._pending is None:
             self._pending = []
-        state = _callbacks
-        if state.corked is not None:
+        if _corking is not None:
             return None
         corked: list[WebSocketProtocol] = []
-        state.corked = corked
+        _corking = (self._loop, corked)
         return corked
 
     def _uncork(self, corked: list[WebSocketProtocol] | None) -> None:
         """The callbacks returned: one write per connection sent to (this one first)."""
+        global _corking
         self.flush_frames()
         if corked is not None:
-            _callbacks.corked = None
+            _corking = None
             for proto in corked:
                 proto.flush_frames()
 
@@ -341,7 +347,8 @@ class WebSocketProtocol(ServerSide):
 
     def write_frame_soon(self, data: bytes) -> None:
         """Write ``data`` when the running callbacks return, or else when the running task yields."""
-        if _callbacks.corked is not None:
+        corking = _corking
+        if corking is not None and corking[0] is self._loop:
             self.write_frame(data)
         else:
             super().write_frame_soon(data)
@@ -350,14 +357,14 @@ class WebSocketProtocol(ServerSide):
         """Write ``data`` now, or when the running callbacks return (see the module docstring)."""
         pending = self._pending
         if pending is None:
-            corked = _callbacks.corked
-            if corked is None:
+            corking = _corking
+            if corking is None or corking[0] is not self._loop:
                 transport = self._transport
                 assert transport is not None
                 transport.write(data)
                 return
             pending = self._pending = []
-            corked.append(self)
+            corking[1].append(self)
         pending.append(data)
 
     def send_fragments(self, chunks: Iterable[str | bytes], binary: bool) -> None:
