@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -42,13 +43,36 @@ __all__ = ["EchoWebSocket", "WebSocket", "WebSocketProtocol"]
 logger = logging.getLogger("ws4py")
 
 
-# While callbacks run on a loop: that loop and the other connections they sent to, each
-# holding its frames in its ``_pending`` until the outermost callback returns (None outside
-# callbacks). One global for every thread, because reading it costs less than a
-# threading.local on every read; a loop of another thread that finds it taken only corks
-# nothing (its sends are written at once, see write_frame), and each outermost callback
-# flushes the list it made, so nothing is written from the wrong thread or left behind.
-_corking: tuple[asyncio.AbstractEventLoop, list[WebSocketProtocol]] | None = None
+class _LoopCork:
+    """While callbacks run on one event loop: the other connections they sent to.
+
+    Each of those holds its frames in its ``_pending`` until the outermost
+    callback returns (:meth:`WebSocketProtocol._end_callbacks`). One per loop,
+    so it is only ever used from the loop's thread.
+    """
+
+    __slots__ = ("corked", "running")
+
+    def __init__(self) -> None:
+        self.running = False
+        self.corked: list[WebSocketProtocol] = []
+
+    def flush(self) -> None:
+        """One write for each connection corked (the list emptied first: a flush may cork none again)."""
+        corked, self.corked = self.corked, []
+        for proto in corked:
+            proto.flush_frames()
+
+
+_loop_corks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopCork] = weakref.WeakKeyDictionary()
+
+
+def _cork_of(loop: asyncio.AbstractEventLoop) -> _LoopCork:
+    cork = _loop_corks.get(loop)
+    if cork is None:
+        cork = _loop_corks[loop] = _LoopCork()
+    return cork
+
 
 _OPEN = State.OPEN
 _BINARY = Opcode.BINARY  # module globals: an enum class attribute is a slow look-up (3.11)
@@ -185,7 +209,7 @@ class WebSocketProtocol(ServerSide):
     and timers (:class:`~ws4py.asyncio.endpoint.Options`).
     """
 
-    __slots__ = ("handler_cls", "ws")
+    __slots__ = ("_loop_cork", "handler_cls", "ws")
 
     def __init__(
         self,
@@ -202,6 +226,7 @@ class WebSocketProtocol(ServerSide):
             origins=origins,
         )
         super().__init__(options or _DEFAULT_OPTIONS, handshake)
+        self._loop_cork = _cork_of(self._loop)
         self.handler_cls = handler_cls
         self.ws: WebSocket | None = None
 
@@ -209,13 +234,13 @@ class WebSocketProtocol(ServerSide):
 
     def _opened(self) -> None:
         self.ws = ws = self.handler_cls(self)
-        corked = self._cork()
+        outermost = self._begin_callbacks()
         try:
             ws.opened()
         except Exception as exc:
             self._callback_failed(exc)
         finally:
-            self._uncork(corked)
+            self._end_callbacks(outermost)
 
     def data_received(self, data: bytes | memoryview) -> None:
         core = self._core
@@ -226,14 +251,12 @@ class WebSocketProtocol(ServerSide):
         messages, events = core.receive_messages(data)
         ws = self.ws
         assert ws is not None
-        # _cork and _uncork, inline: this runs for every read.
-        global _corking
+        # _begin_callbacks and _end_callbacks, inline: this runs for every read.
         if self._pending is None:
             self._pending = []
-        corked: list[WebSocketProtocol] | None = None
-        if _corking is None:
-            corked = []
-            _corking = (self._loop, corked)
+        cork = self._loop_cork
+        outermost = not cork.running
+        cork.running = True
         try:
             if messages:
                 deliver(ws, messages)
@@ -243,10 +266,10 @@ class WebSocketProtocol(ServerSide):
             self._callback_failed(exc)
         finally:
             self.flush_frames()
-            if corked is not None:
-                _corking = None
-                for proto in corked:
-                    proto.flush_frames()
+            if outermost:
+                cork.running = False
+                if cork.corked:
+                    cork.flush()
         if events:
             self._flush_core(core)
 
@@ -254,37 +277,35 @@ class WebSocketProtocol(ServerSide):
         ws = self.ws
         core = self._core
         assert ws is not None and core is not None
-        corked = self._cork()
+        outermost = self._begin_callbacks()
         try:
             dispatch(ws, events, core, self.write_frame, self._pong_received)
         except Exception as exc:
             self._callback_failed(exc)
         finally:
-            self._uncork(corked)
+            self._end_callbacks(outermost)
 
-    def _cork(self) -> list[WebSocketProtocol] | None:
-        """Callbacks are about to run: hold what they send, here and on other connections.
+    def _begin_callbacks(self) -> bool:
+        """Callbacks are about to run: hold what they send, here and to the loop's other connections.
 
-        Returns the list of other connections corked, when this is the
-        outermost callback of the thread (``None`` when one is running already).
+        Returns whether these are the outermost callbacks running on the loop
+        (the ones whose end writes what the others were sent).
         """
-        global _corking
         if self._pending is None:
             self._pending = []
-        if _corking is not None:
-            return None
-        corked: list[WebSocketProtocol] = []
-        _corking = (self._loop, corked)
-        return corked
+        cork = self._loop_cork
+        outermost = not cork.running
+        cork.running = True
+        return outermost
 
-    def _uncork(self, corked: list[WebSocketProtocol] | None) -> None:
+    def _end_callbacks(self, outermost: bool) -> None:
         """The callbacks returned: one write per connection sent to (this one first)."""
-        global _corking
         self.flush_frames()
-        if corked is not None:
-            _corking = None
-            for proto in corked:
-                proto.flush_frames()
+        if outermost:
+            cork = self._loop_cork
+            cork.running = False
+            if cork.corked:
+                cork.flush()
 
     def _callback_failed(self, exc: Exception) -> None:
         ws = self.ws
@@ -298,7 +319,7 @@ class WebSocketProtocol(ServerSide):
         ws = self.ws
         if ws is None:
             return
-        corked = self._cork()  # what closed() sends to the others goes out when it returns
+        outermost = self._begin_callbacks()  # what closed() sends to the others goes out when it returns
         try:
             if exc is not None:
                 ws.unhandled_error(exc)  # the transport failed: that ended the connection
@@ -309,7 +330,7 @@ class WebSocketProtocol(ServerSide):
         except Exception:
             logger.exception("Error in closed() of %r", ws)
         finally:
-            self._uncork(corked)
+            self._end_callbacks(outermost)
 
     # -- writing -------------------------------------------------------------
 
@@ -347,8 +368,7 @@ class WebSocketProtocol(ServerSide):
 
     def write_frame_soon(self, data: bytes) -> None:
         """Write ``data`` when the running callbacks return, or else when the running task yields."""
-        corking = _corking
-        if corking is not None and corking[0] is self._loop:
+        if self._loop_cork.running:
             self.write_frame(data)
         else:
             super().write_frame_soon(data)
@@ -357,14 +377,14 @@ class WebSocketProtocol(ServerSide):
         """Write ``data`` now, or when the running callbacks return (see the module docstring)."""
         pending = self._pending
         if pending is None:
-            corking = _corking
-            if corking is None or corking[0] is not self._loop:
+            cork = self._loop_cork
+            if not cork.running:
                 transport = self._transport
                 assert transport is not None
                 transport.write(data)
                 return
             pending = self._pending = []
-            corking[1].append(self)
+            cork.corked.append(self)
         pending.append(data)
 
     def send_fragments(self, chunks: Iterable[str | bytes], binary: bool) -> None:
