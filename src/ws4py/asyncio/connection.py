@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterable, Iterable
-from sys import getsizeof
 from typing import Any
 
 from ..exc import ConnectionClosed, ConnectionClosedOK
@@ -42,7 +41,8 @@ def _size(event: TextReceived | BinaryReceived) -> int:
         return len(event.data)
     text = event.decoded  # type: ignore[union-attr]
     raw = event.raw  # type: ignore[union-attr]
-    return (0 if text is None else getsizeof(text)) + (0 if raw is None else len(raw))
+    # str.__sizeof__ is getsizeof for a str (not tracked by the GC), at a fifth of the cost.
+    return (0 if text is None else text.__sizeof__()) + (0 if raw is None else len(raw))
 
 
 class Connection(Endpoint):
