@@ -37,6 +37,7 @@ from aio_support import (
 
 from ws4py.async_websocket import WebSocket, WebSocketProtocol
 from ws4py.asyncio import Connection, broadcast, connect
+from ws4py.asyncio.writing import CORK_LIMIT
 from ws4py.messaging import Message
 from ws4py.protocol import ClientHandshake, CloseReceived, Request, Role, TextReceived
 from ws4py.protocol import Connection as Core
@@ -112,6 +113,42 @@ async def test_a_client_stops_growing_its_write_buffer_for_a_server_that_floods_
             assert buffered <= WRITE_LIMIT + PONG_SLACK, f"{buffered} bytes buffered"
         finally:
             peer.abort()
+
+
+async def test_an_echo_server_stops_growing_its_write_buffer_for_a_peer_that_sends_and_never_reads() -> None:
+    # Not a regression test (send() always waited for the buffer to drain): the
+    # other half of item 3, answers to messages, bounded by the handler's own wait.
+    message = "m" * KIB
+    buffered: list[int] = []
+
+    async def echo_small_buffer(conn: Connection) -> None:
+        small_send_buffer(conn)
+        assert conn.transport is not None
+        async for received in conn:
+            await conn.send(received)
+            buffered.append(conn.transport.get_write_buffer_size())
+
+    accepted = Accepted(echo_small_buffer)
+    async with serving(accepted, compression=None, ping_interval=None, write_limit=WRITE_LIMIT) as server:
+        peer = await raw_client(port_of(server), rcvbuf=4 * KIB)
+        try:
+            conn = await accepted.next()
+            batch = peer.core.send_text(message) * BATCH
+            for _ in range(4000 // BATCH):
+                peer.writer.write(batch)
+                await asyncio.sleep(0)
+            await eventually(lambda: len(buffered) > 10, what="the server echoing")
+            while True:  # until the handler waits for the peer
+                count = len(buffered)
+                await asyncio.sleep(0.2)
+                if len(buffered) == count:
+                    break
+            assert conn.transport is not None
+            buffered.append(conn.transport.get_write_buffer_size())
+        finally:
+            peer.abort()
+    # What send() gathers while the handler has messages to read (CORK_LIMIT frames) may cross it.
+    assert max(buffered) <= WRITE_LIMIT + CORK_LIMIT * (len(message) + 8) + PONG_SLACK
 
 
 # -- open_timeout and process_request (item 9) ----------------------------------------------
