@@ -32,6 +32,7 @@ from aio_support import (
     port_of,
     raw_client,
     serving,
+    url,
     within,
 )
 
@@ -149,6 +150,27 @@ async def test_an_echo_server_stops_growing_its_write_buffer_for_a_peer_that_sen
             peer.abort()
     # What send() gathers while the handler has messages to read (CORK_LIMIT frames) may cross it.
     assert max(buffered) <= WRITE_LIMIT + CORK_LIMIT * (len(message) + 8) + PONG_SLACK
+
+
+async def test_two_peers_that_both_send_more_than_the_other_reads_at_once_do_not_deadlock() -> None:
+    # Why item 3 holds pongs instead of stopping reading while writes are paused:
+    # two ws4py peers that both stopped reading would wait for each other forever.
+    count = 200
+    message = b"x" * (64 * KIB)
+    async with (
+        serving(compression=None, ping_interval=None) as server,
+        connect(url(server), compression=None) as client,
+    ):
+
+        async def send_all() -> None:
+            for _ in range(count):
+                await client.send(message)
+
+        async def receive_all() -> None:
+            for _ in range(count):
+                assert await client.recv() == message
+
+        await within(asyncio.gather(send_all(), receive_all()))
 
 
 # -- open_timeout and process_request (item 9) ----------------------------------------------
