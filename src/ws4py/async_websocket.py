@@ -13,12 +13,18 @@ The documented snippet::
 :class:`WebSocketProtocol` is an :class:`asyncio.Protocol` that does the
 opening handshake with the same core and limits as :mod:`ws4py.asyncio`,
 then calls the handler's callbacks straight from ``data_received``. What
-the callbacks send during one read is written with one system call.
+the callbacks send while they run, to their own connection or any other of
+the same thread's loop (a broadcast written as ``for ws in clients:
+ws.send(m)``), is held and written when they return: one write per
+connection, in order. Sends made outside a callback (a task, a timer) are
+written at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,7 +33,7 @@ from .asyncio.handshake import ServerSide
 from .asyncio.options import deflate_options
 from .classic import ClassicCallbacks, Payload, deliver, dispatch, sendable
 from .messaging import Message
-from .protocol import Event, ServerHandshake, State
+from .protocol import Connection, Event, ServerHandshake, State
 from .protocol.deflate import EXTENSION_NAME
 from .protocol.fragments import OutgoingFragments
 from .protocol.frames import LARGE_PAYLOAD, Opcode
@@ -35,6 +41,38 @@ from .protocol.frames import LARGE_PAYLOAD, Opcode
 __all__ = ["EchoWebSocket", "WebSocket", "WebSocketProtocol"]
 
 logger = logging.getLogger("ws4py")
+
+
+class _LoopCork:
+    """While callbacks run on one event loop: the other connections they sent to.
+
+    Each of those holds its frames in its ``_pending`` until the outermost
+    callback returns (:meth:`WebSocketProtocol._end_callbacks`). One per loop,
+    so it is only ever used from the loop's thread.
+    """
+
+    __slots__ = ("corked", "running")
+
+    def __init__(self) -> None:
+        self.running = False
+        self.corked: list[WebSocketProtocol] = []
+
+    def flush(self) -> None:
+        """One write for each connection corked (the list emptied first: a flush may cork none again)."""
+        corked, self.corked = self.corked, []
+        for proto in corked:
+            proto.flush_frames()
+
+
+_loop_corks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopCork] = weakref.WeakKeyDictionary()
+
+
+def _cork_of(loop: asyncio.AbstractEventLoop) -> _LoopCork:
+    cork = _loop_corks.get(loop)
+    if cork is None:
+        cork = _loop_corks[loop] = _LoopCork()
+    return cork
+
 
 _OPEN = State.OPEN
 _BINARY = Opcode.BINARY  # module globals: an enum class attribute is a slow look-up (3.11)
@@ -140,6 +178,16 @@ class WebSocket(ClassicCallbacks):
         self.proto.flush_frames()
         await self.proto.drain()
 
+    # -- for ws4py.asyncio.broadcast, which takes these websockets themselves ----
+
+    def broadcast_core(self) -> Connection | str:
+        """See :meth:`ws4py.asyncio.endpoint.Endpoint.broadcast_core`."""
+        return self.proto.broadcast_core()
+
+    def write_frame_soon(self, data: bytes) -> None:
+        """See :meth:`WebSocketProtocol.write_frame_soon`."""
+        self.proto.write_frame_soon(data)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.peer_address}>"
 
@@ -161,7 +209,7 @@ class WebSocketProtocol(ServerSide):
     and timers (:class:`~ws4py.asyncio.endpoint.Options`).
     """
 
-    __slots__ = ("handler_cls", "ws")
+    __slots__ = ("_loop_cork", "handler_cls", "ws")
 
     def __init__(
         self,
@@ -178,6 +226,7 @@ class WebSocketProtocol(ServerSide):
             origins=origins,
         )
         super().__init__(options or _DEFAULT_OPTIONS, handshake)
+        self._loop_cork = _cork_of(self._loop)
         self.handler_cls = handler_cls
         self.ws: WebSocket | None = None
 
@@ -185,13 +234,13 @@ class WebSocketProtocol(ServerSide):
 
     def _opened(self) -> None:
         self.ws = ws = self.handler_cls(self)
-        if self._pending is None:
-            self._pending = []  # what the callbacks send goes out in one write
+        outermost = self._begin_callbacks()
         try:
             ws.opened()
         except Exception as exc:
             self._callback_failed(exc)
-        self.flush_frames()
+        finally:
+            self._end_callbacks(outermost)
 
     def data_received(self, data: bytes | memoryview) -> None:
         core = self._core
@@ -202,8 +251,12 @@ class WebSocketProtocol(ServerSide):
         messages, events = core.receive_messages(data)
         ws = self.ws
         assert ws is not None
+        # _begin_callbacks and _end_callbacks, inline: this runs for every read.
         if self._pending is None:
-            self._pending = []  # what the callbacks send goes out in one write
+            self._pending = []
+        cork = self._loop_cork
+        outermost = not cork.running
+        cork.running = True
         try:
             if messages:
                 deliver(ws, messages)
@@ -211,7 +264,12 @@ class WebSocketProtocol(ServerSide):
                 dispatch(ws, events, core, self.write_frame, self._pong_received)
         except Exception as exc:
             self._callback_failed(exc)
-        self.flush_frames()
+        finally:
+            self.flush_frames()
+            if outermost:
+                cork.running = False
+                if cork.corked:
+                    cork.flush()
         if events:
             self._flush_core(core)
 
@@ -219,13 +277,35 @@ class WebSocketProtocol(ServerSide):
         ws = self.ws
         core = self._core
         assert ws is not None and core is not None
-        if self._pending is None:
-            self._pending = []  # what the callbacks send goes out in one write
+        outermost = self._begin_callbacks()
         try:
             dispatch(ws, events, core, self.write_frame, self._pong_received)
         except Exception as exc:
             self._callback_failed(exc)
+        finally:
+            self._end_callbacks(outermost)
+
+    def _begin_callbacks(self) -> bool:
+        """Callbacks are about to run: hold what they send, here and to the loop's other connections.
+
+        Returns whether these are the outermost callbacks running on the loop
+        (the ones whose end writes what the others were sent).
+        """
+        if self._pending is None:
+            self._pending = []
+        cork = self._loop_cork
+        outermost = not cork.running
+        cork.running = True
+        return outermost
+
+    def _end_callbacks(self, outermost: bool) -> None:
+        """The callbacks returned: one write per connection sent to (this one first)."""
         self.flush_frames()
+        if outermost:
+            cork = self._loop_cork
+            cork.running = False
+            if cork.corked:
+                cork.flush()
 
     def _callback_failed(self, exc: Exception) -> None:
         ws = self.ws
@@ -239,7 +319,7 @@ class WebSocketProtocol(ServerSide):
         ws = self.ws
         if ws is None:
             return
-        self._pending = None
+        outermost = self._begin_callbacks()  # what closed() sends to the others goes out when it returns
         try:
             if exc is not None:
                 ws.unhandled_error(exc)  # the transport failed: that ended the connection
@@ -249,6 +329,8 @@ class WebSocketProtocol(ServerSide):
             ws.closed(self.close_code or 1006, self.close_reason or "")
         except Exception:
             logger.exception("Error in closed() of %r", ws)
+        finally:
+            self._end_callbacks(outermost)
 
     # -- writing -------------------------------------------------------------
 
@@ -283,6 +365,27 @@ class WebSocketProtocol(ServerSide):
                 self.write_frame(frame)
             return
         self.write_large_frame(*core.frame_parts(data, binary))
+
+    def write_frame_soon(self, data: bytes) -> None:
+        """Write ``data`` when the running callbacks return, or else when the running task yields."""
+        if self._loop_cork.running:
+            self.write_frame(data)
+        else:
+            super().write_frame_soon(data)
+
+    def write_frame(self, data: bytes) -> None:
+        """Write ``data`` now, or when the running callbacks return (see the module docstring)."""
+        pending = self._pending
+        if pending is None:
+            cork = self._loop_cork
+            if not cork.running:
+                transport = self._transport
+                assert transport is not None
+                transport.write(data)
+                return
+            pending = self._pending = []
+            cork.corked.append(self)
+        pending.append(data)
 
     def send_fragments(self, chunks: Iterable[str | bytes], binary: bool) -> None:
         """Send ``chunks`` as one fragmented message, binary when ``binary`` (see :class:`OutgoingFragments`)."""

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-from .endpoint import Endpoint
+from ..protocol import Connection as CoreConnection
 
-__all__ = ["Skipped", "broadcast"]
+__all__ = ["Broadcastable", "Skipped", "broadcast"]
+
+
+class Broadcastable(Protocol):
+    """What :func:`broadcast` sends to: a :mod:`ws4py.asyncio` connection (any
+    :class:`~ws4py.asyncio.endpoint.Endpoint`) or a callbacks-API
+    :class:`ws4py.async_websocket.WebSocket`."""
+
+    def broadcast_core(self) -> CoreConnection | str: ...
+
+    def write_frame_soon(self, data: bytes) -> None: ...
 
 
 class Skipped(NamedTuple):
@@ -18,11 +28,11 @@ class Skipped(NamedTuple):
     does not keep up) or ``"busy"`` (a fragmented message is being sent on it).
     """
 
-    connection: Endpoint
+    connection: Broadcastable
     reason: str
 
 
-def broadcast(connections: Iterable[Endpoint], message: str | bytes) -> list[Skipped]:
+def broadcast(connections: Iterable[Broadcastable], message: str | bytes) -> list[Skipped]:
     """Send ``message`` to every open connection in ``connections`` now, and return the skipped ones.
 
     It does not wait: each frame goes to the connection's transport when the

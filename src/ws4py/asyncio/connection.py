@@ -30,12 +30,19 @@ Data = str | bytes
 _CHUNK_TYPES = (str, bytes, bytearray, memoryview)
 
 
+#: A single queued message this large pauses reading on its own (once over ``max_queue_bytes``):
+#: a pause and a resume cost nothing next to handling it, and the queue never holds two.
+_LONE_PAUSE = 1024 * 1024
+
+
 def _size(event: TextReceived | BinaryReceived) -> int:
-    """The bytes a queued message holds (its text's length when only the text is kept)."""
+    """The bytes a queued message holds: its ``str`` (as ``sys.getsizeof`` counts it) and its UTF-8 bytes, when kept."""
     if type(event) is BinaryReceived:
         return len(event.data)
+    text = event.decoded  # type: ignore[union-attr]
     raw = event.raw  # type: ignore[union-attr]
-    return len(raw) if raw is not None else len(event.data)
+    # str.__sizeof__ is getsizeof for a str (not tracked by the GC), at a fifth of the cost.
+    return (0 if text is None else text.__sizeof__()) + (0 if raw is None else len(raw))
 
 
 class Connection(Endpoint):
@@ -46,9 +53,9 @@ class Connection(Endpoint):
     knows neither (nor the server).
 
     Received messages wait in a queue of at most ``max_queue`` messages and
-    ``max_queue_bytes`` bytes (a second message may cross it); beyond that the
-    connection stops reading, so a slow consumer slows its peer down instead
-    of growing memory. ``send`` returns once the message is handed
+    ``max_queue_bytes`` bytes (see :class:`~ws4py.asyncio.endpoint.Options`);
+    beyond that the connection stops reading, so a slow consumer slows its
+    peer down instead of growing memory. ``send`` returns once the message is handed
     to the transport, and waits first while the transport holds more than
     ``write_limit`` bytes.
     """
@@ -113,10 +120,11 @@ class Connection(Endpoint):
         count = len(messages)
         if count >= options.max_queue:
             return True
-        # One message never pauses reading, whatever its size: a handler that keeps
-        # up (an echo in lockstep) must not pay a pause and a resume per message.
+        # One message pauses reading only when large: a handler that keeps up (an
+        # echo in lockstep) must not pay a pause and a resume per small message.
         limit = options.max_queue_bytes
-        return count > 1 and limit is not None and self._queued_bytes >= limit
+        held = self._queued_bytes
+        return limit is not None and held >= limit and (count > 1 or held >= _LONE_PAUSE)
 
     def _flush_core(self, core: CoreConnection) -> None:
         if self._messages and core.failure is not None and core.state is not State.CLOSED:
@@ -185,7 +193,15 @@ class Connection(Endpoint):
             transport = self._transport
             if transport is not None and not transport.is_closing():
                 transport.resume_reading()
+        if type(event) is TextReceived and event.raw is not None and len(event.raw) >= LARGE_PAYLOAD:
+            # A large text came as its bytes (the core decodes it only now): keep them
+            # for an echo while the handler runs on, not once it waits for something else.
+            self._loop.call_soon(self._forget_echo, event)
         return event.data
+
+    def _forget_echo(self, event: TextReceived) -> None:
+        if self._echo is event:
+            self._echo = None
 
     def __aiter__(self) -> Connection:
         return self

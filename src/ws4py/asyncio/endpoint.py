@@ -91,6 +91,7 @@ class Endpoint(WriteSide):
         "_core",
         "_fragments",
         "_handshake",
+        "_hook_task",
         "_id",
         "_keepalive_timer",
         "_open_timer",
@@ -115,6 +116,8 @@ class Endpoint(WriteSide):
         # The opening handshake in progress (None once done, refused, or while a hook runs).
         self._handshake: ServerHandshake | ClientHandshake | None = handshake
         self._process_request = process_request
+        # An async process_request still running: cancelled if the connection goes first.
+        self._hook_task: asyncio.Future[Any] | None = None
         self._read_view = _read_buffer()
         self._reading_frame = False  # get_buffer handed out the core's large-frame buffer
         self._core: CoreConnection | None = None
@@ -345,6 +348,10 @@ class Endpoint(WriteSide):
                 waiter.exception()  # retrieved: an unawaited ping must not log an error
         self._pings.clear()
         self._wake_drainers()
+        hook = self._hook_task
+        if hook is not None:
+            self._hook_task = None
+            hook.cancel()  # open_timeout, or the peer left: no one waits for its answer
         if self._handshake is not None:
             handshake_exc = HandshakeError("the connection closed during the opening handshake", None)
             self._handshake = None
@@ -354,7 +361,16 @@ class Endpoint(WriteSide):
     # -- closing -----------------------------------------------------------
 
     def _flush_core(self, core: CoreConnection) -> None:
-        """Write what the core owes (pongs, a close) and do with TCP what the core says once it is closed."""
+        """Write what the core owes (pongs, a close) and do with TCP what the core says once it is closed.
+
+        While the transport holds more than ``write_limit`` (the peer does not
+        read), pongs wait in the core, which keeps only the last few (RFC 6455
+        5.5.3), until :meth:`resume_writing`: a peer that sends pings and never
+        reads cannot grow our buffer. Reading goes on meanwhile (stopping it
+        would deadlock two peers that both send more than the other reads).
+        """
+        if self._write_paused and core.close_code is None:
+            return
         out = core.data_to_send()
         transport = self._transport
         assert transport is not None
@@ -363,6 +379,13 @@ class Endpoint(WriteSide):
             transport.write(out)
         if core.state is State.CLOSED and not transport.is_closing():
             self._end_transport(core)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        core = self._core
+        transport = self._transport
+        if core is not None and transport is not None and not transport.is_closing():
+            self._flush_core(core)  # the pongs held while paused (asyncio lets a protocol write here)
 
     def _end_transport(self, core: CoreConnection) -> None:
         """Obey the core's ``transport_action``, bounding every wait with ``close_timeout``."""

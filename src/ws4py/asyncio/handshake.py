@@ -55,12 +55,13 @@ class ServerSide(Endpoint):
             self._hook_failed(exc)
             return
         if isinstance(answer, Awaitable):
-            task = asyncio.ensure_future(answer)
+            task = self._hook_task = asyncio.ensure_future(answer)
             task.add_done_callback(lambda done: self._hook_done(handshake, request, done))
         else:
             self._answer(handshake, request, answer)
 
     def _hook_done(self, handshake: ServerHandshake, request: Request, done: asyncio.Future[Any]) -> None:
+        self._hook_task = None
         if done.cancelled():
             self.abort()
             return

@@ -22,9 +22,19 @@ class Options:
 
     ``max_size`` bounds a message (bytes, after decompression; ``None``: no
     bound), ``max_queue`` the received messages waiting for ``recv`` (reading
-    pauses at that many) and ``max_queue_bytes`` the bytes they hold (reading
-    pauses at that many too, with two messages or more; ``None``: no bound),
-    ``write_limit`` the bytes waiting in the transport before ``send`` waits.
+    pauses at that many) and ``max_queue_bytes`` the memory they hold (reading
+    pauses at that much too; ``None``: no bound), ``write_limit`` the bytes
+    waiting in the transport before ``send`` waits.
+
+    ``max_queue_bytes`` counts what a queued message really holds: a binary
+    message its bytes, a text its ``str`` (as ``sys.getsizeof`` counts it)
+    and its UTF-8 bytes while they are kept (a large text is kept as its bytes
+    alone, decoded by ``recv``). Reading pauses once the queue holds that much
+    in two messages or more, or in one message of 1 MiB or more (a lone small
+    message never pauses it, so an echo in lockstep pays no pause per
+    message). What one read brings (at most 256 KiB) is queued before the
+    check, so the queue holds at most about
+    ``max(max_queue_bytes, 1 MiB) + max_size``.
     ``ping_interval``/``ping_timeout`` drive the keepalive (``None`` turns it
     off); ``open_timeout`` bounds the opening handshake and ``close_timeout``
     the closing one.

@@ -202,11 +202,10 @@ class Connection:
             max_queued_bytes = min(self.max_frame_size, unlimited - 14) + 14
         self.max_queued_bytes = max_queued_bytes
 
-        #: Whether every text message is decoded as it completes, for an adapter
-        #: that always wants the ``str``: the decoder then validates it too, and an
-        #: ASCII text in one frame is made a ``str`` as it is unmasked (its
-        #: ``TextReceived.raw`` is then ``None``). Else a large text is validated
-        #: alone and decoded only if its ``data`` is read.
+        #: Whether an ASCII text in one frame is made a ``str`` as it is unmasked
+        #: (its ``TextReceived.raw`` is then ``None``), for an adapter that always
+        #: wants the ``str``. Either way a large text in bytes is validated alone
+        #: and decoded only if its ``data`` is read (never held twice).
         self.decode_text = False
         self.state = State.OPEN
         self._reading = True
@@ -470,24 +469,23 @@ class Connection:
                         raise FrameTooLargeException(f"message exceeds the limit of {self.max_message_size} bytes")
                     if opcode == _TEXT:
                         partial = self._partial
-                        if (partial is not None or len(payload) >= _LARGE) and not self.decode_text:
+                        self._partial = None
+                        if isinstance(payload, str):  # ASCII, so valid: decoded by the parser
+                            append(TextReceived(payload))
+                        elif partial is not None or len(payload) >= _LARGE:
                             # Validated without decoding (its start maybe as it arrived):
-                            # a large text is decoded only if someone asks for the str.
+                            # a large text is decoded only if someone asks for the str,
+                            # so it is never held as both bytes and str.
                             checked, state = (0, 0) if partial is None else (partial.checked, partial.state)
-                            self._partial = None
                             with memoryview(payload) as view:
                                 if _frames.utf8_check(view[checked:], state) != 0:
                                     raise TextFrameEncodingException(INVALID_TEXT)
                             append(TextReceived(None, payload))
                         else:
-                            self._partial = None
-                            if isinstance(payload, str):  # ASCII, so valid: decoded by the parser
-                                append(TextReceived(payload))
-                            else:
-                                try:
-                                    append(TextReceived(payload.decode(), payload))
-                                except UnicodeDecodeError:
-                                    raise TextFrameEncodingException(INVALID_TEXT) from None
+                            try:
+                                append(TextReceived(payload.decode(), payload))
+                            except UnicodeDecodeError:
+                                raise TextFrameEncodingException(INVALID_TEXT) from None
                     else:
                         append(BinaryReceived(payload))
                 else:
