@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..exc import FrameTooLargeException, InvalidState, ProtocolException, TextFrameEncodingException
 from . import frames as _frames
@@ -516,7 +516,7 @@ class Connection:
                 self._receive_close(payload, append)
                 return
 
-    def _add_fragment(self, payload: bytes, fin: bool, append) -> None:  # type: ignore[no-untyped-def]
+    def _add_fragment(self, payload: bytes, fin: bool, append: Callable[[Event], None]) -> None:
         buffer = self._frag_buffer
         if self._frag_compressed:
             remaining = self.max_message_size - len(buffer)
