@@ -379,16 +379,9 @@ def test_client_connects_over_a_unix_socket(tmp_path: Path) -> None:
 # -- TLS ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tls_ca() -> trustme.CA:
-    return trustme.CA()
-
-
 @pytest.fixture
-def tls_server(serve: ServeFactory, tls_ca: trustme.CA) -> Server:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls_ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    return serve(ssl_context=context)
+def tls_server(serve: ServeFactory, tls_server_context: ssl.SSLContext) -> Server:
+    return serve(ssl_context=tls_server_context)
 
 
 def test_wss_client_verifies_the_server_with_the_given_ca(

@@ -37,16 +37,9 @@ from ws4py.websocket import EchoWebSocket
 # -- item 7: terminate() right after connect() --------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tls_ca() -> trustme.CA:
-    return trustme.CA()
-
-
 @pytest.fixture
-def tls_server(serve: ServeFactory, tls_ca: trustme.CA) -> Server:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls_ca.issue_cert("127.0.0.1").configure_cert(context)
-    return serve(EchoWebSocket, ssl_context=context)
+def tls_server(serve: ServeFactory, tls_server_context: ssl.SSLContext) -> Server:
+    return serve(EchoWebSocket, ssl_context=tls_server_context)
 
 
 class Binding:
