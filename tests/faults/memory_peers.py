@@ -23,6 +23,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -48,6 +49,12 @@ READ_SIZE = 256 * KiB
 HEAD_SIZE = 16 * KiB
 #: Slack for the whole process: allocator arenas, the interpreter's own growth.
 SLACK = 4 * MiB
+
+
+def spare_pool(limits: Limits) -> int:
+    """What ``ws4py.protocol.buffers.spare_buffers`` may keep for the whole process once large
+    frames have completed: 4 buffers, each at most twice its frame (and 16 MiB)."""
+    return 4 * min(16 * MiB, 2 * (limits.max_message_size + 14))
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,8 @@ class Peer:
     servers: tuple[str, ...] = SERVERS
     #: Connections at once.
     k: int = 8
+    #: Whether large frames complete: the process then keeps :func:`spare_pool` besides.
+    completes_large_frames: bool = False
     limits: Limits = field(default_factory=Limits)
 
 
@@ -358,6 +367,8 @@ PEERS: dict[str, Peer] = {
             _unreceived_texts,
             _queue_bound,
             app="sink",
+            k=12,
+            completes_large_frames=True,
             servers=("asyncio",),
         ),
         Peer(
@@ -402,17 +413,21 @@ class ServerProcess:
     """A ws4py server in a subprocess (see the module docstring)."""
 
     def __init__(self, server: str, app: str, limits: Limits) -> None:
+        # The server's log (peers it drops, resets) goes to a file, shown if it does not start.
+        self.stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by close()
         self.proc = subprocess.Popen(
             [sys.executable, __file__, server, app, limits.to_json()],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=self.stderr,
             text=True,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line.startswith("PORT "):
             self.close()
-            raise RuntimeError(f"the {server} server did not start: {line!r}")
+            self.stderr.seek(0)
+            raise RuntimeError(f"the {server} server did not start: {line!r}\n{self.stderr.read()}")
         self.port = int(line.split()[1])
 
     @property
@@ -452,6 +467,7 @@ class ServerProcess:
             self.proc.wait()
         assert self.proc.stdout is not None
         self.proc.stdout.close()
+        self.stderr.close()
 
 
 @dataclass
@@ -469,6 +485,9 @@ class Measurement:
     threads_before: int
     threads_after: int
     bound_per_connection: int
+    #: What the whole process may grow by besides the connections: :data:`SLACK`, and
+    #: :func:`spare_pool` when large frames complete.
+    process_allowance: int = SLACK
 
     @property
     def growth(self) -> int:
@@ -486,7 +505,7 @@ class Measurement:
     @property
     def allowed(self) -> int:
         """What the limits allow the whole process to grow by."""
-        return self.k * self.bound_per_connection + SLACK
+        return self.k * self.bound_per_connection + self.process_allowance
 
     @property
     def within_bound(self) -> bool:
@@ -497,7 +516,7 @@ class Measurement:
             f"{self.server} server, {self.k} x {self.peer}: RSS grew {self.growth / MiB:.1f} MiB "
             f"({self.per_connection / KiB:.0f} KiB a connection), the limits allow "
             f"{self.allowed / MiB:.1f} MiB ({self.bound_per_connection / KiB:.0f} KiB a connection "
-            f"+ {SLACK // MiB} MiB); threads {self.threads_before} -> {self.threads_after}"
+            f"+ {self.process_allowance / MiB:.0f} MiB); threads {self.threads_before} -> {self.threads_after}"
         )
 
 
@@ -570,6 +589,7 @@ def measure(server: str, peer: Peer, k: int | None = None, limits: Limits | None
         status_before["Threads"],
         status_after["Threads"],
         peer.bound(server, limits),
+        SLACK + (spare_pool(limits) if peer.completes_large_frames else 0),
     )
 
 
