@@ -236,6 +236,12 @@ def _unreceived_texts(sock: socket.socket, limits: Limits) -> None:
     send_until_blocked(sock, message, 8 * len(message))
 
 
+def _tiny_messages(sock: socket.socket, limits: Limits) -> None:
+    # One read's worth of empty messages (6 bytes each on the wire, an object of about 56
+    # bytes each once received) to an app that takes none of them (ws4py.asyncio: no recv()).
+    sock.sendall(frame(FIN | BINARY) * (READ_SIZE // 6))
+
+
 def _partial_head(sock: socket.socket, limits: Limits) -> None:
     # Item 6: a request head that never ends, just under the size the server refuses.
     sock.sendall(b"GET / HTTP/1.1\r\nX-Pad: " + b"a" * (HEAD_SIZE - 200))
@@ -284,6 +290,13 @@ def _queue_bound(server: str, limits: Limits) -> int:
     # held in one representation (a str of 4 bytes a character at worst); one frame arriving.
     held = 4 * limits.max_message_size
     return IDLE_ALLOWANCE + limits.max_queue_bytes + 2 * held + limits.max_message_size + 14
+
+
+def _read_messages_bound(server: str, limits: Limits) -> int:
+    # The messages one read completes are all taken before the queue's limits are checked
+    # (ws4py.asyncio), or handed to the callbacks (the others): at most READ_SIZE / 6 of them,
+    # about 9 times their wire size.
+    return IDLE_ALLOWANCE + limits.max_queue_bytes + 12 * READ_SIZE
 
 
 def _head_bound(server: str, limits: Limits) -> int:
@@ -370,6 +383,14 @@ PEERS: dict[str, Peer] = {
             k=12,
             completes_large_frames=True,
             servers=("asyncio",),
+        ),
+        Peer(
+            "tiny_messages",
+            "queue",
+            f"{READ_SIZE // KiB} KiB of empty messages in one write to an app that takes none",
+            _tiny_messages,
+            _read_messages_bound,
+            app="sink",
         ),
         Peer(
             "no_handshake",

@@ -86,6 +86,13 @@ def test_texts_the_app_does_not_recv_are_held_once_within_max_queue_bytes() -> N
 
 
 @pytest.mark.parametrize("server", SERVERS)
+def test_the_messages_of_one_read_cost_a_bounded_multiple_of_the_read_size(server: str) -> None:
+    # The queue's limits are checked once a read's messages are in: one read may cross them.
+    result = measured(server, "tiny_messages")
+    assert result.within_bound, result.describe()
+
+
+@pytest.mark.parametrize("server", SERVERS)
 def test_connections_that_never_send_a_head_cost_no_thread_and_little_memory(server: str) -> None:
     # Item 6: no thread per pending handshake.
     result = measured(server, "no_handshake")
