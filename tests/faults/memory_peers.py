@@ -335,7 +335,7 @@ PEERS: dict[str, Peer] = {
             f"a message begun, then {EMPTY_CONTINUATIONS} empty continuation frames",
             _empty_continuations,
             _fragments_bound,
-            limits=Limits(max_message_size=256 * KiB),
+            limits=Limits(max_message_size=128 * KiB),
         ),
         Peer(
             "small_fragments",
@@ -430,6 +430,20 @@ def proc_status(pid: int) -> dict[str, int]:
     return values
 
 
+def tcp_queued(port: int) -> int:
+    """The bytes the kernel holds, unsent or unread, on the IPv4 TCP sockets to or from ``port``."""
+    total = 0
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            local, remote, queues = fields[1], fields[2], fields[4]
+            if int(local.rsplit(":", 1)[1], 16) == port or int(remote.rsplit(":", 1)[1], 16) == port:
+                tx, rx = queues.split(":")
+                total += int(tx, 16) + int(rx, 16)
+    return total
+
+
 class ServerProcess:
     """A ws4py server in a subprocess (see the module docstring)."""
 
@@ -465,17 +479,20 @@ class ServerProcess:
         self.proc.stdin.flush()
         return self.proc.stdout.readline().strip()
 
-    def settled_rss(self, timeout: float = 5.0) -> int:
-        """VmRSS once it stopped moving (three samples 0.1 s apart within 64 KiB), or the last one."""
-        samples = [self.status()["VmRSS"]]
+    def settled_rss(self, timeout: float = 30.0) -> int:
+        """VmRSS once the server is done with what the peers sent: five samples 0.1 s apart
+        within 64 KiB, with the bytes queued in the kernel on its connections unchanged
+        (all read, or stuck because it stopped reading); else the last sample."""
+        samples = [(self.status()["VmRSS"], tcp_queued(self.port))]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             time.sleep(0.1)
-            samples.append(self.status()["VmRSS"])
-            last = samples[-3:]
-            if len(last) == 3 and max(last) - min(last) <= 64 * KiB:
+            samples.append((self.status()["VmRSS"], tcp_queued(self.port)))
+            rss = [sample[0] for sample in samples[-5:]]
+            queued = {sample[1] for sample in samples[-5:]}
+            if len(rss) == 5 and max(rss) - min(rss) <= 64 * KiB and len(queued) == 1:
                 break
-        return samples[-1]
+        return samples[-1][0]
 
     def close(self) -> None:
         with suppress(OSError):
