@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import select
 import socket
 import subprocess
 import sys
@@ -167,6 +168,8 @@ class Peer:
     k: int = 8
     #: Whether large frames complete: the process then keeps :func:`spare_pool` besides.
     completes_large_frames: bool = False
+    #: Whether the bound is on the peak (``VmHWM``), for what the server holds only for a moment.
+    peak: bool = False
     limits: Limits = field(default_factory=Limits)
 
 
@@ -242,6 +245,14 @@ def _tiny_messages(sock: socket.socket, limits: Limits) -> None:
     sock.sendall(frame(FIN | BINARY) * (READ_SIZE // 6))
 
 
+def _wide_text_fragments(sock: socket.socket, limits: Limits) -> None:
+    # The receiving side's worst case: a text of max_message_size bytes in 16 fragments,
+    # each with one emoji, so that each part decodes to a str of 4 bytes a character.
+    part = ucs4_text(limits.max_message_size // 16)
+    frames = [frame(TEXT, part)] + [frame(CONT, part)] * 14 + [frame(FIN | CONT, part)]
+    sock.sendall(b"".join(frames))
+
+
 def _partial_head(sock: socket.socket, limits: Limits) -> None:
     # Item 6: a request head that never ends, just under the size the server refuses.
     sock.sendall(b"GET / HTTP/1.1\r\nX-Pad: " + b"a" * (HEAD_SIZE - 200))
@@ -292,6 +303,13 @@ def _queue_bound(server: str, limits: Limits) -> int:
     return IDLE_ALLOWANCE + limits.max_queue_bytes + 2 * held + limits.max_message_size + 14
 
 
+def _text_recv_bound(server: str, limits: Limits) -> int:
+    # recv(N) of docs/memory.md for a text: the frame arriving, the fragments so far and
+    # the message completed (its parts as strs and the joined str, 4 bytes a character).
+    n = limits.max_message_size
+    return IDLE_ALLOWANCE + (n + 14) + n + 8 * n
+
+
 def _read_messages_bound(server: str, limits: Limits) -> int:
     # The messages one read completes are all taken before the queue's limits are checked
     # (ws4py.asyncio), or handed to the callbacks (the others): at most READ_SIZE / 6 of them,
@@ -328,6 +346,16 @@ PEERS: dict[str, Peer] = {
             "a max_message_size frame but its last byte",
             _frame_but_last_byte,
             _frame_bound,
+        ),
+        Peer(
+            "wide_text_fragments",
+            "recv (worst case)",
+            "a max_message_size text in 16 fragments, each a str of 4 bytes a character (peak)",
+            _wide_text_fragments,
+            _text_recv_bound,
+            app="sink",
+            k=1,
+            peak=True,
         ),
         Peer(
             "empty_continuations",
@@ -477,6 +505,8 @@ class ServerProcess:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
+        if not select.select([self.proc.stdout], [], [], timeout)[0]:
+            raise TimeoutError(f"the server did not answer {line!r} within {timeout} s")
         return self.proc.stdout.readline().strip()
 
     def settled_rss(self, timeout: float = 30.0) -> int:
@@ -526,9 +556,14 @@ class Measurement:
     #: What the whole process may grow by besides the connections: :data:`SLACK`, and
     #: :func:`spare_pool` when large frames complete.
     process_allowance: int = SLACK
+    #: Whether the bound is on the peak resident set rather than the settled one.
+    peak: bool = False
 
     @property
     def growth(self) -> int:
+        """What the bound is on: the settled resident set's growth, or the peak's."""
+        if self.peak:
+            return max(0, self.hwm_after - self.hwm_before)
         return max(0, self.rss_after - self.rss_before)
 
     @property
@@ -551,7 +586,8 @@ class Measurement:
 
     def describe(self) -> str:
         return (
-            f"{self.server} server, {self.k} x {self.peer}: RSS grew {self.growth / MiB:.1f} MiB "
+            f"{self.server} server, {self.k} x {self.peer}: {'peak ' if self.peak else ''}"
+            f"RSS grew {self.growth / MiB:.1f} MiB "
             f"({self.per_connection / KiB:.0f} KiB a connection), the limits allow "
             f"{self.allowed / MiB:.1f} MiB ({self.bound_per_connection / KiB:.0f} KiB a connection "
             f"+ {self.process_allowance / MiB:.0f} MiB); threads {self.threads_before} -> {self.threads_after}"
@@ -628,6 +664,7 @@ def measure(server: str, peer: Peer, k: int | None = None, limits: Limits | None
         status_after["Threads"],
         peer.bound(server, limits),
         SLACK + (spare_pool(limits) if peer.completes_large_frames else 0),
+        peer.peak,
     )
 
 

@@ -46,6 +46,13 @@ def test_a_frame_sent_but_its_last_byte_costs_its_payload_about_once(server: str
 
 
 @pytest.mark.parametrize("server", SERVERS)
+def test_a_fragmented_text_of_wide_characters_peaks_within_the_receiving_bound(server: str) -> None:
+    # The receiving side's worst case: the parts as strs and the joined str, 4 bytes a character.
+    result = measured(server, "wide_text_fragments")
+    assert result.within_bound, result.describe()
+
+
+@pytest.mark.parametrize("server", SERVERS)
 def test_a_flood_of_empty_continuation_frames_is_bounded_by_max_message_size(server: str) -> None:
     # Item 2: each fragment costs a list slot at least, payload or not.
     result = measured(server, "empty_continuations")
