@@ -189,7 +189,7 @@ def _frame_but_last_byte(sock: socket.socket, limits: Limits) -> None:
 
 
 EMPTY_CONTINUATIONS = 300_000
-PING_BURSTS = 3000
+PING_BURSTS = 2000
 
 
 def _empty_continuations(sock: socket.socket, limits: Limits) -> None:
@@ -363,6 +363,7 @@ PEERS: dict[str, Peer] = {
             f"a message begun, then {EMPTY_CONTINUATIONS} empty continuation frames",
             _empty_continuations,
             _fragments_bound,
+            k=6,
             limits=Limits(max_message_size=128 * KiB),
         ),
         Peer(
@@ -371,6 +372,7 @@ PEERS: dict[str, Peer] = {
             "2-byte fragments up to max_message_size, the last one never sent",
             _small_fragments,
             _fragments_bound,
+            k=6,
             limits=Limits(max_message_size=256 * KiB),
         ),
         Peer(
