@@ -22,6 +22,7 @@ import os
 import platform
 import select
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -189,7 +190,8 @@ def _frame_but_last_byte(sock: socket.socket, limits: Limits) -> None:
 
 
 EMPTY_CONTINUATIONS = 300_000
-PING_BURSTS = 2000
+#: 16 pings a burst, 2 KiB of pongs: the first 4 MiB fill the kernel's send buffer (tcp_wmem).
+PING_BURSTS = 4000
 
 
 def _empty_continuations(sock: socket.socket, limits: Limits) -> None:
@@ -211,15 +213,17 @@ def _small_fragments(sock: socket.socket, limits: Limits) -> None:
 
 def _ping_flood(sock: socket.socket, limits: Limits) -> None:
     # Item 3: pings, each owed a pong; never reads. The server answers only the latest 16
-    # pings of one read, so the peer sends 16 a write and paces its writes for the server to
-    # read each on its own (else it would answer fewer); it stops when the server stops reading.
+    # pings of one read, so the peer sends 16 at a time, each time once the server has read
+    # the last ones (its socket's receive queue is empty), and stops when it does not.
     burst = frame(FIN | PING, b"p" * 125) * 16
-    sock.settimeout(0.5)
-    with suppress(OSError):
-        for _ in range(PING_BURSTS):
-            sock.sendall(burst)
-            time.sleep(0.001)
-    sock.settimeout(10.0)
+    server_port, client_port = sock.getpeername()[1], sock.getsockname()[1]
+    for _ in range(PING_BURSTS):
+        sock.sendall(burst)
+        deadline = time.monotonic() + 0.5
+        while unread_by_server(server_port, client_port):
+            if time.monotonic() > deadline:
+                return  # the server stopped reading
+            time.sleep(0.0005)
 
 
 def _echo_flood(sock: socket.socket, limits: Limits) -> None:
@@ -378,11 +382,11 @@ PEERS: dict[str, Peer] = {
         Peer(
             "ping_flood",
             "3",
-            f"{PING_BURSTS} x 16 pings, 1 ms apart; never reads (SO_RCVBUF 4 KiB)",
+            f"{PING_BURSTS} x 16 pings, each once the last were read; never reads (SO_RCVBUF 4 KiB)",
             _ping_flood,
             _pong_bound,
             rcvbuf=4 * KiB,
-            k=12,
+            k=4,
         ),
         Peer(
             "echo_flood",
@@ -460,18 +464,39 @@ def proc_status(pid: int) -> dict[str, int]:
     return values
 
 
-def tcp_queued(port: int) -> int:
-    """The bytes the kernel holds, unsent or unread, on the IPv4 TCP sockets to or from ``port``."""
-    total = 0
+def _tcp_table() -> Iterator[tuple[int, int, int, int]]:
+    """Local port, remote port, send queue, receive queue of each IPv4 TCP socket."""
     with open("/proc/net/tcp") as table:
         next(table)
         for line in table:
             fields = line.split()
-            local, remote, queues = fields[1], fields[2], fields[4]
-            if int(local.rsplit(":", 1)[1], 16) == port or int(remote.rsplit(":", 1)[1], 16) == port:
-                tx, rx = queues.split(":")
-                total += int(tx, 16) + int(rx, 16)
-    return total
+            tx, rx = fields[4].split(":")
+            yield int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16), int(tx, 16), int(rx, 16)
+
+
+_SOCK_DIAG_BY_FAMILY = 20
+_LOOPBACK = socket.inet_aton(HOST) + bytes(12)
+
+
+def unread_by_server(server_port: int, client_port: int) -> int:
+    """The bytes of one connection on 127.0.0.1 waiting in the server's socket for the server to
+    read them (asked of the kernel by sock_diag: what ``ss`` shows as Recv-Q)."""
+    sock_id = struct.pack("!HH", server_port, client_port) + _LOOPBACK + _LOOPBACK
+    sock_id += struct.pack("=III", 0, 0xFFFFFFFF, 0xFFFFFFFF)  # any interface, no cookie
+    request = struct.pack("=BBBxI", socket.AF_INET, socket.IPPROTO_TCP, 0, 0xFFFFFFFF) + sock_id
+    header = struct.pack("=IHHII", 16 + len(request), _SOCK_DIAG_BY_FAMILY, 1, 1, 0)  # NLM_F_REQUEST
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 4) as diag:  # NETLINK_SOCK_DIAG
+        diag.send(header + request)
+        answer = diag.recv(8192)
+    if struct.unpack_from("=H", answer, 4)[0] != _SOCK_DIAG_BY_FAMILY:
+        return 0  # an error: no such socket (the connection is gone)
+    # nlmsghdr (16), then inet_diag_msg: 4 bytes, the socket id (48), expires, rqueue.
+    return int(struct.unpack_from("=I", answer, 16 + 4 + 48 + 4)[0])
+
+
+def tcp_queued(port: int) -> int:
+    """The bytes the kernel holds, unsent or unread, on the IPv4 TCP sockets to or from ``port``."""
+    return sum(tx + rx for local, remote, tx, rx in _tcp_table() if port in (local, remote))
 
 
 class ServerProcess:
