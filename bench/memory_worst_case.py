@@ -40,11 +40,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("peers", nargs="*", choices=[[], *PEERS], help="peers to run (default: all)")
     parser.add_argument("--k", type=int, default=None, help="connections at once (default: the peer's)")
+    parser.add_argument("--label", default="", help="what code is measured, for the first line (a revision)")
     args = parser.parse_args()
     names = args.peers or list(PEERS)
     import ws4py
 
-    print(f"Measured with `bench/memory_worst_case.py` (ws4py {ws4py.__version__}): {machine()}.")
+    label = f", {args.label}" if args.label else ""
+    print(f"Measured with `bench/memory_worst_case.py` (ws4py {ws4py.__version__}{label}): {machine()}.")
     print()
     print(
         "Test limits (unless the row says otherwise): "
