@@ -301,17 +301,17 @@ def _deferred_bound(server: str, limits: Limits) -> int:
 
 
 def _queue_bound(server: str, limits: Limits) -> int:
-    # The queue: under max_queue_bytes, then the message that crosses it and one more, each
-    # held in one representation (a str of 4 bytes a character at worst); one frame arriving.
-    held = 4 * limits.max_message_size
-    return IDLE_ALLOWANCE + limits.max_queue_bytes + 2 * held + limits.max_message_size + 14
+    # The queue (docs/memory.md): under max(max_queue_bytes, 1 MiB), then the message that
+    # crosses it, held once (as a str of 4 bytes a character at worst); one frame arriving.
+    n = limits.max_message_size
+    return IDLE_ALLOWANCE + max(limits.max_queue_bytes, MiB) + 4 * n + n + 14
 
 
 def _text_recv_bound(server: str, limits: Limits) -> int:
-    # recv(N) of docs/memory.md for a text: the frame arriving, the fragments so far and
-    # the message completed (its parts as strs and the joined str, 4 bytes a character).
+    # recv(N) of docs/memory.md for a text: the frame arriving, the fragments so far, the
+    # message copied out of them, and its str (4 bytes a character).
     n = limits.max_message_size
-    return IDLE_ALLOWANCE + (n + 14) + n + 8 * n
+    return IDLE_ALLOWANCE + (n + 14) + n + n + 4 * n
 
 
 def _read_messages_bound(server: str, limits: Limits) -> int:
@@ -322,8 +322,9 @@ def _read_messages_bound(server: str, limits: Limits) -> int:
 
 
 def _head_bound(server: str, limits: Limits) -> int:
-    # A pending head: the bytes read (kept, and in the parser) up to the head size limit.
-    return IDLE_ALLOWANCE + 2 * HEAD_SIZE
+    # A pending head: the bytes read, kept and in the parser, up to the head size limit
+    # and one read (16 KiB) more.
+    return IDLE_ALLOWANCE + 2 * (HEAD_SIZE + 16 * KiB)
 
 
 #: The broadcasts of item 4: this many distinct messages of this size.
@@ -414,7 +415,6 @@ PEERS: dict[str, Peer] = {
             _unreceived_texts,
             _queue_bound,
             app="sink",
-            k=12,
             completes_large_frames=True,
             servers=("asyncio",),
         ),
