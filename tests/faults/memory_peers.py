@@ -11,8 +11,9 @@ its standard input closes, so it never outlives the test.
 
 The peers (:data:`PEERS`) are raw sockets that do the opening handshake
 and then what an attacker would, one per memory item of the issue. :func:`measure`
-opens ``k`` of them at once and gives the server's RSS growth; :func:`bound`
-is what the limits allow one such connection to cost (see docs/memory.md).
+opens ``k`` of them at once and gives the server's RSS growth; each peer's
+``bound`` is what the limits allow one such connection to cost (docs/memory.md
+derives it). ``bench/memory_worst_case.py`` prints every peer's row.
 """
 
 from __future__ import annotations
@@ -155,15 +156,21 @@ class Peer:
     """One kind of hostile peer: what it does on each of its connections."""
 
     name: str
+    #: The memory item of issue 20 it pins ("baseline", "1" to "6", or what else it checks).
     item: str
+    #: What it does, for the table.
     what: str
     #: ``act(sock, limits)``: the hostile bytes on a connection past the handshake.
     act: Callable[[socket.socket, Limits], None]
     #: What one such connection may cost the server under ``limits`` (the bound the test asserts).
     bound: Callable[[str, Limits], int]
+    #: The server's app: one of :data:`APPS`.
     app: str = "echo"
+    #: Whether the connection does the opening handshake before ``act``.
     handshake: bool = True
+    #: The peer socket's SO_RCVBUF (small: a peer that does not read fills it soon).
     rcvbuf: int | None = None
+    #: The servers it applies to.
     servers: tuple[str, ...] = SERVERS
     #: Connections at once.
     k: int = 8
