@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
@@ -86,6 +87,7 @@ class Limits:
 # -- frames a client sends (masked with a zero key: the payload goes as it is) --------
 
 FIN = 0x80
+RSV1 = 0x40
 CONT, TEXT, BINARY, CLOSE, PING = 0x0, 0x1, 0x2, 0x8, 0x9
 
 
@@ -123,12 +125,14 @@ def tcp_connect(port: int, rcvbuf: int | None = None) -> socket.socket:
     return sock
 
 
-def ws_connect(port: int, rcvbuf: int | None = None) -> socket.socket:
-    """A socket past the opening handshake (no compression): what follows is frames."""
+def ws_connect(port: int, rcvbuf: int | None = None, deflate: bool = False) -> socket.socket:
+    """A socket past the opening handshake (permessage-deflate if ``deflate``, with the
+    defaults of RFC 7692): what follows is frames."""
     sock = tcp_connect(port, rcvbuf)
+    offer = b"Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else b""
     sock.sendall(
         b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + offer + b"\r\n"
     )
     head = b""
     while b"\r\n\r\n" not in head:
@@ -138,6 +142,8 @@ def ws_connect(port: int, rcvbuf: int | None = None) -> socket.socket:
         head += chunk
     if not head.startswith(b"HTTP/1.1 101"):
         raise ConnectionError(f"handshake refused: {head[:40]!r}")
+    if deflate and b"permessage-deflate" not in head:
+        raise ConnectionError("the server did not accept permessage-deflate")
     return sock
 
 
@@ -168,6 +174,8 @@ class Peer:
     app: str = "echo"
     #: Whether the connection does the opening handshake before ``act``.
     handshake: bool = True
+    #: Whether it negotiates permessage-deflate.
+    deflate: bool = False
     #: The peer socket's SO_RCVBUF (small: a peer that does not read fills it soon).
     rcvbuf: int | None = None
     #: The servers it applies to.
@@ -264,6 +272,14 @@ def _wide_text_fragments(sock: socket.socket, limits: Limits) -> None:
     sock.sendall(b"".join(frames))
 
 
+def _compressed_message(sock: socket.socket, limits: Limits) -> None:
+    # permessage-deflate's state: a compressed message each way (the echo app answers it
+    # compressed) makes the server's inflater and deflater, kept for the next messages.
+    compressor = zlib.compressobj(wbits=-15)
+    payload = compressor.compress(os.urandom(16 * KiB)) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    sock.sendall(frame(FIN | RSV1 | BINARY, payload[:-4]))  # RFC 7692: without the 00 00 ff ff tail
+
+
 def _partial_head(sock: socket.socket, limits: Limits) -> None:
     # Item 6: a request head that never ends, just under the size the server refuses.
     sock.sendall(b"GET / HTTP/1.1\r\nX-Pad: " + b"a" * (HEAD_SIZE - 200))
@@ -319,6 +335,12 @@ def _text_recv_bound(server: str, limits: Limits) -> int:
     # message copied out of them, and its str (4 bytes a character).
     n = limits.max_message_size
     return IDLE_ALLOWANCE + (n + 14) + n + n + 4 * n
+
+
+def _deflate_bound(server: str, limits: Limits) -> int:
+    # D of docs/memory.md at 15 window bits and memLevel 8: inflate 2^15 + 7 KiB, deflate
+    # 2^17 + 2^17 + 6 KiB; and the message (16 KiB) each way.
+    return IDLE_ALLOWANCE + (32 + 7 + 256 + 6) * KiB + 2 * 16 * KiB
 
 
 def _read_messages_bound(server: str, limits: Limits) -> int:
@@ -432,6 +454,16 @@ PEERS: dict[str, Peer] = {
             _tiny_messages,
             _read_messages_bound,
             app="sink",
+        ),
+        Peer(
+            "deflate",
+            "deflate",
+            "permessage-deflate: one compressed 16 KiB message each way",
+            _compressed_message,
+            _deflate_bound,
+            deflate=True,
+            rcvbuf=4 * KiB,
+            k=20,
         ),
         Peer(
             "no_handshake",
@@ -666,7 +698,7 @@ def measure(server: str, peer: Peer, k: int | None = None, limits: Limits | None
         try:
             for _ in range(k):
                 if peer.handshake:
-                    socks.append(ws_connect(proc.port, peer.rcvbuf))
+                    socks.append(ws_connect(proc.port, peer.rcvbuf, peer.deflate))
                 else:
                     socks.append(tcp_connect(proc.port, peer.rcvbuf))
             errors: list[BaseException] = []
@@ -754,7 +786,7 @@ def _threaded(app: str, limits: Limits) -> None:
         0,
         server_class=WSGIServer,
         handler_class=WebSocketWSGIRequestHandler,
-        app=WebSocketWSGIApplication(handler_cls=Handler),
+        app=WebSocketWSGIApplication(handler_cls=Handler, extensions=["permessage-deflate"]),
     )
     server.initialize_websockets_manager()
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -794,7 +826,6 @@ def _asyncio(server_kind: str, app: str, limits: Limits) -> None:
                 handler,
                 HOST,
                 0,
-                compression=None,
                 ping_interval=None,
                 max_size=limits.max_message_size,
                 max_queue=limits.max_queue,
@@ -803,9 +834,7 @@ def _asyncio(server_kind: str, app: str, limits: Limits) -> None:
             )
         else:
             options = Options(max_size=limits.max_message_size, write_limit=limits.write_limit, ping_interval=None)
-            server = await loop.create_server(
-                lambda: WebSocketProtocol(Handler, compression=None, options=options), HOST, 0
-            )
+            server = await loop.create_server(lambda: WebSocketProtocol(Handler, options=options), HOST, 0)
         port = server.sockets[0].getsockname()[1]
         await loop.run_in_executor(None, _serve_commands, port, None)
 

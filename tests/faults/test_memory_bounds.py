@@ -100,6 +100,13 @@ def test_the_messages_of_one_read_cost_a_bounded_multiple_of_the_read_size(serve
 
 
 @pytest.mark.parametrize("server", SERVERS)
+def test_permessage_deflate_costs_its_zlib_state(server: str) -> None:
+    # D of docs/memory.md: an inflater and a deflater per connection, kept between messages.
+    result = measured(server, "deflate")
+    assert result.within_bound, result.describe()
+
+
+@pytest.mark.parametrize("server", SERVERS)
 def test_connections_that_never_send_a_head_cost_no_thread_and_little_memory(server: str) -> None:
     # Item 6: no thread per pending handshake.
     result = measured(server, "no_handshake")
