@@ -25,7 +25,7 @@ import random
 import zlib
 from dataclasses import dataclass, field
 
-from harness import CODECS, Finding, Input, codec_in_use, outcome, same_on_each_codec
+from harness import CODECS, Finding, Input, codec_in_use, outcome, same_on_each_codec, short
 from ws4py.exc import InvalidState
 from ws4py.protocol import (
     BinaryReceived,
@@ -405,10 +405,12 @@ def _run(setup: Setup, ops: list[Op]) -> tuple[list[object], list[tuple[object, 
 def _check_connection(setup: Setup, how: int) -> None:
     chunked = _chunks(setup.ops, how)
     log, events = same_on_each_codec("Connection", lambda: _run(setup, chunked))
-    if any(kind != "data" for kind, _ in setup.ops):
+    if any(kind != "data" for kind, _ in setup.ops) or setup.limits[2] is not None:
         return
     # Without local actions, what the peer's bytes make of the connection does not depend
-    # on how they were cut: compare with the whole stream in one read.
+    # on how they were cut: compare with the whole stream in one read. Not with a
+    # max_queued_bytes below the frame limit: it bounds what waits between reads, so a
+    # frame over it fails in pieces and passes whole, as documented.
     whole = b"".join(arg for _, arg in setup.ops)  # type: ignore[misc]
     with codec_in_use(CODECS[0]):
         ref_log, ref_events = _run(
@@ -416,8 +418,8 @@ def _check_connection(setup: Setup, how: int) -> None:
         )
     if ref_events != events or ref_log[-1] != log[-1]:
         raise Finding(
-            f"the chunking changed the outcome\n  in one read: {ref_events!r} {ref_log[-1]!r}\n"
-            f"  in chunks:   {events!r} {log[-1]!r}"
+            f"the chunking changed the outcome\n  in one read: {short(ref_events)} {ref_log[-1]!r}\n"
+            f"  in chunks:   {short(events)} {log[-1]!r}"
         )
 
 

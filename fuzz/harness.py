@@ -91,8 +91,14 @@ def same_on_each_codec(what: str, run: Callable[[], T]) -> T:
     values = list(results.values())
     for name, value in results.items():
         if value != values[0]:
-            raise Finding(f"{what}: the codecs disagree\n  {CODECS[0]}: {values[0]!r}\n  {name}: {value!r}")
+            raise Finding(f"{what}: the codecs disagree\n  {CODECS[0]}: {short(values[0])}\n  {name}: {short(value)}")
     return values[0]
+
+
+def short(value: object, limit: int = 3000) -> str:
+    """``repr(value)``, cut in the middle when long: a 64 KiB message would bury the report."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit // 2]} ... {text[-limit // 2 :]}"
 
 
 def outcome(call: Callable[[], T], allowed: tuple[type[BaseException], ...]) -> tuple[str, object]:
