@@ -313,7 +313,7 @@ def _feed(conn: Connection, data: bytes, api: int) -> list[tuple[object, ...]]:
 
 def _act(conn: Connection, action: int) -> tuple[str, object]:
     """A local action of the fuzzed application; only the documented refusals may come of it."""
-    choice = action % 6
+    choice = action % 7
     if choice == 0:
         return outcome(lambda: conn.send_close(1000 if action & 8 else 4000, "bye"), (InvalidState,))
     if choice == 1:
@@ -324,6 +324,8 @@ def _act(conn: Connection, action: int) -> tuple[str, object]:
         return outcome(lambda: conn.send_binary(b"\0" * action, fin=bool(action & 8)), (InvalidState,))
     if choice == 4:
         return outcome(lambda: conn.send_continuation(b"more", fin=bool(action & 8)), (InvalidState,))
+    if choice == 5:
+        return "ok", conn.pongs_to_send()
     conn.receive_eof()
     return "eof", None
 
