@@ -25,7 +25,8 @@ import random
 import zlib
 from dataclasses import dataclass, field
 
-from harness import CODECS, Finding, Input, codec_in_use, outcome, same_on_each_codec, short
+from fuzz_common import CODECS, Finding, Input, codec_in_use, outcome, same_on_each_codec, short
+
 from ws4py.exc import InvalidState
 from ws4py.protocol import (
     BinaryReceived,

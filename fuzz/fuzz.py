@@ -20,8 +20,8 @@ def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
         sys.exit(f"usage: {sys.argv[0]} TARGET [libFuzzer options] [corpus dirs]")
     name = sys.argv[1]
-    with atheris.instrument_imports(include=["ws4py", "harness", "frames_targets", "handshake_targets"]):
-        from targets import TARGETS
+    with atheris.instrument_imports(include=["ws4py", "fuzz_common", "frames_targets", "handshake_targets"]):
+        from fuzz_targets import TARGETS
     if name not in TARGETS:
         sys.exit(f"unknown target {name!r}; targets: {', '.join(TARGETS)}")
     options = sys.argv[2:]

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from harness import Finding, Input
+from fuzz_common import Finding, Input
+
 from ws4py.exc import HandshakeError
 from ws4py.protocol import ClientHandshake, DeflateOptions, Response, ServerHandshake, accept_key
 from ws4py.protocol.headers import parse_extensions

@@ -21,7 +21,7 @@ FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
 def targets() -> Iterator[dict[str, Callable[[bytes], None]]]:
     sys.path.insert(0, str(FUZZ))
     try:
-        from targets import TARGETS
+        from fuzz_targets import TARGETS
 
         yield TARGETS
     finally:
@@ -50,7 +50,8 @@ def test_any_bytes_are_an_input(targets: dict[str, Callable[[bytes], None]], tar
 def test_a_disagreement_between_codecs_is_a_finding(
     targets: dict[str, Callable[[bytes], None]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harness import CODECS, Finding
+    from fuzz_common import CODECS, Finding
+
     from ws4py.protocol import _frames_py, frames
 
     if len(CODECS) < 2:
