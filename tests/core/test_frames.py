@@ -243,6 +243,12 @@ def test_parse_starts_at_pos() -> None:
     assert parse(buf, pos=4) == ([(0x81, b"Hello")], len(buf), None)
 
 
+@pytest.mark.parametrize("pos", [-1, len(HELLO_UNMASKED) + 1])
+def test_parse_refuses_a_pos_outside_the_buffer(pos: int) -> None:
+    with pytest.raises(ValueError, match="pos out of range"):
+        parse(HELLO_UNMASKED, pos=pos)
+
+
 def test_parse_accepts_bytearray_and_memoryview() -> None:
     wire = HEL + LO
     expected = ([(0x01, b"Hel"), (0x80, b"lo")], 9, None)

@@ -73,6 +73,8 @@ def parse_frames(
 ) -> tuple[list[tuple[int, bytes | str]], int, tuple[int, str] | None]:
     frames: list[tuple[int, bytes | str]] = []
     end = len(buf)
+    if not 0 <= pos <= end:
+        raise ValueError("pos out of range")  # as the C codec says it
     while end - pos >= 2:
         b0 = buf[pos]
         b1 = buf[pos + 1]
