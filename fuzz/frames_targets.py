@@ -25,7 +25,7 @@ import random
 import zlib
 from dataclasses import dataclass, field
 
-from fuzz_common import CODECS, Finding, Input, codec_in_use, outcome, same_on_each_codec, short
+from fuzz_common import CODECS, Finding, Input, outcome, same_on_each_codec, short
 
 from ws4py.exc import InvalidState
 from ws4py.protocol import (
@@ -415,7 +415,7 @@ def _check_connection(setup: Setup, how: int) -> None:
     # max_queued_bytes below the frame limit: it bounds what waits between reads, so a
     # frame over it fails in pieces and passes whole, as documented.
     whole = b"".join(arg for _, arg in setup.ops)  # type: ignore[misc]
-    with codec_in_use(CODECS[0]):
+    with frames.using(CODECS[0]):
         ref_log, ref_events = _run(
             Setup(setup.role, setup.limits, setup.decode_text, 0, [], setup.eof, setup.deflate), [("data", whole)]
         )
@@ -426,27 +426,24 @@ def _check_connection(setup: Setup, how: int) -> None:
         )
 
 
+def _setup(flags: int) -> Setup:
+    """The connection's settings from the input's first byte (no operations yet)."""
+    role = Role.CLIENT if flags & 1 else Role.SERVER
+    return Setup(role, _LIMITS[(flags >> 1) & 7], bool(flags & 16), (flags >> 5) & 3, [], bool(flags & 128))
+
+
 def check_frames(data: bytes) -> None:
     inp = Input(data)
-    flags = inp.byte()
-    role = Role.CLIENT if flags & 1 else Role.SERVER
-    limits = _LIMITS[(flags >> 1) & 7]
-    decode_text = bool(flags & 16)
-    api = (flags >> 5) & 3
-    eof = bool(flags & 128)
+    setup = _setup(inp.byte())
     how = inp.byte()
-    ops = _ops(inp, Peer(masks=role is Role.SERVER), deflate=False)
-    _check_connection(Setup(role, limits, decode_text, api, ops, eof), how)
+    setup.ops = _ops(inp, Peer(masks=setup.role is Role.SERVER), deflate=False)
+    _check_connection(setup, how)
 
 
 def check_deflate(data: bytes) -> None:
     inp = Input(data)
-    flags = inp.byte()
-    role = Role.CLIENT if flags & 1 else Role.SERVER
-    limits = _LIMITS[(flags >> 1) & 7]
-    decode_text = bool(flags & 16)
-    api = (flags >> 5) & 3
-    eof = bool(flags & 128)
+    setup = _setup(inp.byte())
+    role = setup.role
     params = inp.byte()
     bits = inp.byte()
     local_bits, remote_bits = 8 + (bits & 7), 8 + ((bits >> 3) & 7)
@@ -456,6 +453,6 @@ def check_deflate(data: bytes) -> None:
     peer_nct = bool(params & 2) if not bits & 128 else not params & 2
     how = inp.byte()
     peer = Peer(masks=role is Role.SERVER, deflate_bits=max(9, peer_bits), no_context_takeover=peer_nct)
-    ops = _ops(inp, peer, deflate=True)
-    deflate = (bool(params & 1), bool(params & 2), local_bits, remote_bits)
-    _check_connection(Setup(role, limits, decode_text, api, ops, eof, deflate), how)
+    setup.ops = _ops(inp, peer, deflate=True)
+    setup.deflate = (bool(params & 1), bool(params & 2), local_bits, remote_bits)
+    _check_connection(setup, how)

@@ -10,8 +10,7 @@ is replayed by ``tests/core/test_fuzz_harness.py`` with plain pytest, and
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TypeVar
 
 from ws4py.protocol import frames
@@ -65,22 +64,11 @@ class Input:
         return options[self.byte() % len(options)]
 
 
-@contextmanager
-def codec_in_use(name: str) -> Iterator[None]:
-    """Switch the process to the frame codec ``name`` (``"c"`` or ``"python"``) for the block."""
-    previous = frames.implementation
-    frames.use(name)
-    try:
-        yield
-    finally:
-        frames.use(previous)
-
-
 def on_each_codec(run: Callable[[], T]) -> dict[str, T]:
     """``run()``'s result under each codec (a fresh call each: it must build its own state)."""
     results = {}
     for name in CODECS:
-        with codec_in_use(name):
+        with frames.using(name):
             results[name] = run()
     return results
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -50,16 +49,6 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
 VALID_CLOSE_CODES = [*range(1000, 1004), *range(1007, 1015), 3000, 3999, 4000, 4999]
-
-
-@contextmanager
-def codec_in_use(name: str) -> Iterator[None]:
-    previous = frames.implementation
-    frames.use(name)
-    try:
-        yield
-    finally:
-        frames.use(previous)
 
 
 def chunked(data: bytes, cuts: list[int], kinds: list[int]) -> list[bytes | bytearray | memoryview]:
@@ -193,7 +182,7 @@ def test_any_frames_in_any_chunking_parse_back_to_the_same_events_with_both_code
     kinds = data.draw(st.lists(st.integers(min_value=0, max_value=2), max_size=3), label="chunk types")
     results = {}
     for name in frames.available_implementations():
-        with codec_in_use(name):
+        with frames.using(name):
             receiver = make(receiver_role, False)
             events: list[Event] = []
             for chunk in chunked(wire, cuts, kinds):

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 from . import _frames_py
 
 __all__ = [
+    "using",
     "Opcode",
     "FIN",
     "RSV1",
@@ -123,6 +126,18 @@ def use(name: str) -> None:
     build_frame = module.build_frame
     apply_mask = module.apply_mask
     utf8_check = module.utf8_check
+
+
+@contextmanager
+def using(name: str) -> Iterator[None]:
+    """:func:`use` codec ``name`` for the block, then the one in use before (for tests
+    that compare the codecs; the switch is process-wide, so not while other threads parse)."""
+    previous = implementation
+    use(name)
+    try:
+        yield
+    finally:
+        use(previous)
 
 
 use("python" if os.environ.get("WS4PY_PURE_PYTHON") == "1" or _compiled is None else "c")
