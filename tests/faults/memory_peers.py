@@ -57,8 +57,9 @@ SLACK = 4 * MiB
 
 def spare_pool(limits: Limits) -> int:
     """What ``ws4py.protocol.buffers.spare_buffers`` may keep for the whole process once large
-    frames have completed: 4 buffers, each at most twice its frame (and 16 MiB)."""
-    return 4 * min(16 * MiB, 2 * (limits.max_message_size + 14))
+    frames have completed: 64 buffers and 64 MiB at most, each at most twice its frame (and
+    16 MiB)."""
+    return min(64 * MiB, 64 * min(16 * MiB, 2 * (limits.max_message_size + 14)))
 
 
 @dataclass(frozen=True)

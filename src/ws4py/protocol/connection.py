@@ -133,8 +133,8 @@ class Connection:
     ``max_queued_bytes`` at once).
 
     Memory follows the bytes that arrived, never a length a header claims:
-    an incomplete frame's buffer grows with its bytes (to at most about twice
-    them), and a fragmented message is assembled as its fragments arrive, so
+    an incomplete frame gets a buffer of its length only once a quarter of it
+    arrived (so at most four times what arrived), and a fragmented message is assembled as its fragments arrive, so
     it holds its payload and nothing per fragment.
     """
 
@@ -214,8 +214,8 @@ class Connection:
         self._expect_mask = not self.is_client
         self._allowed_rsv = _frames.RSV1 if self.deflate is not None else 0
         self._buffer = bytearray()
-        # An incomplete large frame: its buffer (grown as its bytes arrive, see
-        # _big_room), how much of it arrived and its whole length.
+        # An incomplete large frame, a quarter of it arrived at least: its buffer
+        # of the frame's size (see _receive), how much of it arrived and its length.
         self._big: bytearray | None = None
         self._big_filled = 0
         self._big_end = 0
@@ -264,7 +264,7 @@ class Connection:
         filled = self._big_filled
         taken = min(len(data), self._big_end - filled)
         # Through memoryviews: a bytearray's slice assignment would copy the data first.
-        with memoryview(self._big_room(taken)) as view:
+        with memoryview(big) as view:
             view[filled : filled + taken] = memoryview(data)[:taken]
         events = self._big_arrived(taken)
         if taken < len(data) and self._reading:
@@ -296,45 +296,19 @@ class Connection:
 
         An adapter that can read into a buffer (``recv_into``) reads straight
         into this one and calls :meth:`received_into`: the frame's bytes are
-        then copied once less. Never longer than what the frame still lacks,
-        nor (unless a kept buffer is reused) than what arrived of it: the
-        buffer grows as it fills. The view is for one read: take a new one
-        after any other call.
+        then copied once less. Never longer than what the frame still lacks.
+        The view is for one read: take a new one after any other call.
         """
         big = self._big
         if big is None or not self._reading:
             return None
-        filled = self._big_filled
-        if filled == len(big):
-            big = self._big_room(1)
-        return memoryview(big)[filled : min(len(big), self._big_end)]
+        return memoryview(big)[self._big_filled : self._big_end]
 
     def received_into(self, nbytes: int) -> list[Event]:
         """:meth:`receive_data` for ``nbytes`` read into :meth:`receive_buffer`'s buffer."""
         if self._big is None or not self._reading:
             return []
         return self._big_arrived(nbytes)
-
-    def _big_room(self, needed: int) -> bytearray:
-        """The large frame's buffer, with room for ``needed`` more of its bytes.
-
-        A header is not a promise: the buffer grows with the bytes that arrive,
-        never straight to the length the header claims. It at least doubles
-        each time, so a frame costs linear time. A kept buffer for the whole
-        frame is taken when there is one, as it costs no new memory.
-        """
-        big = self._big
-        assert big is not None
-        filled = self._big_filled
-        if filled + needed <= len(big):
-            return big
-        grown = spare_buffers.take(self._big_end)
-        if grown is None:
-            grown = bytearray(min(self._big_end, max(filled + needed, 2 * len(big))))
-        with memoryview(big) as view, memoryview(grown) as into:
-            into[:filled] = view[:filled]
-        self._big = grown
-        return grown
 
     def _big_arrived(self, taken: int) -> list[Event]:
         big = self._big
@@ -405,18 +379,20 @@ class Connection:
                 except ProtocolException as exc:
                     self._fail(exc, events)
                     return events
-            if total >= _LARGE:
+            if total >= _LARGE and 4 * len(buf) >= total:
                 # A large frame gets a buffer of its own, read into directly
-                # (receive_buffer) and grown as it fills: deleting each frame's
-                # bytes from the front of the shared buffer would move the rest.
+                # (receive_buffer). A header is not a promise: only once a quarter
+                # of the frame arrived (until then its bytes wait in the shared
+                # buffer like any others), so it never holds more than four times
+                # what the peer sent. One buffer of the frame's size, not one grown
+                # step by step: each step would be a fresh allocation and a copy.
                 filled = len(buf)
                 big = spare_buffers.take(total)
                 if big is None:
-                    big, self._buffer = buf, bytearray()  # it holds the frame's start: the frame's own now
-                else:
-                    with memoryview(big) as into:
-                        into[:filled] = buf
-                    buf.clear()
+                    big = bytearray(total)
+                with memoryview(big) as into:
+                    into[:filled] = buf
+                buf.clear()
                 self._big, self._big_filled, self._big_end = big, filled, total
         return events
 
