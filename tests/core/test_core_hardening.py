@@ -34,6 +34,7 @@ from ws4py.protocol import (
     TextReceived,
     frames,
 )
+from ws4py.protocol.buffers import spare_buffers
 from ws4py.protocol.http11 import serialize_response
 
 MIB = 2**20
@@ -81,6 +82,7 @@ def chunks(data: bytes, size: int) -> Iterator[bytes]:
 
 @pytest.mark.parametrize("length", [16 * MIB, 2**20 + 1, 65536])
 def test_a_header_claiming_a_large_payload_allocates_nothing_like_it(length: int) -> None:
+    spare_buffers.clear()  # a kept buffer would be taken at once: memory held already
     server = Connection(Role.SERVER)
     events, _, peak = allocated_by(lambda: server.receive_data(claim(length)))
     assert events == []
@@ -92,6 +94,7 @@ def test_a_header_claiming_a_large_payload_allocates_nothing_like_it(length: int
 
 
 def test_a_large_frame_holds_at_most_four_times_what_arrived_and_arrives_whole() -> None:
+    spare_buffers.clear()
     server = Connection(Role.SERVER)
     length = 16 * MIB
     payload = bytes(range(256)) * (length // 256)
@@ -119,6 +122,7 @@ def test_a_large_frame_read_into_the_receive_buffer_arrives_whole_with_views_no_
     server = Connection(Role.SERVER)
     payload = b"abcdefghijklmnopqrstuvwxyz" * 200_000  # ASCII: valid text too
     wire = claim(len(payload), 0x81) + masked(payload)
+    spare_buffers.clear()
     events = server.receive_data(wire[:70_000])
     pos = 70_000
     assert server.receive_buffer() is None  # not a quarter of the frame yet
@@ -325,3 +329,17 @@ def test_a_bad_start_line_raises_the_error_a_bad_header_value_raises() -> None:
 def test_respond_accepts_every_status_code_from_100_to_599(status: int) -> None:
     raw = ServerHandshake.respond(Response(status, "Some Reason", Headers(), b""))
     assert raw.startswith(f"HTTP/1.1 {status} Some Reason\r\n".encode())
+
+
+def test_a_large_frame_takes_a_kept_buffer_at_once_as_it_costs_no_new_memory() -> None:
+    spare_buffers.clear()
+    wire = claim(MIB) + masked(bytes(MIB))
+    first = Connection(Role.SERVER)
+    half = len(wire) // 2  # over a quarter: a buffer of its own, kept once the frame is in
+    assert first.receive_data(wire[:half]) == []
+    assert first.receive_data(wire[half:]) == [BinaryReceived(bytes(MIB))]
+    second = Connection(Role.SERVER)
+    assert second.receive_data(wire[:100]) == []
+    view, _, peak = allocated_by(second.receive_buffer)
+    assert view is not None and len(view) == len(wire) - 100
+    assert peak < 4096

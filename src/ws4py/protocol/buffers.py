@@ -49,5 +49,9 @@ class SpareBuffers:
         ):
             buffers.append(buffer)
 
+    def clear(self) -> None:
+        """Drop every kept buffer (their memory goes back to the allocator)."""
+        self._buffers.clear()
+
 
 spare_buffers = SpareBuffers()

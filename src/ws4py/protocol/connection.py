@@ -379,17 +379,18 @@ class Connection:
                 except ProtocolException as exc:
                     self._fail(exc, events)
                     return events
-            if total >= _LARGE and 4 * len(buf) >= total:
-                # A large frame gets a buffer of its own, read into directly
-                # (receive_buffer). A header is not a promise: only once a quarter
-                # of the frame arrived (until then its bytes wait in the shared
-                # buffer like any others), so it never holds more than four times
-                # what the peer sent. One buffer of the frame's size, not one grown
-                # step by step: each step would be a fresh allocation and a copy.
+            # A large frame gets a buffer of its own, read into directly
+            # (receive_buffer): a kept one at once, as the process holds it already;
+            # else, a header being no promise, a new one only once a quarter of the
+            # frame arrived (until then its bytes wait in the shared buffer like any
+            # others), so it never commits more than four times what the peer sent.
+            # One buffer of the frame's size, not one grown step by step: each step
+            # would be a fresh allocation and a copy.
+            big = spare_buffers.take(total) if total >= _LARGE else None
+            if big is None and total >= _LARGE and 4 * len(buf) >= total:
+                big = bytearray(total)
+            if big is not None:
                 filled = len(buf)
-                big = spare_buffers.take(total)
-                if big is None:
-                    big = bytearray(total)
                 with memoryview(big) as into:
                     into[:filled] = buf
                 buf.clear()
