@@ -6,6 +6,7 @@ the threaded client, with a hand-written peer where the wire must be watched.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import sys
@@ -261,6 +262,16 @@ def test_broadcasts_deferred_behind_a_fragmented_send_arrive_after_it_in_order(s
 # -- item 6: pending handshakes on the wsgiref server are capped ------------------------
 
 
+@contextlib.contextmanager
+def idle_connections(server: Server, count: int) -> Iterator[list[socket.socket]]:
+    """``count`` TCP connections to ``server`` that send nothing, closed at the end."""
+    with contextlib.ExitStack() as stack:
+        yield [
+            stack.enter_context(socket.create_connection((server.host, server.port), timeout=TIMEOUT))
+            for _ in range(count)
+        ]
+
+
 def _closed_by_server(sock: socket.socket) -> bool:
     sock.setblocking(False)  # with a timeout, recv() would wait for it even with MSG_DONTWAIT
     try:
@@ -274,8 +285,7 @@ def _closed_by_server(sock: socket.socket) -> bool:
 def test_idle_connections_take_no_thread_and_past_the_cap_the_oldest_are_dropped(server: Server) -> None:
     server.httpd.max_pending_handshakes = 100
     threads_before = threading.active_count()
-    idle = [socket.create_connection((server.host, server.port), timeout=TIMEOUT) for _ in range(300)]
-    try:
+    with idle_connections(server, 300) as idle:
         wait_until(lambda: sum(map(_closed_by_server, idle)) >= 200, what="200 connections dropped")
         closed = [_closed_by_server(sock) for sock in idle]
         # The oldest 200 went, the newest 100 still wait for their head.
@@ -290,19 +300,12 @@ def test_idle_connections_take_no_thread_and_past_the_cap_the_oldest_are_dropped
         client.close()
         client.wait_closed()
         client.run_forever()
-    finally:
-        for sock in idle:
-            sock.close()
 
 
 def test_idle_connections_are_dropped_after_handshake_timeout(server: Server) -> None:
     server.httpd.handshake_timeout = 0.3
-    idle = [socket.create_connection((server.host, server.port), timeout=TIMEOUT) for _ in range(20)]
-    try:
+    with idle_connections(server, 20) as idle:
         wait_until(lambda: all(map(_closed_by_server, idle)), what="idle connections dropped")
-    finally:
-        for sock in idle:
-            sock.close()
 
 
 def test_tls_server_idle_connections_neither_stall_accept_nor_pass_the_cap(
@@ -312,8 +315,7 @@ def test_tls_server_idle_connections_neither_stall_accept_nor_pass_the_cap(
     # the head: ssl's accept() did the handshake, and one silent peer stalled every accept.
     tls_server.httpd.max_pending_handshakes = 10
     threads_before = threading.active_count()
-    idle = [socket.create_connection((tls_server.host, tls_server.port), timeout=TIMEOUT) for _ in range(30)]
-    try:
+    with idle_connections(tls_server, 30) as idle:
         wait_until(lambda: sum(map(_closed_by_server, idle)) >= 20, what="20 connections dropped")
         assert [_closed_by_server(sock) for sock in idle] == [True] * 20 + [False] * 10
         assert threading.active_count() <= threads_before + 10 + 2
@@ -326,9 +328,6 @@ def test_tls_server_idle_connections_neither_stall_accept_nor_pass_the_cap(
         client.close()
         client.wait_closed()
         client.run_forever()
-    finally:
-        for sock in idle:
-            sock.close()
 
 
 # -- item 10: TLS reads and writes of one socket never overlap --------------------------
