@@ -15,14 +15,12 @@ this process do exactly what an attacker would, over 127.0.0.1:
 
 from __future__ import annotations
 
-import select
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 from faultkit import RawClient
+from memory_peers import Limits, ServerProcess, running
 
 from ws4py.protocol import BinaryReceived, PongReceived, frames
 
@@ -30,104 +28,12 @@ MIB = 2**20
 KEY = b"\x5a\xa5\x3c\xc3"
 KINDS = ["threaded", "asyncio", "callbacks"]
 
-# An echo server of the given kind on 127.0.0.1, port 0: prints its port, then
-# serves until its stdin closes.
-_SERVER = r"""
-import asyncio
-import os
-import sys
-import threading
-
-kind = sys.argv[1]
-
-if kind == "threaded":
-    from wsgiref.simple_server import make_server
-
-    from ws4py.server.wsgirefserver import WebSocketWSGIRequestHandler, WSGIServer
-    from ws4py.server.wsgiutils import WebSocketWSGIApplication
-    from ws4py.websocket import EchoWebSocket
-
-    server = make_server(
-        "127.0.0.1", 0, server_class=WSGIServer, handler_class=WebSocketWSGIRequestHandler,
-        app=WebSocketWSGIApplication(handler_cls=EchoWebSocket),
-    )
-    server.initialize_websockets_manager()
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    print(server.server_address[1], flush=True)
-    sys.stdin.read()
-else:
-    async def main():
-        loop = asyncio.get_running_loop()
-        if kind == "asyncio":
-            from ws4py.asyncio import serve
-
-            async def echo(websocket):
-                async for message in websocket:
-                    await websocket.send(message)
-
-            server = await serve(echo, "127.0.0.1", 0, ping_interval=None)
-            port = server.sockets[0].getsockname()[1]
-        else:
-            from ws4py.async_websocket import EchoWebSocket
-            from ws4py.server.tulipserver import WebSocketProtocol
-
-            server = await loop.create_server(lambda: WebSocketProtocol(EchoWebSocket), "127.0.0.1", 0)
-            port = server.sockets[0].getsockname()[1]
-        print(port, flush=True)
-        await loop.run_in_executor(None, sys.stdin.read)
-
-    asyncio.run(main())
-os._exit(0)
-"""
-
-
-class ServerProcess:
-    """One ws4py server in a subprocess, and its resident memory."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, kind],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        try:
-            ready, _, _ = select.select([self.process.stdout], [], [], 30)
-            assert ready, f"the {kind} server did not start within 30s"
-            self.port = int(self.process.stdout.readline())
-        except BaseException:
-            self.close()
-            raise
-
-    def rss(self) -> int:
-        """The server's resident memory, in bytes."""
-        with open(f"/proc/{self.process.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        raise AssertionError("no VmRSS for the server process")
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-
 
 @pytest.fixture(params=KINDS)
 def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    process = ServerProcess(request.param)
-    try:
+    """An echo server of that kind in a subprocess (``memory_peers``), at the default message limit."""
+    with running(request.param, "echo", Limits(max_message_size=16 * MIB)) as process:
         yield process
-    finally:
-        process.close()
 
 
 def echo_round_trip(port: int, payload: bytes = b"probe") -> None:
@@ -148,17 +54,17 @@ def frame(first_byte: int, payload: bytes = b"") -> bytes:
 def settled_rss(server: ServerProcess, seconds: float = 0.3) -> int:
     """The server's largest resident memory over ``seconds`` (what it commits may take a moment)."""
     deadline = time.monotonic() + seconds
-    largest = server.rss()
+    largest = server.status()["VmRSS"]
     while time.monotonic() < deadline:
         time.sleep(0.02)
-        largest = max(largest, server.rss())
+        largest = max(largest, server.status()["VmRSS"])
     return largest
 
 
 def test_headers_claiming_16_mib_each_do_not_make_the_server_commit_it(server: ServerProcess) -> None:
     claimed, count = 16 * MIB, 8
     echo_round_trip(server.port)  # everything a connection needs is loaded
-    before = server.rss()
+    before = server.status()["VmRSS"]
     clients = [RawClient(server.port) for _ in range(count)]
     try:
         header = bytes((0x82, 0x80 | 127)) + claimed.to_bytes(8, "big") + KEY
@@ -201,9 +107,9 @@ def test_a_flood_of_empty_continuation_frames_leaves_the_servers_memory_flat(ser
         # The first frames reach the high-water mark of what a read costs (the
         # frames of one read are parsed at once): then no more, however many follow.
         send_flood(clients, 100_000)
-        before = server.rss()
+        before = server.status()["VmRSS"]
         send_flood(clients, 400_000)
-        grown = server.rss() - before
+        grown = server.status()["VmRSS"] - before
         # Before the fix: 8 bytes or more a fragment, about 13 MiB for these 1.6 million.
         assert grown < 4 * MIB, f"{count * 400_000} more empty fragments grew the server by {grown} bytes"
 
