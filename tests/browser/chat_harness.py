@@ -9,6 +9,7 @@ drive ``examples/chat/chat.html`` through Playwright with bounded waits.
 
 from __future__ import annotations
 
+import resource
 import signal
 import socket
 import subprocess
@@ -43,10 +44,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _as_from_a_terminal() -> None:
-    # A process started in the background by a non-interactive shell ignores SIGINT, and its
-    # children inherit that: Ctrl-C (SIGINT) must reach the server as it does from a terminal.
+def as_from_a_terminal() -> None:
+    """For a subprocess: Ctrl-C (SIGINT) reaches it as from a terminal, and it may open many sockets.
+
+    A process started in the background by a non-interactive shell ignores SIGINT,
+    and its children inherit that. The descriptor limit goes up to the hard one for
+    the 2,000 clients of the manager example.
+    """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class ChatServer:
@@ -67,7 +75,7 @@ class ChatServer:
                 cwd=ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_as_from_a_terminal,
+                preexec_fn=as_from_a_terminal,
             )
         deadline = time.monotonic() + START_TIMEOUT
         while True:
