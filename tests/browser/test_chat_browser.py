@@ -76,6 +76,16 @@ def test_a_page_that_closes_leaves_a_notice_and_the_count_drops(chat: ChatServer
     expect_online(staying, 1)
 
 
+def test_a_name_typed_in_the_page_is_announced_and_used(chat: ChatServer, context: BrowserContext) -> None:
+    renamed, old_name = _open(context, chat)
+    other, _ = _open(context, chat)
+    renamed.fill("#name", "Ada")
+    renamed.press("#name", "Enter")  # a change of the field
+    expect_notice(other, f"{old_name} is now Ada")
+    say(renamed, "it is me")
+    expect_message(other, "Ada", "it is me")
+
+
 def test_markup_in_a_message_is_shown_as_text_and_never_run(chat: ChatServer, context: BrowserContext) -> None:
     sender, name = _open(context, chat)
     reader, _ = _open(context, chat)
@@ -165,3 +175,4 @@ def test_pages_reconnect_by_themselves_when_the_server_comes_back(
         expect_message(page, first_name, "back after a crash")
     screenshot(first, tmp_path, f"{chat.kind}-first-page-after-restarts")
     screenshot(second, tmp_path, f"{chat.kind}-second-page-after-restarts")
+
