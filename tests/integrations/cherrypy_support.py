@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -11,6 +13,7 @@ from typing import Any
 import cherrypy
 import trustme
 from interop_peers import Journal
+from threaded_support import RawPeer
 
 from ws4py.messaging import Message
 from ws4py.server.cherrypyserver import WebSocketPlugin
@@ -26,6 +29,39 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def upgrade_request(path: str, port: int, extra: str = "") -> bytes:
+    """A WebSocket upgrade request head for ``path``, with ``extra`` header lines."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    ).encode()
+
+
+def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """The response head on ``sock`` and the bytes read past it."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise EOFError(f"closed during the handshake: {received!r}")
+        received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def small_window_client(port: int, path: str) -> RawPeer:
+    """A raw client whose receive buffer is small from the start: it holds little unread."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(TIMEOUT)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(upgrade_request(path, port))
+    head, rest = read_head(sock)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return RawPeer(sock, rest, is_client=True)
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> None:

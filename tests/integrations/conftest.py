@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).resolve().parents[1]
-for _folder in ("interop", "autobahn_sockets", "core"):
+for _folder in ("interop", "autobahn_sockets", "core", "threaded"):
     if str(TESTS / _folder) not in sys.path:
         sys.path.insert(0, str(TESTS / _folder))
 
@@ -36,6 +36,7 @@ from cherrypy_support import (  # noqa: E402
     UpperEchoWebSocket,
     free_port,
     on_path,
+    wait_for,
 )
 from interop_peers import Journal, JournalEchoWebSocket  # noqa: E402
 from socket_fuzzer import CaseEchoWebSocket  # noqa: E402
@@ -107,3 +108,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         for thread in leftover:
             thread.join(TIMEOUT)
         assert not [t for t in leftover if t.is_alive()], f"threads outlived the engine: {leftover}"
+
+
+@pytest.fixture(autouse=True)
+def no_websocket_left_over(servers: Servers) -> Iterator[None]:
+    """Each test starts with no websocket on the plugin's manager and leaves none behind."""
+    wait_for(lambda: len(servers.plugin.manager) == 0, "the websockets of the previous test to end")
+    yield
+    wait_for(lambda: len(servers.plugin.manager) == 0, "every websocket of the test to end", timeout=10)

@@ -6,35 +6,16 @@ wire matter (a frame sent in the same packet as the handshake).
 
 from __future__ import annotations
 
-import base64
-import os
 import socket
 import urllib.error
 import urllib.request
 
 import pytest
-from cherrypy_support import TIMEOUT, Servers, wait_for
+from cherrypy_support import TIMEOUT, Servers, read_head, upgrade_request, wait_for
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from ws4py.protocol import frames
-
-
-def upgrade_request(path: str, port: int, extra: str = "") -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
-    ).encode()
-
-
-def read_until(sock: socket.socket, marker: bytes, received: bytes = b"") -> bytes:
-    while marker not in received:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        received += chunk
-    return received
 
 
 def test_seed_config_echoes_text_and_binary(servers: Servers) -> None:
@@ -96,7 +77,7 @@ def test_plain_request_to_websocket_path_gets_plain_text_error(servers: Servers)
 def test_unsupported_version_gets_426_with_supported_version(servers: Servers) -> None:
     with socket.create_connection(("127.0.0.1", servers.port), timeout=TIMEOUT) as sock:
         sock.sendall(upgrade_request("/ws", servers.port).replace(b"Version: 13", b"Version: 8"))
-        head = read_until(sock, b"\r\n\r\n")
+        head, _ = read_head(sock)
     assert head.startswith(b"HTTP/1.1 426 ")
     assert b"Sec-WebSocket-Version: 13" in head or b"Sec-Websocket-Version: 13" in head
 
@@ -112,8 +93,7 @@ def test_frame_sent_with_the_handshake_is_answered_after_the_101(servers: Server
     second = frames.build_frame(frames.FIN | 2, b"\x00" * 3000, b"\x05\x06\x07\x08")
     with socket.create_connection(("127.0.0.1", servers.port), timeout=TIMEOUT) as sock:
         sock.sendall(upgrade_request("/ws", servers.port) + first + second)
-        received = read_until(sock, b"\r\n\r\n")
-        head, _, rest = received.partition(b"\r\n\r\n")
+        head, rest = read_head(sock)
         assert head.startswith(b"HTTP/1.1 101 ")
         expected = frames.build_frame(frames.FIN | 1, b"first", None) + frames.build_frame(
             frames.FIN | 2, b"\x00" * 3000, None

@@ -44,7 +44,7 @@ from typing import Any
 
 import cherrypy
 from cheroot import wsgi as cheroot_wsgi
-from cherrypy.process import plugins
+from cherrypy.process import plugins, servers
 
 from .. import WS_VERSION
 from ..exc import HandshakeError
@@ -130,11 +130,14 @@ _gateways: dict[type, type] = {}
 
 
 def install_gateway(server: Any = None) -> None:
-    """Give ``server`` (a :class:`cherrypy._cpserver.Server`, CherryPy's own by default)
-    an HTTP server whose gateway hands upgraded connections over. The plugin does it
-    for ``cherrypy.server`` when the engine starts; call it for any other server."""
+    """Give ``server`` (a CherryPy :class:`~cherrypy.process.servers.ServerAdapter` such as
+    ``cherrypy.server``, the default) an HTTP server whose gateway hands upgraded
+    connections over. The plugin does it for every server subscribed to its bus when
+    the engine starts."""
     server = cherrypy.server if server is None else server
-    if server.httpserver is None:
+    if server.httpserver is None and hasattr(server, "httpserver_from_self"):
+        # What cherrypy.server's start() does first; done here, the gateway is in place
+        # before the server listens.
         server.httpserver, server.bind_addr = server.httpserver_from_self()
     httpserver = server.httpserver
     gateway = getattr(httpserver, "gateway", None)
@@ -149,6 +152,13 @@ def install_gateway(server: Any = None) -> None:
         if gateway not in _gateways:
             _gateways[gateway] = type(f"WebSocket{gateway.__name__}", (WebSocketGatewayMixin, gateway), {})
         httpserver.gateway = _gateways[gateway]
+
+
+def _servers_of(bus: Any) -> list[Any]:
+    """The HTTP servers subscribed to ``bus`` (``cherrypy.server`` and any other
+    :class:`~cherrypy.process.servers.ServerAdapter`): the owners of its ``start`` listeners."""
+    owners = (getattr(listener, "__self__", None) for listener in bus.listeners.get("start", ()))
+    return [owner for owner in owners if isinstance(owner, servers.ServerAdapter)]
 
 
 class WebSocketTool(cherrypy.Tool):  # type: ignore[misc]
@@ -222,9 +232,10 @@ class WebSocketPlugin(plugins.SimplePlugin):  # type: ignore[misc]
     the :class:`WebSocketTool` upgraded) and ``websocket-broadcast``
     (``cherrypy.engine.publish('websocket-broadcast', message)`` sends
     ``message`` to every websocket). When the engine starts it gives
-    CherryPy's HTTP server its :class:`WebSocketGateway` and starts the
-    manager; when it stops, every websocket is closed with 1001 and its socket
-    released. A manager runs once: each start makes a new one (:attr:`manager`).
+    each HTTP server subscribed to the bus (``cherrypy.server`` and any other)
+    its :class:`WebSocketGateway`, and starts the manager; when it stops,
+    every websocket is closed with 1001 and its socket released. A manager
+    runs once: each start makes a new one (:attr:`manager`).
     """
 
     def __init__(self, bus: Any) -> None:
@@ -247,8 +258,9 @@ class WebSocketPlugin(plugins.SimplePlugin):  # type: ignore[misc]
         self.bus.unsubscribe("websocket-broadcast", self.broadcast)
 
     def start(self) -> None:
-        """Give CherryPy's HTTP server its gateway and start a manager."""
-        install_gateway()
+        """Give the bus's HTTP servers their gateway and start a manager."""
+        for server in _servers_of(self.bus):
+            install_gateway(server)
         with self._lock:
             if self.manager.ident is not None:  # a thread starts once: a restart needs a new one
                 self.manager = WebSocketManager()
