@@ -9,12 +9,20 @@ same port. Screenshots go to the test's ``tmp_path``; their paths are printed.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from chat_harness import (
+    EXAMPLES,
+    ROOT,
     ChatServer,
+    as_from_a_terminal,
     expect_message,
     expect_notice,
     expect_online,
@@ -26,7 +34,7 @@ from chat_harness import (
 )
 from playwright.sync_api import BrowserContext, Page, expect
 
-SERVERS = ["asyncio"]  # "cherrypy" once ws4py.server.cherrypyserver is in
+SERVERS = ["asyncio", "cherrypy"]
 
 
 @pytest.fixture(scope="module", params=SERVERS)
@@ -176,3 +184,71 @@ def test_pages_reconnect_by_themselves_when_the_server_comes_back(
     screenshot(first, tmp_path, f"{chat.kind}-first-page-after-restarts")
     screenshot(second, tmp_path, f"{chat.kind}-second-page-after-restarts")
 
+
+#: What ``examples/manager_clients.py`` opens, as the manager page says.
+MANAGER_CLIENTS = 2000
+
+
+def _port_9000_accepts() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 9000), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_the_manager_example_logs_a_message_typed_in_the_browser_by_each_of_its_2000_clients(
+    context: BrowserContext, tmp_path: Path
+) -> None:
+    """The manager page as written: its 2,000 clients against ``echo_cherrypy_server`` on port 9000,
+    a message entered at http://localhost:9000/, logged 2,000 times; Ctrl-C stops the clients cleanly."""
+    if _port_9000_accepts():
+        pytest.skip("port 9000 is taken on this machine; the manager page's example needs it")
+    server = ChatServer("cherrypy", 9000, tmp_path / "server.log")
+    server.start()
+    clients: subprocess.Popen[str] | None = None
+    lines: list[str] = []
+    reader: threading.Thread | None = None
+    try:
+        clients = subprocess.Popen(
+            [sys.executable, str(EXAMPLES / "manager_clients.py")],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=as_from_a_terminal,
+        )
+        reader = threading.Thread(target=lambda: lines.extend(clients.stdout), daemon=True)  # type: ignore[arg-type, union-attr]
+        reader.start()
+        connected = f"{MANAGER_CLIENTS - 1} clients are connected"
+        _wait(lambda: any(connected in line for line in lines), 120, f"{MANAGER_CLIENTS:,} connections")
+
+        page = context.new_page()
+        page.goto("http://localhost:9000/")
+        name = joined(page)
+        say(page, "to each of the 2,000")
+        expect_message(page, name, "to each of the 2,000")
+        logged = '"text": "to each of the 2,000"'
+        _wait(lambda: sum(logged in line for line in lines) == MANAGER_CLIENTS, 60, "2,000 log lines")
+
+        clients.send_signal(signal.SIGINT)  # the example's Ctrl-C: close_all(), stop(), join()
+        assert clients.wait(30) == 0, "".join(lines[-20:])
+        assert sum(logged in line for line in lines) == MANAGER_CLIENTS
+        assert not [line for line in lines if "Traceback" in line or "ERROR" in line], "".join(lines[-20:])
+        assert server.stop(signal.SIGINT) == 0, server.output()
+        assert "Traceback" not in server.output(), server.output()
+    finally:
+        if clients is not None and clients.poll() is None:
+            clients.kill()
+            clients.wait(10)
+        if reader is not None:
+            reader.join(10)
+        server.close()
