@@ -83,18 +83,24 @@ def main(host: str, port: int) -> None:
     )
     WebSocketPlugin(cherrypy.engine).subscribe()
     cherrypy.tools.websocket = WebSocketTool()
+    config = {
+        WS_PATH: {
+            "tools.websocket.on": True,
+            "tools.websocket.handler_cls": ChatWebSocket,
+            "tools.websocket.origins": allowed_origins(host, port),
+        }
+    }
+    # cherrypy.quickstart(Root(), "/", config), spelled out: a Ctrl-C while the engine is still
+    # starting would leave quickstart's HTTP server thread running, and the process with it.
+    cherrypy.tree.mount(Root(), "", config)
+    cherrypy.engine.signals.subscribe()  # SIGTERM, SIGHUP: the engine's own handlers
+    try:
+        cherrypy.engine.start()
+    except KeyboardInterrupt:
+        cherrypy.engine.exit()
+        return
     print(f"ws4py chat (CherryPy) on http://{host}:{port}/ (WebSocket ws://{host}:{port}{WS_PATH})", flush=True)
-    cherrypy.quickstart(
-        Root(),
-        "/",
-        config={
-            WS_PATH: {
-                "tools.websocket.on": True,
-                "tools.websocket.handler_cls": ChatWebSocket,
-                "tools.websocket.origins": allowed_origins(host, port),
-            }
-        },
-    )
+    cherrypy.engine.block()  # until Ctrl-C or SIGTERM; then every websocket is closed with 1001
 
 
 if __name__ == "__main__":

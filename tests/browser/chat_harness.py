@@ -68,7 +68,9 @@ class ChatServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
+        """Start the server and wait until it says it serves (its banner) and accepts connections."""
+        banner = f" on http://127.0.0.1:{self.port}/".encode()
+        start = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [*COMMANDS[self.kind], "--port", str(self.port)],
@@ -82,6 +84,10 @@ class ChatServer:
             if self.proc.poll() is not None:
                 raise AssertionError(f"the {self.kind} chat server ended at start:\n{self.output()}")
             try:
+                with open(self.log, "rb") as out:
+                    out.seek(start)
+                    if banner not in out.read():
+                        raise OSError("no banner yet")  # a server still starting may not stop on Ctrl-C
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
             except OSError:
