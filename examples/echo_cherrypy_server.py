@@ -1,6 +1,6 @@
 """The chat on CherryPy: the ``echo_cherrypy_server`` example of ws4py's manager page.
 
-Run: python examples/echo_cherrypy_server.py [--host 127.0.0.1] [--port 9000]
+Run: python examples/echo_cherrypy_server.py [--host 127.0.0.1] [--port 9000] [--origin URL]...
 then point your browser to http://localhost:9000/ and enter a message: it is
 broadcast to every connected peer, the browsers and the 2,000 clients of
 ``examples/manager_clients.py`` (which connect to ws://localhost:9000/ws and
@@ -72,7 +72,7 @@ class Root:
         pass
 
 
-def main(host: str, port: int) -> None:
+def main(host: str, port: int, origins: list[str]) -> None:
     """Serve the chat on ``host:port`` until Ctrl-C or SIGTERM."""
     cherrypy.config.update(
         {
@@ -87,7 +87,7 @@ def main(host: str, port: int) -> None:
         WS_PATH: {
             "tools.websocket.on": True,
             "tools.websocket.handler_cls": ChatWebSocket,
-            "tools.websocket.origins": allowed_origins(host, port),
+            "tools.websocket.origins": allowed_origins(host, port, origins),
         }
     }
     # cherrypy.quickstart(Root(), "/", config), spelled out: a Ctrl-C while the engine is still
@@ -107,5 +107,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--origin", action="append", default=[], help="another origin whose pages may connect")
     args = parser.parse_args()
-    main(args.host, args.port)
+    main(args.host, args.port, args.origin)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,18 +53,22 @@ PAGE = Path(__file__).resolve().parent / "chat.html"
 WS_PATH = "/ws"
 
 
-def allowed_origins(host: str, port: int) -> list[str | None]:
+def allowed_origins(host: str, port: int, extra: Iterable[str] = ()) -> list[str | None]:
     """The ``Origin`` values a chat server on ``host:port`` accepts.
 
     The page's own origin, spelled as a browser may reach it (``localhost`` and
-    ``127.0.0.1`` are the same machine); other web sites get 403, so no page
-    elsewhere can make a visitor's browser join the chat. ``None``: a client
-    that sends no ``Origin`` (no browser) may connect.
+    ``127.0.0.1`` are the same machine; a server on every interface, ``0.0.0.0``,
+    is reached under names it cannot know: name them in ``extra``, such as
+    ``http://chat.example:9000``); other web sites get 403, so no page elsewhere
+    can make a visitor's browser join the chat. ``None``: a client that sends no
+    ``Origin`` (no browser) may connect.
     """
-    hosts = {host, "localhost", "127.0.0.1"} if host in ("localhost", "127.0.0.1", "0.0.0.0", "") else {host}
-    hosts.discard("0.0.0.0")
-    hosts.discard("")
-    return [*sorted(f"http://{name}:{port}" for name in hosts), None]
+    hosts = {host}
+    if host in ("localhost", "127.0.0.1", "0.0.0.0", "", "::", "::1"):
+        hosts = {"localhost", "127.0.0.1", "::1"}
+    spelled = {f"[{name}]" if ":" in name else name for name in hosts}
+    suffix = "" if port == 80 else f":{port}"  # a browser leaves the scheme's default port out
+    return [*sorted(f"http://{name}{suffix}" for name in spelled), *extra, None]
 
 
 def encode(kind: str, **fields: Any) -> str:

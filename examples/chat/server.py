@@ -1,6 +1,6 @@
 """The chat on ws4py's asyncio server: the README's main job (``scripts/serve``).
 
-Run: python examples/chat/server.py [--host 127.0.0.1] [--port 9000]
+Run: python examples/chat/server.py [--host 127.0.0.1] [--port 9000] [--origin URL]...
 then open http://127.0.0.1:9000/ in a few browser tabs. One server does it
 all: ``GET /`` answers with the page (``chat.html``, through ``serve``'s
 ``process_request`` hook), and the page's WebSocket on ``/ws`` joins the
@@ -61,7 +61,7 @@ class ChatServer:
             broadcast(self.peers, text)
 
 
-async def main(host: str, port: int) -> None:
+async def main(host: str, port: int, origins: list[str]) -> None:
     """Serve the chat on ``host:port`` until cancelled (Ctrl-C) or SIGTERM."""
     chat = ChatServer()
     task = asyncio.current_task()
@@ -72,7 +72,7 @@ async def main(host: str, port: int) -> None:
         chat.handler,
         host,
         port,
-        origins=allowed_origins(host, port),
+        origins=allowed_origins(host, port, origins),
         process_request=chat.process_request,
         max_size=MAX_MESSAGE_BYTES,
         close_timeout=2,
@@ -90,6 +90,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--origin", action="append", default=[], help="another origin whose pages may connect")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(args.host, args.port))
+        asyncio.run(main(args.host, args.port, args.origin))
