@@ -30,6 +30,8 @@ COMMANDS = {
 #: Seconds for a server to start listening, or to stop once asked.
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
+#: The screenshots saved during this run.
+SCREENSHOTS: list[Path] = []
 #: Milliseconds for anything a page shows.
 PAGE_TIMEOUT = 5_000
 #: Milliseconds for a page to find its server again after a restart: the back-off
@@ -168,4 +170,5 @@ def screenshot(page: Page, folder: Path, name: str) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     print(f"screenshot: {path}")
+    SCREENSHOTS.append(path)  # listed at the end of the run by conftest's terminal summary
     return path

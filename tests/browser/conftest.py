@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from chat_harness import PAGE_TIMEOUT
+from chat_harness import PAGE_TIMEOUT, SCREENSHOTS
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -22,6 +22,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the chat's screenshots are, after every run that made some."""
+    if SCREENSHOTS:
+        terminalreporter.section("chat screenshots")
+        for path in SCREENSHOTS:
+            terminalreporter.write_line(str(path))
 
 
 @pytest.fixture(scope="module")
