@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cherrypy
@@ -111,6 +113,19 @@ class SilentEchoWebSocket(EchoWebSocket):
         pass
 
 
+class BrowserEchoWebSocket(EchoWebSocket):
+    """Echoes the page's messages (tests/interop/browser/echo.html) and keeps its report."""
+
+    reports: list[tuple[dict[str, Any], dict[str, Any]]] = []  # noqa: RUF012 - (environ, report) per page
+
+    def received_message(self, message: Message) -> None:
+        if message.is_text and str(message).startswith("report:"):
+            self.reports.append((self.environ or {}, json.loads(str(message)[len("report:") :])))
+            self.close(1000, "thank you")
+            return
+        super().received_message(message)
+
+
 class Root:
     @cherrypy.expose
     def index(self) -> str:
@@ -120,6 +135,11 @@ class Root:
     def ws(self, **params: str) -> None:
         handler = cherrypy.request.ws_handler
         assert isinstance(handler, WebSocket)
+
+    @cherrypy.expose
+    def browser(self) -> bytes:
+        cherrypy.response.headers["Content-Type"] = "text/html; charset=utf-8"
+        return (Path(__file__).resolve().parents[1] / "interop" / "browser" / "echo.html").read_bytes()
 
     @cherrypy.expose
     def upper(self) -> None:
@@ -155,7 +175,7 @@ class Root:
 
     @cherrypy.expose
     def default(self, *path: str, **params: str) -> None:
-        pass  # /interop/...: any path
+        pass  # the interop tests' paths: /<client>/<n>
 
 
 def on_path(handler_cls: type[WebSocket], **options: Any) -> dict[str, Any]:
