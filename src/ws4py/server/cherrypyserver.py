@@ -109,10 +109,10 @@ class WebSocketGateway(WebSocketGatewayMixin, cheroot_wsgi.Gateway_10):
 
 
 def _take_over(conn: Any) -> bytes:
-    """The bytes cheroot read past the request head (and, on TLS, what OpenSSL holds
-    decrypted already: no readiness event would announce it); then cheroot's file
-    objects let go of the socket (an open ``makefile()`` object keeps a closed socket's
-    descriptor open)."""
+    """The bytes cheroot read past the request head: what its reader holds buffered
+    and, on TLS, what OpenSSL holds decrypted already (no readiness event would
+    announce either). cheroot's file objects hold no reference count on the socket
+    (they are plain ``SocketIO``): once cheroot lets go, the websocket alone closes it."""
     rfile = conn.rfile
     chunks = []
     while rfile.has_data():
@@ -121,8 +121,6 @@ def _take_over(conn: Any) -> bytes:
     if isinstance(sock, ssl.SSLSocket):
         while sock.pending():
             chunks.append(sock.recv(sock.pending()))
-    conn.wfile.close()  # the 101 is written: close() flushes nothing
-    rfile.close()
     return b"".join(chunks)
 
 
