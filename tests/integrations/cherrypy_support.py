@@ -142,6 +142,14 @@ class Root:
         return (Path(__file__).resolve().parents[1] / "interop" / "browser" / "echo.html").read_bytes()
 
     @cherrypy.expose
+    def heartbeat(self) -> None:
+        pass
+
+    @cherrypy.expose
+    def refused(self) -> None:
+        raise cherrypy.HTTPError(403, "the page handler says no")
+
+    @cherrypy.expose
     def upper(self) -> None:
         pass
 

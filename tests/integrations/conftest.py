@@ -106,6 +106,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         "/greeting": on_path(GreetingWebSocket),
         "/failing": on_path(FailingWebSocket),
         "/silent": on_path(SilentEchoWebSocket),
+        "/heartbeat": on_path(EchoWebSocket, heartbeat_freq=0.1),
+        "/refused": on_path(EchoWebSocket),
         "/runCase": on_path(CaseEchoWebSocket, extensions=deflate),
         # The interop tests' paths: /<client>/<n>, as tests/interop's ws4py server takes them.
         **{f"/{client}": on_path(interop_handler, extensions=deflate) for client in INTEROP_CLIENTS},
