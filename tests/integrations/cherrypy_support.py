@@ -54,6 +54,21 @@ def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
     return head, rest
 
 
+def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """An HTTP response on ``sock``: its head and its body (of Content-Length bytes)."""
+    head, body = read_head(sock)
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+        0,
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head, body
+
+
 def small_window_client(port: int, path: str) -> RawPeer:
     """A raw client whose receive buffer is small from the start: it holds little unread."""
     sock = socket.socket()

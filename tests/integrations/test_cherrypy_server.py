@@ -13,7 +13,7 @@ import urllib.request
 
 import cherrypy
 import pytest
-from cherrypy_support import TIMEOUT, Servers, read_head, upgrade_request, wait_for
+from cherrypy_support import TIMEOUT, Servers, read_head, read_response, upgrade_request, wait_for
 from threaded_support import OP_PING, OP_PONG, RawClient
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -143,7 +143,7 @@ def test_without_the_plugin_listening_the_upgrade_is_refused_with_500(servers: S
     try:
         with socket.create_connection(("127.0.0.1", servers.port), timeout=TIMEOUT) as sock:
             sock.sendall(upgrade_request("/ws", servers.port))
-            head, body = read_head(sock)
+            head, body = read_response(sock)
         assert head.startswith(b"HTTP/1.1 500 ")
         assert b"WebSocketPlugin" in body
     finally:
