@@ -46,6 +46,7 @@ from socket_fuzzer import CaseEchoWebSocket  # noqa: E402
 from test_interop_ws4py_server import CLIENTS as INTEROP_CLIENTS  # noqa: E402
 
 from ws4py.server.cherrypyserver import WebSocketPlugin, WebSocketTool  # noqa: E402
+from ws4py.server.wsgiutils import WebSocketWSGIApplication  # noqa: E402
 from ws4py.websocket import EchoWebSocket  # noqa: E402
 
 
@@ -114,6 +115,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         "/echo": on_path(BrowserEchoWebSocket, extensions=deflate),
     }
     cherrypy.tree.mount(Root(), "", config)
+    # ws4py's WSGI application grafted on CherryPy's tree: the gateway serves it too.
+    cherrypy.tree.graft(WebSocketWSGIApplication(handler_cls=EchoWebSocket, protocols=["wsgi"]), "/wsgi")
     cherrypy.engine.start()
     try:
         yield Servers(port, pool1_port, tls_port, plugin, journal, ca)
@@ -123,6 +126,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         pool1.unsubscribe()
         tls.unsubscribe()
         cherrypy.tree.apps.pop("", None)
+        cherrypy.tree.apps.pop("/wsgi", None)
         cherrypy.server.httpserver = None
         leftover = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
         for thread in leftover:

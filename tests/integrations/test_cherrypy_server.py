@@ -148,3 +148,10 @@ def test_without_the_plugin_listening_the_upgrade_is_refused_with_500(servers: S
         assert b"WebSocketPlugin" in body
     finally:
         cherrypy.engine.subscribe("handle-websocket", plugin.handle)
+
+
+def test_wsgi_application_grafted_on_cherrypys_tree_is_served_by_the_gateway(servers: Servers) -> None:
+    with connect(servers.url("/wsgi/anything"), subprotocols=["wsgi"]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "wsgi"
+        ws.send("grafted")
+        assert ws.recv(TIMEOUT) == "grafted"

@@ -53,7 +53,14 @@ from ..messaging import Message
 from ..websocket import WebSocket
 from .wsgiutils import agreed, negotiate_environ, refusal
 
-__all__ = ["WebSocketTool", "WebSocketPlugin", "WebSocketGateway", "install_gateway", "GATEWAY_KEY"]
+__all__ = [
+    "WebSocketTool",
+    "WebSocketPlugin",
+    "WebSocketGateway",
+    "WebSocketGatewayMixin",
+    "install_gateway",
+    "GATEWAY_KEY",
+]
 
 logger = logging.getLogger("ws4py")
 
@@ -69,7 +76,9 @@ class WebSocketGatewayMixin:
 
     Its environ carries ``ws4py.socket`` (the connection's socket) and
     :data:`GATEWAY_KEY` (the gateway); an application that accepted an upgrade
-    calls :meth:`upgrade_to`. After the application's 101 response is written,
+    calls :meth:`upgrade_to` (the tool does, and so does a
+    :class:`~ws4py.server.wsgiutils.WebSocketWSGIApplication` grafted on
+    CherryPy's tree). After the application's 101 response is written,
     the connection is released to the websocket, which is published on the
     bus channel ``handle-websocket`` with the peer's address.
     """
