@@ -51,7 +51,7 @@ from gevent import Timeout, getcurrent, pywsgi
 
 from ..geventloop import GreenletLoop
 from ..messaging import Message
-from ..protocol import State
+from ..protocol import Opcode, State
 from ..protocol.http11 import serialize_response
 from ..sockio import WOULD_BLOCK
 from ..websocket import WebSocket
@@ -92,6 +92,24 @@ class GEventWebSocketPool(Pool):  # type: ignore[misc]
         """Stop tracking ``greenlet`` (its websocket is over)."""
         self.websockets.pop(greenlet, None)
         super().discard(greenlet)
+
+    def broadcast(self, message: str | bytes | Message, binary: bool = False) -> None:
+        """Send ``message`` to every tracked websocket; never waits (as
+        :meth:`ws4py.manager.WebSocketManager.broadcast`): a peer whose write buffer is
+        over its ``max_write_buffer`` is closed with 1008 instead of being sent to."""
+        if isinstance(message, Message):
+            opcode: int = message.opcode
+            data: bytes | str = message.content
+        elif isinstance(message, str):
+            opcode, data = Opcode.TEXT, message
+        else:
+            opcode, data = (Opcode.BINARY if binary else Opcode.TEXT), bytes(message)
+        shared: list[bytes] = []
+        for websocket in list(self.websockets.values()):
+            try:
+                websocket.send_shared(opcode, data, shared)
+            except Exception:
+                logger.exception("Broadcast to %s failed", websocket)
 
     def clear(self) -> None:
         """Close every websocket with 1001 and wait for their ends (at most
