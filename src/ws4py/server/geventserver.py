@@ -49,13 +49,14 @@ from gevent.pool import Pool
 
 from gevent import Timeout, getcurrent, pywsgi
 
+from ..exc import HandshakeError
 from ..geventloop import GreenletLoop
 from ..messaging import Message
-from ..protocol import Opcode, State
+from ..protocol import Opcode, ServerHandshake, State
 from ..protocol.http11 import serialize_response
 from ..sockio import WOULD_BLOCK
 from ..websocket import WebSocket
-from .wsgiutils import WebSocketWSGIApplication
+from .wsgiutils import WebSocketWSGIApplication, request_from_environ
 
 __all__ = ["GEventWebSocketPool", "WSGIServer", "WebSocketServer", "WebSocketWSGIHandler", "WSGIWebSocket"]
 
@@ -124,23 +125,53 @@ class GEventWebSocketPool(Pool):  # type: ignore[misc]
 class WSGIWebSocket:
     """``environ['wsgi.websocket']``: gevent-websocket's blocking API on a ws4py websocket.
 
-    Used from the application, in the handler's greenlet: :meth:`receive`
-    drives the connection until a message comes. The 101 response goes out
-    on the first call.
+    Present on every upgrade request to an application that is not a
+    :class:`~ws4py.server.wsgiutils.WebSocketWSGIApplication`. Used from the
+    application, in the handler's greenlet: the first call performs the
+    handshake (a request that is not a valid upgrade is answered with the
+    HTTP error saying why, and the call raises
+    :class:`~ws4py.exc.HandshakeError`); :meth:`receive` drives the
+    connection until a message comes.
     """
 
-    def __init__(self, websocket: _InboxWebSocket, response: bytes, handler: WebSocketWSGIHandler) -> None:
-        self.websocket = websocket
-        self.environ = websocket.environ
-        self._response = response
+    def __init__(self, environ: dict[str, Any], handler: WebSocketWSGIHandler) -> None:
+        self.environ = environ
         self._handler = handler
         self._loop = GreenletLoop()
-        self.started = False
+        self._websocket: _InboxWebSocket | None = None
+        #: Whether the handshake was made (True) or refused (the error is answered): the
+        #: response is this object's, not the application's.
+        self.used = False
+
+    @property
+    def websocket(self) -> _InboxWebSocket:
+        """The ws4py websocket underneath (after the handshake)."""
+        self._start()
+        assert self._websocket is not None
+        return self._websocket
+
+    @property
+    def started(self) -> bool:
+        """Whether the handshake was made."""
+        return self._websocket is not None
 
     def _start(self) -> None:
-        if not self.started:
-            self.started = True
-            self._handler.start_websocket(self.websocket, self._response, self._loop)
+        if self._websocket is not None:
+            return
+        if self.used:
+            raise HandshakeError("this request is not a valid WebSocket upgrade; it was refused", 400)
+        self.used = True
+        handshake = ServerHandshake()
+        try:
+            headers = handshake.negotiate(request_from_environ(self.environ))
+        except HandshakeError as exc:
+            with contextlib.suppress(OSError):
+                self._handler.socket.sendall(ServerHandshake.reject(exc))
+            raise
+        websocket = _InboxWebSocket(self._handler.socket, [], [], dict(self.environ))
+        websocket.protocol = handshake.connection(max_message_size=websocket.max_message_size)
+        self._websocket = websocket
+        self._handler.start_websocket(websocket, serialize_response(101, headers), self._loop)
 
     @property
     def closed(self) -> bool:
@@ -179,9 +210,9 @@ class WSGIWebSocket:
 
     def finish(self) -> None:
         """Close (1000) if still open and drive the connection to its end."""
-        if not self.started:
+        websocket = self._websocket
+        if websocket is None:
             return
-        websocket = self.websocket
         if websocket.protocol.state is State.OPEN:
             websocket.close(1000, "")
         while self._loop.step(websocket):
@@ -243,25 +274,26 @@ class WebSocketWSGIHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
         self._upgrade_headers = None
         compat = None
         if not isinstance(self.application, WebSocketWSGIApplication):
-            compat = self._wsgi_websocket(environ)
-            if compat is not None:
-                environ["wsgi.websocket"] = compat
+            compat = environ["wsgi.websocket"] = WSGIWebSocket(environ, self)
         try:
             self.result = self.application(environ, self.start_response)
-            if compat is None or not compat.started:
+            if compat is None or not compat.used:
                 self.process_result()
-        except Exception:
-            if compat is None or not compat.started:
+        except Exception as exc:
+            if compat is None or not compat.used:
                 raise
-            logger.error("Closing %s after an error in its application", compat.websocket, exc_info=True)
-            with contextlib.suppress(Exception):
-                compat.websocket.close(1011, "internal error")
+            if compat.started:
+                logger.error("Closing %s after an error in its application", compat.websocket, exc_info=True)
+                with contextlib.suppress(Exception):
+                    compat.websocket.close(1011, "internal error")
+            elif not isinstance(exc, HandshakeError):
+                logger.error("Error in an application after its handshake was refused", exc_info=True)
         finally:
             close = getattr(self.result, "close", None)
             self.result = None
             if close is not None:
                 close()
-        if compat is not None and compat.started:
+        if compat is not None and compat.used:
             self.close_connection = True
             compat.finish()
             return
@@ -270,17 +302,6 @@ class WebSocketWSGIHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
             return  # refused: the application's response was written
         self.close_connection = True
         self.start_websocket(websocket, serialize_response(101, self._upgrade_headers))
-
-    def _wsgi_websocket(self, environ: dict[str, Any]) -> WSGIWebSocket | None:
-        """A :class:`WSGIWebSocket` for a valid upgrade request (its 101 not yet sent)."""
-        answer: list[Any] = []
-        handshake_environ = dict(environ)
-        app = WebSocketWSGIApplication(handler_cls=_InboxWebSocket)
-        app(handshake_environ, lambda status, headers, exc_info=None: answer.append((status, headers)))
-        websocket = handshake_environ.get("ws4py.websocket")
-        if websocket is None or not answer or not answer[0][0].startswith("101"):
-            return None
-        return WSGIWebSocket(websocket, serialize_response(101, answer[0][1]), self)
 
     def _buffered_after_head(self) -> bytes:
         """The bytes pywsgi read past the request head (a first frame sent with it), and

@@ -1,0 +1,35 @@
+"""ws4py's gevent client (``ws4py.client.geventclient``), monkey-patched in a subprocess.
+
+One subprocess plays every check against the gevent server (ws:// and, with a
+trustme CA, wss://) and reports each; every test here asserts one of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import GeventServer, run_peer
+
+
+@pytest.fixture(scope="module")
+def checks(gevent_server: GeventServer, gevent_tls: tuple[GeventServer, str]) -> dict[str, Any]:
+    tls_server, cafile = gevent_tls
+    return run_peer("client-checks", str(gevent_server.port), str(tls_server.port), cafile)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "echo_text_and_binary",
+        "receive_none_after_close",
+        "server_failure_ends_receive",
+        "wss_with_the_ca",
+        "wss_untrusted_refused",
+    ],
+)
+def test_gevent_client(check: str, checks: dict[str, Any]) -> None:
+    """connect/send/receive/close; receive() None after the close (and after the server's 1011);
+    wss:// verified against the CA given; an untrusted certificate refused with a clear error."""
+    assert check in checks, checks
+    assert checks[check] is None, checks[check]
