@@ -154,3 +154,18 @@ def gevent_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[GeventServer, 
     server = GeventServer("--certfile", str(certfile), "--keyfile", str(keyfile))
     yield server, str(cafile)  # type: ignore[misc]
     server.stop()
+
+
+def _interop_conftest() -> Any:
+    """tests/interop/conftest.py, loaded under a name of its own (both files are "conftest")."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("interop_conftest", ROOT / "tests" / "interop" / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: The ``node`` fixture of the interop suite (Node.js with ``ws`` 8 installed), reused as it is.
+node = _interop_conftest().node
