@@ -6,6 +6,8 @@ trustme CA, wss://) and reports each; every test here asserts one of them.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -33,3 +35,16 @@ def test_gevent_client(check: str, checks: dict[str, Any]) -> None:
     wss:// verified against the CA given; an untrusted certificate refused with a clear error."""
     assert check in checks, checks
     assert checks[check] is None, checks[check]
+
+
+def test_gevent_client_refuses_to_connect_without_monkey_patching() -> None:
+    """Unpatched, connect() would block every greenlet on a standard socket: a clear error instead."""
+    code = (
+        "from ws4py.client.geventclient import WebSocketClient\n"
+        "try:\n"
+        "    WebSocketClient('ws://127.0.0.1:9/').connect()\n"
+        "except RuntimeError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert "monkey.patch_all()" in result.stdout, (result.stdout, result.stderr)

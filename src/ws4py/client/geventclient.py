@@ -16,7 +16,8 @@ verifies the server's certificate and name by default, as
 :class:`~ws4py.client.WebSocketBaseClient` does), then the connection runs
 in a greenlet of its own, driven by a :class:`~ws4py.geventloop.GreenletLoop`.
 Received messages wait in :attr:`WebSocketClient.messages`, a gevent queue.
-The process is expected to be monkey-patched (``monkey.patch_all()`` first).
+The process must be monkey-patched (``monkey.patch_all()`` first): ``connect()``
+refuses to run otherwise (it would block every greenlet on a standard socket).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from gevent.queue import Queue
 
-from gevent import Greenlet
+from gevent import Greenlet, monkey
 
 from ..geventloop import GreenletLoop
 from ..messaging import Message
@@ -59,6 +60,23 @@ class WebSocketClient(WebSocketBaseClient):
     def greenlet(self) -> Greenlet:
         """The greenlet that runs the connection (started by :meth:`connect`)."""
         return self._th
+
+    def connect(self) -> None:
+        """Connect and perform the opening handshake in the calling greenlet, then start
+        the client's greenlet.
+
+        Raises ``RuntimeError`` when gevent has not patched :mod:`socket` (and :mod:`ssl`
+        for ``wss://``): the handshake would then block every greenlet of the thread on a
+        standard socket, the server's too when it runs in the same process.
+        """
+        for name in ("socket", "ssl") if self.secure else ("socket",):
+            if not monkey.is_module_patched(name):
+                raise RuntimeError(
+                    f"ws4py's gevent client needs gevent's monkey-patching of {name}: without it, connect() "
+                    "blocks every greenlet of this thread; call `from gevent import monkey; monkey.patch_all()` "
+                    "before anything else"
+                )
+        super().connect()
 
     def handshake_ok(self) -> None:
         """Start the client's greenlet, which calls ``opened()`` and then reads."""
