@@ -328,7 +328,24 @@ def client_checks(args: list[str]) -> None:
             raise AssertionError("connected to a server whose certificate no trusted CA issued")
         assert open_fds() == fds, "the refused connection's socket was not closed"
 
+    def heartbeat_pings_answered() -> None:
+        pongs: list[Any] = []
+
+        class Pinging(WebSocketClient):
+            def ponged(self, pong: Any) -> None:
+                pongs.append(pong)
+
+        client = Pinging(f"ws://127.0.0.1:{port}/echo", heartbeat_freq=0.1)
+        client.connect()
+        with gevent.Timeout(5, AssertionError(f"{len(pongs)} pongs in 5 s")):
+            while len(pongs) < 3:
+                gevent.sleep(0.02)
+        client.close()
+        assert client.receive() is None
+        assert client.protocol.close_code == 1000, client.protocol.close_code
+
     for name, function in [
+        ("heartbeat_pings_answered", heartbeat_pings_answered),
         ("echo_text_and_binary", echo_text_and_binary),
         ("receive_none_after_close", receive_none_after_close),
         ("server_failure_ends_receive", server_failure_ends_receive),

@@ -24,6 +24,7 @@ def checks(gevent_server: GeventServer, gevent_tls: tuple[GeventServer, str]) ->
     "check",
     [
         "echo_text_and_binary",
+        "heartbeat_pings_answered",
         "receive_none_after_close",
         "server_failure_ends_receive",
         "wss_with_the_ca",
@@ -32,6 +33,7 @@ def checks(gevent_server: GeventServer, gevent_tls: tuple[GeventServer, str]) ->
 )
 def test_gevent_client(check: str, checks: dict[str, Any]) -> None:
     """connect/send/receive/close; receive() None after the close (and after the server's 1011);
+    the heartbeat's pings (the greenlet loop's timers) answered;
     wss:// verified against the CA given; an untrusted certificate refused with a clear error."""
     assert check in checks, checks
     assert checks[check] is None, checks[check]
