@@ -14,6 +14,14 @@ websocket and its core; this module only waits and dispatches.
 Other greenlets may send, close or terminate the websocket: what has to
 run in the driving greenlet is queued (:meth:`GreenletLoop.call_soon`) and
 the loop woken up.
+
+Why not :meth:`WebSocket.run() <ws4py.websocket.WebSocket.run>` (a private
+:class:`~ws4py.loop.EventLoop` per websocket) in the greenlet, under
+monkey-patching: it works, but each connection then holds a poller, a
+wake-up socket pair (two descriptors) and a 64 KiB read buffer of its own,
+and waits through gevent's emulated ``poll``; measured on the 50-connection
+echo (16 in flight) this loop is 20-40 % faster (16 B to 64 KiB), and 38 %
+in lockstep.
 """
 
 from __future__ import annotations
