@@ -36,6 +36,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
+import gevent.event  # noqa: E402
 from gevent.lock import BoundedSemaphore  # noqa: E402
 from gevent.pool import Pool  # noqa: E402
 
@@ -88,7 +89,10 @@ class RaisingWebSocket(WebSocket):
 class BroadcastWebSocket(WebSocket):
     def received_message(self, message: Message) -> None:
         words = str(message).split()
-        if words and words[0] == "go":
+        if words and words[0] == "say":
+            assert server is not None
+            server.pool.broadcast(" ".join(words[1:]))
+        elif words and words[0] == "go":
             count, size = int(words[1]), int(words[2])
             assert server is not None
             payload = b"x" * size
@@ -108,11 +112,30 @@ def compat_echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return []
 
 
+def compat_once(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """Echo one message, then close with 4000 (``closed`` before and after)."""
+    ws = environ["wsgi.websocket"]
+    message = ws.receive()
+    assert not ws.closed
+    ws.send(message)
+    ws.close(4000, b"done")
+    assert ws.closed
+    return []
+
+
+def compat_raise(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """Fails after its first message: the connection closes with 1011."""
+    environ["wsgi.websocket"].receive()
+    raise RuntimeError("the application fails")
+
+
 ROUTES = {
     "/echo": WebSocketWSGIApplication(handler_cls=ReportingEchoWebSocket, extensions=["permessage-deflate"]),
     "/raise": WebSocketWSGIApplication(handler_cls=RaisingWebSocket),
     "/broadcast": WebSocketWSGIApplication(handler_cls=BroadcastWebSocket),
     "/compat": compat_echo,
+    "/compat-once": compat_once,
+    "/compat-raise": compat_raise,
 }
 
 
@@ -166,15 +189,17 @@ def serve(args: list[str]) -> None:
     server.handshake_timeout = float(options.get("--handshake-timeout", 10.0))
     server.start()
 
+    stopped = gevent.event.Event()
+
     def stop() -> None:
         assert server is not None
         server.stop(timeout=5)
-        print("stopped", flush=True)
-        os._exit(0)
+        stopped.set()
 
     gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(stop))
     print("ready", server.server_port, flush=True)
-    gevent.wait()
+    stopped.wait()
+    print("stopped", flush=True)  # and a normal exit: coverage and the like save their data
 
 
 def one_echo(port: int, payload: str, hold: Any = None, slots: Any = None) -> str | None:
@@ -296,7 +321,7 @@ def client_checks(args: list[str]) -> None:
         client.close(1000, "bye")
         assert client.receive() is None
         assert client.receive() is None, "a second receive() after the close"
-        client.greenlet.join(5)
+        client.run_forever()  # returns: the greenlet is over
         assert client.greenlet.dead and client.terminated
         assert client.protocol.close_code == 1000, client.protocol.close_code
 

@@ -57,6 +57,31 @@ def test_wsgi_websocket_blocking_api_for_gevent_websocket_applications(gevent_se
     finally:
         ws.shutdown()
     wait_until(lambda: gevent_server.status()["websockets"] == 0, TIMEOUT)
+    # close() from the application, its code and reason on the wire.
+    once = PathClient(gevent_server.port, "/compat-once")
+    once.send_text("once")
+    events, _ = once.read_until_close(TIMEOUT)
+    assert isinstance(events[0], TextReceived) and events[0].decoded == "once", events
+    assert isinstance(events[-1], CloseReceived) and (events[-1].code, events[-1].reason) == (4000, "done"), events
+    once.close()
+    # An application that raises after the handshake: 1011, as for a ws4py handler.
+    failing = PathClient(gevent_server.port, "/compat-raise")
+    failing.send_text("boom")
+    events, _ = failing.read_until_close(TIMEOUT)
+    assert isinstance(events[-1], CloseReceived) and events[-1].code == 1011, events
+    failing.close()
+
+
+def test_wsgi_websocket_refuses_an_invalid_upgrade_with_its_http_error(gevent_server: GeventServer) -> None:
+    sock = connect_raw(gevent_server.port)
+    sock.sendall(
+        b"GET /compat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"  # no Sec-WebSocket-Key
+    )
+    response = wait_eof(sock, TIMEOUT)
+    sock.close()
+    assert response.startswith(b"HTTP/1.1 400 "), response
+    assert b"Sec-WebSocket-Key" in response, response
 
 
 def test_handler_raising_closes_with_1011_and_the_server_goes_on(gevent_server: GeventServer) -> None:
@@ -147,6 +172,10 @@ def test_peer_that_never_reads_during_a_broadcast_is_dropped_with_1008(start_ser
     reader = PathClient(server.port, "/broadcast")
     sleeper = PathClient(server.port, "/broadcast", rcvbuf=4096)
     assert wait_until(lambda: server.status()["websockets"] == 2, TIMEOUT)
+    reader.send_text("say hello all")  # a text broadcast reaches both, the sender too
+    for client in (reader, sleeper):
+        event = client.events(1, TIMEOUT)[0]
+        assert isinstance(event, TextReceived) and event.decoded == "hello all", event
     rss_before = server.status()["rss"]
     count, size = 400, 65536  # 26 MB to each: far over the 4 MiB write buffer bound
     reader.send_text(f"go {count} {size}")
