@@ -139,20 +139,26 @@ def start_server() -> Iterator[Callable[..., GeventServer]]:
 
 
 @pytest.fixture(scope="session")
-def gevent_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[GeventServer, str]:
-    """A gevent server on TLS (a trustme CA's certificate for localhost) and the CA's file."""
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A trustme CA's file (``ca``) and a server certificate for localhost and 127.0.0.1 it issued
+    (``cert``, ``key``)."""
     ca = trustme.CA()
     folder = tmp_path_factory.mktemp("gevent-tls")
-    cert = ca.issue_cert("localhost", "127.0.0.1")
-    certfile, keyfile, cafile = folder / "cert.pem", folder / "key.pem", folder / "ca.pem"
-    cert.cert_chain_pems[0].write_to_path(str(certfile))
-    for pem in cert.cert_chain_pems[1:]:
-        with open(certfile, "ab") as out:
+    issued = ca.issue_cert("localhost", "127.0.0.1")
+    files = {"cert": str(folder / "cert.pem"), "key": str(folder / "key.pem"), "ca": str(folder / "ca.pem")}
+    with open(files["cert"], "wb") as out:
+        for pem in issued.cert_chain_pems:
             out.write(pem.bytes())
-    cert.private_key_pem.write_to_path(str(keyfile))
-    ca.cert_pem.write_to_path(str(cafile))
-    server = GeventServer("--certfile", str(certfile), "--keyfile", str(keyfile))
-    yield server, str(cafile)  # type: ignore[misc]
+    issued.private_key_pem.write_to_path(files["key"])
+    ca.cert_pem.write_to_path(files["ca"])
+    return files
+
+
+@pytest.fixture(scope="session")
+def gevent_tls(tls_files: dict[str, str]) -> Iterator[tuple[GeventServer, str]]:
+    """A gevent server on TLS with ``tls_files``' certificate, and the CA's file."""
+    server = GeventServer("--certfile", tls_files["cert"], "--keyfile", tls_files["key"])
+    yield server, tls_files["ca"]
     server.stop()
 
 

@@ -140,8 +140,12 @@ def test_stop_closes_every_websocket_with_1001(start_server) -> None:  # type: i
     compat.shutdown()
 
 
-def test_slow_and_silent_handshakes_delay_no_one_and_are_dropped(start_server) -> None:  # type: ignore[no-untyped-def]
+def test_slow_and_silent_handshakes_delay_no_one_and_are_dropped(start_server, tls_files) -> None:  # type: ignore[no-untyped-def]
     server = start_server("--handshake-timeout", "1.0")
+    tls_server = start_server(
+        "--handshake-timeout", "1.0", "--certfile", tls_files["cert"], "--keyfile", tls_files["key"]
+    )
+    silent_tls = connect_raw(tls_server.port)  # no TLS handshake at all
     silent = connect_raw(server.port)
     slow = connect_raw(server.port)
     slow.sendall(b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and nothing more
@@ -159,11 +163,13 @@ def test_slow_and_silent_handshakes_delay_no_one_and_are_dropped(start_server) -
         pending.setblocking(True)
     # Both are dropped once the timeout passed (a 400 for the one that sent part of a head).
     assert wait_eof(silent, TIMEOUT) == b""
+    assert wait_eof(silent_tls, TIMEOUT) == b""
     wait_eof(slow, TIMEOUT)
     ws.send("still served")
     assert ws.recv() == "still served"
     ws.close()
     silent.close()
+    silent_tls.close()
     slow.close()
 
 

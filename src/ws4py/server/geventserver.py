@@ -32,8 +32,8 @@ application that is not a ``WebSocketWSGIApplication`` finds a
 valid): a blocking API (``receive()``, ``send()``, ``close()``, ``closed``) used
 from the application, in the handler's greenlet; the 101 goes out on its first use.
 
-Each request head must arrive within :attr:`WSGIServer.handshake_timeout`
-seconds, or the connection is dropped (a slow or silent peer has its own
+Each request head (and on a TLS server the TLS handshake) must arrive within
+:attr:`WSGIServer.handshake_timeout` seconds, or the connection is dropped (a slow or silent peer has its own
 greenlet: it delays no one else). The process is expected to be
 monkey-patched (``monkey.patch_all()`` first), as gevent's own documentation asks.
 """
@@ -346,6 +346,19 @@ class WSGIServer(pywsgi.WSGIServer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pool = GEventWebSocketPool()
+
+    def wrap_socket_and_handle(self, client_socket: Any, address: Any) -> Any:
+        """On a TLS server, the TLS handshake too within :attr:`handshake_timeout`: a silent
+        peer holds its greenlet and socket no longer than one that sends no request head."""
+        try:
+            with Timeout(self.handshake_timeout, TimeoutError("no TLS handshake in time")):
+                ssl_socket = self.wrap_socket(client_socket, **self.ssl_args)
+        except OSError as exc:  # ssl.SSLError and TimeoutError among them
+            logger.info("Dropping %s: %s", address, exc)
+            client_socket.close()
+            return None
+        with contextlib.closing(ssl_socket):
+            return self.handle(ssl_socket, address)
 
     def run_websocket(self, websocket: WebSocket) -> None:
         """Drive ``websocket`` in the calling greenlet until its connection is over, tracked by :attr:`pool`."""
