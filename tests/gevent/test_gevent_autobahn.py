@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import peer_env
+from gevent_support import peer_env
 
 SCRIPT = Path(__file__).resolve().parent / "gevent_autobahn.py"
 FAMILIES = {

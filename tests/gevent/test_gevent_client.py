@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import GeventServer, run_peer
+from gevent_support import GeventServer, run_peer
 
 
 @pytest.fixture(scope="module")

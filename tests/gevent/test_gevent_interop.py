@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GeventServer
+from gevent_support import GeventServer
 from interop_peers import FRAGMENTS, NodeClient, WebsocketsClient
 from test_asyncio_browser import BROWSER_TIMEOUT, KILL_TIMEOUT, PAGE, _chromium, _holding, _live_members
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import resource
 
 import pytest
-from conftest import GeventServer, run_peer
 from faultkit import wait_until
+from gevent_support import GeventServer, run_peer
 
 CLIENTS = 10_000
 

@@ -12,8 +12,8 @@ import sys
 import time
 
 import websocket as websocket_client
-from conftest import PEERS, TIMEOUT, GeventServer, peer_env
 from faultkit import RawClient, connect_raw, wait_eof, wait_until
+from gevent_support import PEERS, TIMEOUT, GeventServer, peer_env
 
 from ws4py.protocol import BinaryReceived, ClientHandshake, CloseReceived, Connection, Role, TextReceived
 
