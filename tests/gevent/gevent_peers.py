@@ -101,6 +101,20 @@ class BroadcastWebSocket(WebSocket):
                 gevent.sleep(0.001)  # the peers that read get their turn to flush
 
 
+class ProducingWebSocket(WebSocket):
+    """On ``produce N SIZE``, a greenlet of its own sends N numbered messages of SIZE bytes
+    (a sender other than the connection's greenlet: it is held back while the peer lags)."""
+
+    def received_message(self, message: Message) -> None:
+        words = str(message).split()
+        if words and words[0] == "produce":
+            gevent.spawn(self.produce, int(words[1]), int(words[2]))
+
+    def produce(self, count: int, size: int) -> None:
+        for seq in range(count):
+            self.send(seq.to_bytes(4, "big") + b"p" * (size - 4), binary=True)
+
+
 def compat_echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     """What a gevent-websocket application does: receive until None, send back."""
     ws = environ["wsgi.websocket"]
@@ -133,6 +147,7 @@ ROUTES = {
     "/echo": WebSocketWSGIApplication(handler_cls=ReportingEchoWebSocket, extensions=["permessage-deflate"]),
     "/raise": WebSocketWSGIApplication(handler_cls=RaisingWebSocket),
     "/broadcast": WebSocketWSGIApplication(handler_cls=BroadcastWebSocket),
+    "/produce": WebSocketWSGIApplication(handler_cls=ProducingWebSocket),
     "/compat": compat_echo,
     "/compat-once": compat_once,
     "/compat-raise": compat_raise,

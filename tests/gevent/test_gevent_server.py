@@ -12,7 +12,7 @@ import sys
 import time
 
 import websocket as websocket_client
-from faultkit import RawClient, connect_raw, wait_eof, wait_until
+from faultkit import RawClient, connect_raw, unread_bytes, wait_eof, wait_stalled, wait_until
 from gevent_support import PEERS, TIMEOUT, GeventServer, peer_env
 
 from ws4py.protocol import BinaryReceived, ClientHandshake, CloseReceived, Connection, Role, TextReceived
@@ -195,6 +195,20 @@ def test_peer_that_never_reads_during_a_broadcast_is_dropped_with_1008(start_ser
     assert sum(isinstance(e, BinaryReceived) for e in events) < count
     reader.close()
     sleeper.close()
+
+
+def test_a_greenlet_sending_to_a_slow_peer_is_held_back_not_buffered(gevent_server: GeventServer) -> None:
+    client = PathClient(gevent_server.port, "/produce", rcvbuf=16384)
+    rss_before = gevent_server.status()["rss"]
+    count, size = 400, 65536  # 26 MB, sent by a greenlet of the server's as fast as it may
+    client.send_text(f"produce {count} {size}")
+    # The peer lags (reads nothing yet): the producer must wait, not buffer it all.
+    wait_stalled(lambda: unread_bytes(client.sock), quiet=0.2, timeout=TIMEOUT)
+    grown = gevent_server.status()["rss"] - rss_before
+    messages = client.events(count, 30)
+    assert [int.from_bytes(m.data[:4], "big") for m in messages] == list(range(count))  # type: ignore[attr-defined]
+    assert grown < 16 * 1024, f"the server grew by {grown} KiB for a peer that lags"
+    client.close()
 
 
 class PathClient(RawClient):
