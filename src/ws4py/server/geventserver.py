@@ -85,10 +85,6 @@ class GEventWebSocketPool(Pool):  # type: ignore[misc]
         self.websockets[greenlet] = websocket
         return greenlet
 
-    def _discard(self, greenlet: Any) -> None:
-        self.websockets.pop(greenlet, None)
-        super()._discard(greenlet)
-
     def discard(self, greenlet: Any) -> None:
         """Stop tracking ``greenlet`` (its websocket is over)."""
         self.websockets.pop(greenlet, None)
@@ -255,10 +251,15 @@ class WebSocketWSGIHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
         if status.startswith("101") and "ws4py.socket" in self.environ:
             # Written by ws4py's serializer (pywsgi would add a Content-Length to a 101).
             self._upgrade_headers = list(headers)
-            self._orig_status = status
-            self.code = 101
+            # What pywsgi's log reads; "sent" so that it writes no head of its own.
+            self.status, self.code, self.headers_sent = status.encode("latin-1"), 101, True
             return self._refuse_write
         return super().start_response(status, headers, exc_info)
+
+    def format_request(self) -> str:
+        line: str = super().format_request()
+        # pywsgi logs a status it did not set itself as bytes.
+        return line.replace(" b'101' ", " 101 ", 1) if self.code == 101 else line
 
     @staticmethod
     def _refuse_write(data: bytes) -> None:
