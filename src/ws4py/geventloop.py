@@ -151,22 +151,31 @@ class GreenletLoop:
         finally:
             self._shutdown()
 
-    def step(self, channel: Channel) -> bool:
-        """One turn of the loop in the calling greenlet (which becomes the driving one):
-        run what is queued, flush, wait for the socket or a timer, dispatch. For an API
-        that drives the connection from its own blocking calls. False once it is over."""
-        if self._channel is None:
-            if self.finished or self._greenlet is not None:
-                return False
-            self._greenlet = getcurrent()
-            self.thread_id = threading.get_ident()
-            self._channel = channel
-            self._attach(channel)
+    def start(self, channel: Channel) -> bool:
+        """Take ``channel`` in the calling greenlet without waiting (its ``on_attached()``
+        runs: what waits is written), for an API that drives it from its own blocking calls
+        (:meth:`step`, :meth:`flush`). False if the loop ran already."""
+        if self._greenlet is not None or self.finished:
+            return False
         self._greenlet = getcurrent()
         self.thread_id = threading.get_ident()
-        self._turn()
+        self._channel = channel
+        self._attach(channel)
+        return True
+
+    def step(self, channel: Channel) -> bool:
+        """One turn of the loop in the calling greenlet (which becomes the driving one; the
+        first turn starts it, see :meth:`start`): run what is queued, flush, wait for the socket or
+        a timer, dispatch. False once the connection is over."""
+        if self._greenlet is None:
+            self.start(channel)
+        if self._channel is not None:
+            self._greenlet = getcurrent()
+            self.thread_id = threading.get_ident()
+            self._turn()
         if self._channel is None:
-            self._shutdown()
+            if not self.finished:
+                self._shutdown()
             return False
         return True
 

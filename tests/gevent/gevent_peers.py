@@ -127,8 +127,9 @@ def compat_echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 
 def compat_once(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    """Echo one message, then close with 4000 (``closed`` before and after)."""
+    """Send 300 kB first, echo one message, then close with 4000 (``closed`` before and after)."""
     ws = environ["wsgi.websocket"]
+    ws.send(b"x" * 300_000)  # more than the write high water, before any receive()
     message = ws.receive()
     assert not ws.closed
     ws.send(message)

@@ -59,6 +59,7 @@ def test_wsgi_websocket_blocking_api_for_gevent_websocket_applications(gevent_se
     wait_until(lambda: gevent_server.status()["websockets"] == 0, TIMEOUT)
     # close() from the application, its code and reason on the wire.
     once = PathClient(gevent_server.port, "/compat-once")
+    assert once.events(1, TIMEOUT)[0] == BinaryReceived(b"x" * 300_000)  # sent before any receive()
     once.send_text("once")
     events, _ = once.read_until_close(TIMEOUT)
     assert isinstance(events[0], TextReceived) and events[0].decoded == "once", events

@@ -323,17 +323,13 @@ class WebSocketWSGIHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
 
     def start_websocket(self, websocket: WebSocket, response: bytes, loop: GreenletLoop | None = None) -> None:
         """Write ``response`` (the 101) first, give ``websocket`` what came with the head, and
-        run it: in this greenlet until it is over (without ``loop``), or, with ``loop``, bind
+        run it: in this greenlet until it is over (without ``loop``), or, with ``loop``, start
         it there for the caller to drive (:class:`WSGIWebSocket`)."""
         websocket.start_with(received=self._buffered_after_head(), unsent=response)
-        self.log_request_101()
         if loop is None:
             self.server.run_websocket(websocket)
-        else:
-            websocket.bind_loop(loop)
-
-    def log_request_101(self) -> None:
-        """Nothing by default: pywsgi logs the request (with its 101) when it is over."""
+        elif websocket.bind_loop(loop):
+            loop.start(websocket)  # the 101 goes out now; the caller's calls drive it from here
 
 
 class WSGIServer(pywsgi.WSGIServer):  # type: ignore[misc]
