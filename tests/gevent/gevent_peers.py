@@ -313,6 +313,9 @@ def client_checks(args: list[str]) -> None:
     def echo_text_and_binary() -> None:
         client = WebSocketClient(f"ws://127.0.0.1:{port}/echo")
         client.connect()
+        client.send(b"\x01" * 3_000_000, binary=True)  # at once: more than the socket takes
+        message = client.receive()
+        assert message is not None and message.data == b"\x01" * 3_000_000, message
         client.send("héllo")
         message = client.receive()
         assert message is not None and message.is_text and str(message) == "héllo", message

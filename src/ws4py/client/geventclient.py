@@ -55,6 +55,7 @@ class WebSocketClient(WebSocketBaseClient):
         #: The messages received, then ``StopIteration`` once the connection is over.
         self.messages: Queue = Queue()
         self._th = Greenlet(self.run)
+        self._driver = GreenletLoop()
 
     @property
     def greenlet(self) -> Greenlet:
@@ -79,16 +80,20 @@ class WebSocketClient(WebSocketBaseClient):
         super().connect()
 
     def handshake_ok(self) -> None:
-        """Start the client's greenlet, which calls ``opened()`` and then reads."""
-        self._th.start()
+        """Start the client's greenlet, which calls ``opened()`` and then reads.
+
+        The connection is bound to its loop here already: what is sent before the
+        greenlet first runs is written (or buffered) as any later send is.
+        """
+        if self.bind_loop(self._driver):
+            self._th.start()
 
     def run(self) -> None:
         """Drive the connection in the calling greenlet until it is over."""
-        if self.terminated:
+        if self.terminated or self._driver.finished:
             return
-        loop = GreenletLoop()
-        if self.bind_loop(loop):
-            loop.run(self)
+        self.bind_loop(self._driver)  # False when handshake_ok() bound it already
+        self._driver.run(self)
 
     def run_forever(self) -> None:
         """Block the calling greenlet until the connection is over."""
