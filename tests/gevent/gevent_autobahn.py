@@ -1,8 +1,8 @@
 """The Autobahn cases over real sockets through ws4py's gevent server and gevent client.
 
 Run as a monkey-patched subprocess by ``test_gevent_autobahn.py``:
-``python gevent_autobahn.py ROLE FAMILIES...`` (ROLE ``server`` or ``client``;
-families like ``1 2 ... 13``). The harness is ``tests/autobahn_sockets``'
+``python gevent_autobahn.py ROLE PREFIXES...`` (ROLE ``server`` or ``client``;
+case id prefixes: families like ``1 2 ... 13``, or ``9.1``). The harness is ``tests/autobahn_sockets``'
 (``socket_fuzzer``: the fuzzer, the cases of ``tests/core``, the strict
 grading), unchanged; here its peers and ours are greenlets of one process:
 
@@ -65,10 +65,15 @@ class EchoGeventClient(_Ending, WebSocketClient):
         self.send(message.data, message.is_binary)
 
 
-def cases(families: set[str]) -> list[tuple[Case, bool]]:
-    """The cases of ``families``, with whether each is a deflate case."""
-    chosen = [(case, False) for case in plain_table.CASES if case.id.split(".")[0] in families]
-    return chosen + [(case, True) for case in deflate_table.CASES if case.id.split(".")[0] in families]
+def cases(prefixes: set[str]) -> list[tuple[Case, bool]]:
+    """The cases whose id is one of ``prefixes`` or under one (``"9.1"``: 9.1.1, 9.1.2...),
+    with whether each is a deflate case."""
+
+    def chosen(case: Case) -> bool:
+        return any(case.id == prefix or case.id.startswith(prefix + ".") for prefix in prefixes)
+
+    plain = [(case, False) for case in plain_table.CASES if chosen(case)]
+    return plain + [(case, True) for case in deflate_table.CASES if chosen(case)]
 
 
 def grade(case: Case, deflate: bool, played: Any) -> list[str]:
