@@ -29,6 +29,7 @@ from cherrypy._cpserver import Server as CherryPyServer  # noqa: E402 - how Cher
 from cherrypy_support import (  # noqa: E402
     SOCKET_TIMEOUT,
     TIMEOUT,
+    TLS_SOCKET_TIMEOUT,
     AgreedWebSocket,
     BrowserEchoWebSocket,
     FailingWebSocket,
@@ -92,6 +93,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     tls = CherryPyServer()
     tls.socket_host, tls.socket_port = "127.0.0.1", tls_port
     tls.ssl_module, tls.ssl_certificate, tls.ssl_private_key = "builtin", str(cert), str(key)
+    tls.socket_timeout = TLS_SOCKET_TIMEOUT
+    # A listen backlog for the idle peers of the slow-handshake test, all accepted at once
+    # (past CherryPy's default of 5, the kernel holds new connections back by a second or more).
+    tls.socket_queue_size = 64
     tls.subscribe()
 
     plugin = WebSocketPlugin(cherrypy.engine)

@@ -3,16 +3,23 @@
 #270: over TLS, bytes OpenSSL has decrypted already give no readiness event;
 a server that waits for one answers each message only when the next arrives
 ("one behind"). Every message here must be answered without a next one.
+
+cheroot's builtin adapter handshakes on the thread that accepts every
+connection: one silent peer on the TLS port would hold back every other
+client for the whole socket_timeout. The handshakes are done off it, still
+carrying the TLS environ and answering plain HTTP as cheroot does.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import socket
 import ssl
 from collections.abc import Iterator
 
 import pytest
-from cherrypy_support import TIMEOUT, Servers, read_head, upgrade_request
+from cherrypy_support import TIMEOUT, TLS_SOCKET_TIMEOUT, Servers, drained, read_head, upgrade_request
 from threaded_support import OP_TEXT, RawPeer, build_frame
 from websockets.sync.client import connect
 
@@ -69,3 +76,62 @@ def test_lockstep_messages_are_not_one_behind(tls_peer: tuple[ssl.SSLSocket, byt
         sock.sendall(build_frame(OP_TEXT, b"a%d" % i) + build_frame(OP_TEXT, b"b%d" % i))
         assert peer.recv_frame(TIMEOUT).payload == b"a%d" % i
         assert peer.recv_frame(TIMEOUT).payload == b"b%d" % i
+
+
+#: Silent peers, and as many half-done handshakes: more than the TLS server's 10 worker threads.
+IDLE_PEERS = 12
+
+
+def half_a_client_hello(context: ssl.SSLContext) -> bytes:
+    """The first half of the ClientHello a client of ``context`` sends."""
+    tls = context.wrap_bio(ssl.MemoryBIO(), outgoing := ssl.MemoryBIO(), server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    hello = outgoing.read()
+    return hello[: len(hello) // 2]
+
+
+def test_silent_and_half_done_tls_handshakes_delay_no_one_and_are_dropped(
+    servers: Servers, client_context: ssl.SSLContext
+) -> None:
+    address = ("127.0.0.1", servers.tls_port)
+    idle = [socket.create_connection(address, timeout=TIMEOUT) for _ in range(2 * IDLE_PEERS)]
+    try:
+        for sock in idle[IDLE_PEERS:]:
+            sock.sendall(half_a_client_hello(client_context))
+        # Meanwhile a client gets through, well before the server's socket_timeout is over.
+        url = f"wss://localhost:{servers.tls_port}/ws"
+        with connect(url, ssl=client_context, open_timeout=TLS_SOCKET_TIMEOUT / 2) as ws:
+            ws.send("not delayed")
+            assert ws.recv(TIMEOUT) == "not delayed"
+        for sock in idle:  # dropped after the server's socket_timeout, without a word
+            assert drained(sock, TLS_SOCKET_TIMEOUT + TIMEOUT) == b""
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_https_requests_carry_the_tls_environ(servers: Servers, client_context: ssl.SSLContext) -> None:
+    conn = http.client.HTTPSConnection("localhost", servers.tls_port, timeout=TIMEOUT, context=client_context)
+    try:
+        for _ in range(2):  # the second on the kept-alive connection
+            conn.request("GET", "/scheme")
+            response = conn.getresponse()
+            assert response.status == 200
+            assert json.loads(response.read()) == {
+                "scheme": "https",
+                "wsgi.url_scheme": "https",
+                "HTTPS": "on",
+                "SSL_PROTOCOL": conn.sock.version(),
+                "SSL_TLS_SNI": "localhost",
+            }
+    finally:
+        conn.close()
+
+
+def test_plain_http_to_the_tls_port_gets_cheroots_400(servers: Servers) -> None:
+    with socket.create_connection(("127.0.0.1", servers.tls_port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET /scheme HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        answer = drained(sock, TIMEOUT)
+    # The answer may be lost to a reset: the server does not read the rest of the request.
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
