@@ -178,7 +178,7 @@ class Root:
     def scheme(self) -> dict[str, Any]:
         """What the request knows of its transport."""
         environ = cherrypy.request.wsgi_environ
-        keys = ("wsgi.url_scheme", "HTTPS", "SSL_PROTOCOL", "SSL_TLS_SNI")
+        keys = ("wsgi.url_scheme", "HTTPS", "SSL_PROTOCOL", "SSL_TLS_SNI", "SSL_CLIENT_VERIFY", "SSL_CLIENT_S_DN_CN")
         return {"scheme": cherrypy.request.scheme, **{key: environ.get(key) for key in keys}}
 
     @cherrypy.expose

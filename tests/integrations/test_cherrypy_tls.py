@@ -12,13 +12,18 @@ carrying the TLS environ and answering plain HTTP as cheroot does.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import trustme
 from cherrypy_support import TIMEOUT, TLS_SOCKET_TIMEOUT, Servers, drained, read_head, upgrade_request
 from threaded_support import OP_TEXT, RawPeer, build_frame
 from websockets.sync.client import connect
@@ -82,51 +87,88 @@ def test_lockstep_messages_are_not_one_behind(tls_peer: tuple[ssl.SSLSocket, byt
 IDLE_PEERS = 12
 
 
-def half_a_client_hello(context: ssl.SSLContext) -> bytes:
-    """The first half of the ClientHello a client of ``context`` sends."""
+def a_client_hello(context: ssl.SSLContext) -> bytes:
+    """The ClientHello a client of ``context`` sends."""
     tls = context.wrap_bio(ssl.MemoryBIO(), outgoing := ssl.MemoryBIO(), server_hostname="localhost")
     with pytest.raises(ssl.SSLWantReadError):
         tls.do_handshake()
-    hello = outgoing.read()
-    return hello[: len(hello) // 2]
+    return outgoing.read()
 
 
-def test_silent_and_half_done_tls_handshakes_delay_no_one_and_are_dropped(
+def trickle(sock: socket.socket, data: bytes) -> None:
+    """Send ``data`` a byte every 50 ms until the server closes ``sock`` (or all is sent)."""
+    with contextlib.suppress(OSError):
+        for byte in data:
+            sock.send(bytes([byte]))
+            time.sleep(0.05)
+
+
+def test_silent_slow_and_half_done_tls_handshakes_delay_no_one_and_are_dropped(
     servers: Servers, client_context: ssl.SSLContext
 ) -> None:
     address = ("127.0.0.1", servers.tls_port)
     idle = [socket.create_connection(address, timeout=TIMEOUT) for _ in range(2 * IDLE_PEERS)]
+    hello = a_client_hello(client_context)
+    for sock in idle[IDLE_PEERS:]:
+        sock.sendall(hello[: len(hello) // 2])
+    slow = socket.create_connection(address, timeout=TIMEOUT)
+    trickling = threading.Thread(target=trickle, args=(slow, hello), daemon=True)
+    trickling.start()
     try:
-        for sock in idle[IDLE_PEERS:]:
-            sock.sendall(half_a_client_hello(client_context))
         # Meanwhile a client gets through, well before the server's socket_timeout is over.
         url = f"wss://localhost:{servers.tls_port}/ws"
         with connect(url, ssl=client_context, open_timeout=TLS_SOCKET_TIMEOUT / 2) as ws:
             ws.send("not delayed")
             assert ws.recv(TIMEOUT) == "not delayed"
-        for sock in idle:  # dropped after the server's socket_timeout, without a word
+        # Dropped without a word: the silent ones after socket_timeout of silence, the slow
+        # one socket_timeout after it connected (its ClientHello takes longer to trickle in).
+        for sock in [*idle, slow]:
             assert drained(sock, TLS_SOCKET_TIMEOUT + TIMEOUT) == b""
     finally:
-        for sock in idle:
+        for sock in [*idle, slow]:
             sock.close()
+        trickling.join(TIMEOUT)
 
 
-def test_https_requests_carry_the_tls_environ(servers: Servers, client_context: ssl.SSLContext) -> None:
-    conn = http.client.HTTPSConnection("localhost", servers.tls_port, timeout=TIMEOUT, context=client_context)
+def https_reports(servers: Servers, context: ssl.SSLContext, requests: int = 1) -> list[dict[str, Any]]:
+    """What the application knows of each of ``requests`` HTTPS requests on one connection."""
+    conn = http.client.HTTPSConnection("localhost", servers.tls_port, timeout=TIMEOUT, context=context)
+    reports = []
     try:
-        for _ in range(2):  # the second on the kept-alive connection
+        for _ in range(requests):
             conn.request("GET", "/scheme")
             response = conn.getresponse()
             assert response.status == 200
-            assert json.loads(response.read()) == {
-                "scheme": "https",
-                "wsgi.url_scheme": "https",
-                "HTTPS": "on",
-                "SSL_PROTOCOL": conn.sock.version(),
-                "SSL_TLS_SNI": "localhost",
-            }
+            reports.append({**json.loads(response.read()), "client's protocol": conn.sock.version()})
     finally:
         conn.close()
+    return reports
+
+
+def test_https_requests_carry_the_tls_environ(servers: Servers, client_context: ssl.SSLContext) -> None:
+    for report in https_reports(servers, client_context, requests=2):  # the second on the kept-alive connection
+        assert report == {
+            "scheme": "https",
+            "wsgi.url_scheme": "https",
+            "HTTPS": "on",
+            "SSL_PROTOCOL": report["client's protocol"],
+            "client's protocol": report["client's protocol"],
+            "SSL_TLS_SNI": "localhost",
+            "SSL_CLIENT_VERIFY": "NONE",
+            "SSL_CLIENT_S_DN_CN": None,
+        }
+
+
+def test_client_certificates_are_verified_and_reach_the_app(servers: Servers, client_context: ssl.SSLContext) -> None:
+    servers.ca.issue_cert("client@example.com", common_name="ws4py client").configure_cert(client_context)
+    [report] = https_reports(servers, client_context)
+    assert (report["SSL_CLIENT_VERIFY"], report["SSL_CLIENT_S_DN_CN"]) == ("SUCCESS", "ws4py client")
+
+
+def test_client_certificates_of_another_ca_are_refused(servers: Servers, client_context: ssl.SSLContext) -> None:
+    trustme.CA().issue_cert("client@example.com").configure_cert(client_context)
+    with pytest.raises((ssl.SSLError, ConnectionError)):  # in TLS 1.3, the alert comes after the client's handshake
+        https_reports(servers, client_context)
 
 
 def test_plain_http_to_the_tls_port_gets_cheroots_400(servers: Servers) -> None:

@@ -33,6 +33,12 @@ the connection go without closing its socket (``close_connection`` and
 channel ``handle-websocket``. The worker thread is then free for other
 requests: the websockets all run on the :class:`WebSocketPlugin`'s
 :class:`~ws4py.manager.WebSocketManager`, one thread for all of them.
+
+The plugin also makes the servers' connections wait for silent or slow peers,
+and do the TLS handshake of CherryPy's builtin ``ssl_module``, in cheroot's
+selector (:mod:`ws4py.server.cherootconn`): cheroot's builtin adapter would
+handshake on the thread that accepts every connection, where one silent peer
+holds back every other client for the whole ``socket_timeout``.
 """
 
 from __future__ import annotations
