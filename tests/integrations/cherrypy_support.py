@@ -25,6 +25,9 @@ from ws4py.websocket import EchoWebSocket, WebSocket
 TIMEOUT = 5.0
 #: CherryPy's socket_timeout on the main server: a silent handshake is dropped after it.
 SOCKET_TIMEOUT = 1
+#: The TLS server's socket_timeout: twice the time a wss client is given to connect while
+#: silent peers hold connections (a bound the old accept-thread handshake cannot meet).
+TLS_SOCKET_TIMEOUT = 2
 
 
 def free_port() -> int:
@@ -67,6 +70,20 @@ def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
             break
         body += chunk
     return head, body
+
+
+def drained(sock: socket.socket, timeout: float) -> bytes:
+    """What ``sock`` receives until the server closes it (AssertionError if it does not in time)."""
+    sock.settimeout(timeout)
+    received = b""
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+    except TimeoutError:
+        raise AssertionError(f"the server kept the connection past {timeout}s: {received!r}") from None
+    except ConnectionResetError:
+        pass
+    return received
 
 
 def small_window_client(port: int, path: str) -> RawPeer:
@@ -155,6 +172,14 @@ class Root:
     def browser(self) -> bytes:
         cherrypy.response.headers["Content-Type"] = "text/html; charset=utf-8"
         return (Path(__file__).resolve().parents[1] / "interop" / "browser" / "echo.html").read_bytes()
+
+    @cherrypy.expose
+    @cherrypy.tools.json_out()
+    def scheme(self) -> dict[str, Any]:
+        """What the request knows of its transport."""
+        environ = cherrypy.request.wsgi_environ
+        keys = ("wsgi.url_scheme", "HTTPS", "SSL_PROTOCOL", "SSL_TLS_SNI", "SSL_CLIENT_VERIFY", "SSL_CLIENT_S_DN_CN")
+        return {"scheme": cherrypy.request.scheme, **{key: environ.get(key) for key in keys}}
 
     @cherrypy.expose
     def heartbeat(self) -> None:

@@ -10,6 +10,7 @@ path per behaviour, each with its own ``tools.websocket.*`` configuration.
 from __future__ import annotations
 
 import importlib.util
+import ssl
 import sys
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from cherrypy._cpserver import Server as CherryPyServer  # noqa: E402 - how Cher
 from cherrypy_support import (  # noqa: E402
     SOCKET_TIMEOUT,
     TIMEOUT,
+    TLS_SOCKET_TIMEOUT,
     AgreedWebSocket,
     BrowserEchoWebSocket,
     FailingWebSocket,
@@ -92,6 +94,17 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     tls = CherryPyServer()
     tls.socket_host, tls.socket_port = "127.0.0.1", tls_port
     tls.ssl_module, tls.ssl_certificate, tls.ssl_private_key = "builtin", str(cert), str(key)
+    # The application's own context (CherryPy's ssl_context): client certificates are asked
+    # for, optional, and verified against the CA.
+    tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_context.load_cert_chain(str(cert), str(key))
+    ca.configure_trust(tls_context)
+    tls_context.verify_mode = ssl.CERT_OPTIONAL
+    tls.ssl_context = tls_context
+    tls.socket_timeout = TLS_SOCKET_TIMEOUT
+    # A listen backlog for the idle peers of the slow-handshake test, all accepted at once
+    # (past CherryPy's default of 5, the kernel holds new connections back by a second or more).
+    tls.socket_queue_size = 64
     tls.subscribe()
 
     plugin = WebSocketPlugin(cherrypy.engine)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cherrypy_support import SOCKET_TIMEOUT, TIMEOUT, Servers, free_port, upgrade_request, wait_for
+from cherrypy_support import SOCKET_TIMEOUT, TIMEOUT, Servers, drained, free_port, upgrade_request, wait_for
 from websockets.sync.client import connect
 
 CYCLES = 10_000
@@ -18,20 +18,6 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cherrypy_echo_serv
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def drained(sock: socket.socket, timeout: float) -> bytes:
-    """What ``sock`` receives until the server closes it (AssertionError if it does not in time)."""
-    sock.settimeout(timeout)
-    received = b""
-    try:
-        while chunk := sock.recv(4096):
-            received += chunk
-    except TimeoutError:
-        raise AssertionError(f"the server kept the connection past {timeout}s: {received!r}") from None
-    except ConnectionResetError:
-        pass
-    return received
 
 
 def test_slow_and_silent_handshakes_delay_no_one_and_are_dropped(servers: Servers) -> None:

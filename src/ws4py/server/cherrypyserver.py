@@ -33,6 +33,12 @@ the connection go without closing its socket (``close_connection`` and
 channel ``handle-websocket``. The worker thread is then free for other
 requests: the websockets all run on the :class:`WebSocketPlugin`'s
 :class:`~ws4py.manager.WebSocketManager`, one thread for all of them.
+
+The plugin also makes the servers' connections wait for silent or slow peers,
+and do the TLS handshake of CherryPy's builtin ``ssl_module``, in cheroot's
+selector (:mod:`ws4py.server.cherootconn`): cheroot's builtin adapter would
+handshake on the thread that accepts every connection, where one silent peer
+holds back every other client for the whole ``socket_timeout``.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from ..exc import HandshakeError
 from ..manager import WebSocketManager
 from ..messaging import Message
 from ..websocket import WebSocket
+from .cherootconn import defer_handshakes
 from .wsgiutils import agreed, negotiate_environ, refusal
 
 __all__ = [
@@ -140,13 +147,19 @@ def install_gateway(server: Any = None) -> None:
     """Give ``server`` (a CherryPy :class:`~cherrypy.process.servers.ServerAdapter` such as
     ``cherrypy.server``, the default) an HTTP server whose gateway hands upgraded
     connections over. The plugin does it for every server subscribed to its bus when
-    the engine starts."""
+    the engine starts.
+
+    The server's connections also wait for silent or slow peers, and do the TLS
+    handshake of CherryPy's builtin ``ssl_module``, in cheroot's selector rather than
+    on its accept thread or a worker (:func:`ws4py.server.cherootconn.defer_handshakes`):
+    such a peer delays no one and is dropped after ``socket_timeout``."""
     server = cherrypy.server if server is None else server
     if server.httpserver is None and hasattr(server, "httpserver_from_self"):
         # What cherrypy.server's start() does first; done here, the gateway is in place
         # before the server listens.
         server.httpserver, server.bind_addr = server.httpserver_from_self()
     httpserver = server.httpserver
+    defer_handshakes(httpserver)
     gateway = getattr(httpserver, "gateway", None)
     if not isinstance(gateway, type) or not issubclass(gateway, cheroot_wsgi.Gateway):
         logger.warning("%r has no cheroot WSGI gateway: it cannot hand connections to websockets", httpserver)
