@@ -243,7 +243,8 @@ async def test_callbacks_fragmented_sends_on_the_wire() -> None:
 async def test_asyncio_client_fragments_are_the_cores_frames() -> None:
     """The client's frames are masked (random keys): compared frame by frame, unmasked."""
     async with RawServer() as raw:
-        conn = await within(connect(f"ws://{HOST}:{raw.port}/", compression=None))
+        # The raw peer never answers the close: close_timeout=SHORT, not the default 10 s, ends it.
+        conn = await within(connect(f"ws://{HOST}:{raw.port}/", compression=None, close_timeout=SHORT))
         peer = await raw.next()
         await conn.send(["a", "b", "c"])
         await conn.send([])
