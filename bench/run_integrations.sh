@@ -2,7 +2,7 @@
 # Integrations benchmark: ws4py's CherryPy and gevent servers vs ws4py 0.6.0's (the same snippets) and
 # websockets asyncio (and the minimal C echo server, bench/servers/c_echo.c, as a reference floor).
 #
-#   bench/run_integrations.sh               full run (about 12 minutes): prints the report, writes bench/results/integrations.md
+#   bench/run_integrations.sh               full run (about 10 minutes): prints the report, writes bench/results/integrations.md
 #   bench/run_integrations.sh --quick       smoke run: every row, tiny durations and counts, one repeat, writes nothing
 #   bench/run_integrations.sh --repeats 3 --rows idle --peers cherrypy,orig-cherrypy --output /tmp/idle.md
 #
