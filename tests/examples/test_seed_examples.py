@@ -1,6 +1,6 @@
 """The examples of ws4py's documentation pages, run as their readers run them.
 
-Both talk to port 9000 on localhost, as written on the pages.
+They talk to port 9000 on localhost, as written on the pages (the CherryPy one is given a free port).
 """
 
 from __future__ import annotations
@@ -29,12 +29,16 @@ EXAMPLES = ROOT / "examples"
 CLIENTS = 2000
 
 
-def _port_9000_accepts() -> bool:
+def _accepts(port: int) -> bool:
     try:
-        socket.create_connection(("127.0.0.1", 9000), timeout=0.2).close()
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
     except OSError:
         return False
     return True
+
+
+def _port_9000_accepts() -> bool:
+    return _accepts(9000)
 
 
 def _wait(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -79,6 +83,36 @@ def test_wsgiref_snippet_serves_echo_on_port_9000(free_port_9000: None) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_cherrypy_snippet_serves_echo_on_ws_path() -> None:
+    with socket.socket() as probe:  # the page's port 9000, unless the test gives one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "cherrypy_echo_server.py"), str(port)], stderr=subprocess.PIPE, text=True
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    try:
+        # Started: a SIGTERM while CherryPy's engine is still starting exits with 70.
+        _wait(lambda: proc.poll() is not None or any("Bus STARTED" in line for line in lines), 15, "CherryPy")
+        ws = websocket_client.create_connection(f"ws://localhost:{port}/ws", timeout=5)
+        try:
+            ws.send("héllo")
+            assert ws.recv() == "héllo"
+            ws.send_binary(b"\x00\xff" * 1000)
+            assert ws.recv() == b"\x00\xff" * 1000
+            ws.close(1000, "bye")
+        finally:
+            ws.shutdown()
+    finally:
+        proc.terminate()  # quickstart's engine exits cleanly on SIGTERM
+        returncode = proc.wait(10)
+        reader.join(10)
+    assert returncode == 0, "".join(lines[-20:])
+    assert not [line for line in lines if "Traceback" in line or "ERROR" in line]
 
 
 @pytest.fixture

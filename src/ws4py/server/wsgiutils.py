@@ -18,7 +18,7 @@ from ..protocol.deflate import EXTENSION_NAME
 from ..protocol.http11 import REASONS
 from ..websocket import WebSocket
 
-__all__ = ["WebSocketWSGIApplication", "request_from_environ"]
+__all__ = ["WebSocketWSGIApplication", "request_from_environ", "negotiate_environ", "agreed", "refusal"]
 
 
 #: Fields the handshake takes once only, whose values hold no comma: a WSGI server
@@ -43,6 +43,45 @@ def request_from_environ(environ: dict[str, Any]) -> Request:
     if environ.get("QUERY_STRING"):
         target += "?" + environ["QUERY_STRING"]
     return Request(environ.get("REQUEST_METHOD", "GET"), target, headers)
+
+
+def negotiate_environ(
+    environ: dict[str, Any],
+    protocols: list[str] | None = None,
+    extensions: list[str] | None = None,
+    origins: Iterable[str | None] | None = None,
+) -> tuple[ServerHandshake, list[tuple[str, str]]]:
+    """The opening handshake of the upgrade request ``environ`` describes: the core's
+    :class:`~ws4py.protocol.ServerHandshake` and the headers of its 101 response.
+
+    Raises :class:`~ws4py.exc.HandshakeError` (with the HTTP status) when the
+    request is not a valid upgrade (:func:`refusal` is the response to send).
+    ``protocols``, ``extensions`` and ``origins`` are as
+    :class:`WebSocketWSGIApplication` takes them. Once the 101 is sent,
+    ``handshake.connection(...)`` is the websocket's protocol connection.
+    """
+    handshake = ServerHandshake(
+        subprotocols=protocols,
+        compression=DeflateOptions() if EXTENSION_NAME in (extensions or ()) else None,
+        origins=None if origins is None else list(origins),
+    )
+    return handshake, handshake.negotiate(request_from_environ(environ))
+
+
+def agreed(handshake: ServerHandshake) -> tuple[list[str], list[str]]:
+    """The subprotocols and extensions a successful ``handshake`` agreed on, as a
+    :class:`~ws4py.websocket.WebSocket` takes them."""
+    protocols = [handshake.subprotocol] if handshake.subprotocol else []
+    extensions = [EXTENSION_NAME] if handshake.extensions else []
+    return protocols, extensions
+
+
+def refusal(exc: HandshakeError) -> tuple[str, list[tuple[str, str]], bytes]:
+    """The plain-text HTTP response refusing an upgrade: status line, headers, body."""
+    body = f"{exc.msg}\n".encode()
+    status = exc.status or 400
+    headers = [*exc.headers, ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    return f"{status} {REASONS.get(status, 'Error')}", headers, body
 
 
 class WebSocketWSGIApplication:
@@ -79,27 +118,17 @@ class WebSocketWSGIApplication:
         self.origins = None if origins is None else list(origins)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        handshake = ServerHandshake(
-            subprotocols=self.protocols,
-            compression=DeflateOptions() if EXTENSION_NAME in (self.extensions or ()) else None,
-            origins=self.origins,
-        )
         try:
-            headers = handshake.negotiate(request_from_environ(environ))
+            handshake, headers = negotiate_environ(environ, self.protocols, self.extensions, self.origins)
             sock = environ.get("ws4py.socket")
             if sock is None:
                 raise HandshakeError("this WSGI server does not hand over its socket (ws4py.socket)", 500)
         except HandshakeError as exc:
-            body = f"{exc.msg}\n".encode()
-            status = exc.status or 400
-            start_response(
-                f"{status} {REASONS.get(status, 'Error')}",
-                [*exc.headers, ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
-            )
+            status, error_headers, body = refusal(exc)
+            start_response(status, error_headers)
             return [body]
         start_response("101 Switching Protocols", headers)
-        protocols = [handshake.subprotocol] if handshake.subprotocol else []
-        extensions = [EXTENSION_NAME] if handshake.extensions else []
+        protocols, extensions = agreed(handshake)
         websocket = self.make_websocket(sock, protocols, extensions, environ)
         websocket.protocol = handshake.connection(max_message_size=websocket.max_message_size)
         return []

@@ -1,0 +1,179 @@
+"""What the CherryPy integration tests share: waits, ports, the websocket classes of each path."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import cherrypy
+import trustme
+from interop_peers import Journal
+from threaded_support import RawPeer
+
+from ws4py.messaging import Message
+from ws4py.server.cherrypyserver import WebSocketPlugin
+from ws4py.websocket import EchoWebSocket, WebSocket
+
+#: Seconds any single wait of these tests may take.
+TIMEOUT = 5.0
+#: CherryPy's socket_timeout on the main server: a silent handshake is dropped after it.
+SOCKET_TIMEOUT = 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def upgrade_request(path: str, port: int, extra: str = "") -> bytes:
+    """A WebSocket upgrade request head for ``path``, with ``extra`` header lines."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    ).encode()
+
+
+def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """The response head on ``sock`` and the bytes read past it."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise EOFError(f"closed during the handshake: {received!r}")
+        received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def small_window_client(port: int, path: str) -> RawPeer:
+    """A raw client whose receive buffer is small from the start: it holds little unread."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(TIMEOUT)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(upgrade_request(path, port))
+    head, rest = read_head(sock)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return RawPeer(sock, rest, is_client=True)
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+class UpperEchoWebSocket(EchoWebSocket):
+    """Echoes text in capitals: another class on another path."""
+
+    def received_message(self, message: Message) -> None:
+        self.send(str(message).upper() if message.is_text else message.data, message.is_binary)
+
+
+class AgreedWebSocket(EchoWebSocket):
+    """Says first what the handshake agreed: ``protocols|extensions``."""
+
+    def opened(self) -> None:
+        self.send(",".join(self.protocols) + "|" + ",".join(self.extensions))
+
+
+class GreetingWebSocket(EchoWebSocket):
+    """Sends at once from ``opened()``, then broadcasts through the bus from there."""
+
+    def opened(self) -> None:
+        self.send("welcome")
+        cherrypy.engine.publish("websocket-broadcast", f"joined {self.peer_address[1]}")
+
+
+class FailingWebSocket(WebSocket):
+    """Its handler raises on every message."""
+
+    def received_message(self, message: Message) -> None:
+        raise RuntimeError("the handler failed")
+
+    def unhandled_error(self, error: BaseException) -> None:
+        pass  # expected: kept out of the test log
+
+
+class SilentEchoWebSocket(EchoWebSocket):
+    """An echo websocket that does not log the drops the tests cause on purpose."""
+
+    def unhandled_error(self, error: BaseException) -> None:
+        pass
+
+
+class Root:
+    @cherrypy.expose
+    def index(self) -> str:
+        return "plain HTTP"
+
+    @cherrypy.expose
+    def ws(self, **params: str) -> None:
+        handler = cherrypy.request.ws_handler
+        assert isinstance(handler, WebSocket)
+
+    @cherrypy.expose
+    def upper(self) -> None:
+        pass
+
+    @cherrypy.expose
+    def agreed(self) -> None:
+        pass
+
+    @cherrypy.expose
+    def deflate(self) -> None:
+        pass
+
+    @cherrypy.expose
+    def origins(self) -> None:
+        pass
+
+    @cherrypy.expose
+    def greeting(self) -> None:
+        pass
+
+    @cherrypy.expose
+    def failing(self) -> None:
+        pass
+
+    @cherrypy.expose
+    def silent(self) -> None:
+        pass
+
+    @cherrypy.expose
+    def runCase(self, **params: str) -> None:
+        pass
+
+    @cherrypy.expose
+    def default(self, *path: str, **params: str) -> None:
+        pass  # /interop/...: any path
+
+
+def on_path(handler_cls: type[WebSocket], **options: Any) -> dict[str, Any]:
+    config = {"tools.websocket.on": True, "tools.websocket.handler_cls": handler_cls}
+    config.update({f"tools.websocket.{name}": value for name, value in options.items()})
+    return config
+
+
+@dataclass
+class Servers:
+    """The running engine's servers and plugin."""
+
+    port: int
+    pool1_port: int
+    tls_port: int
+    plugin: WebSocketPlugin
+    journal: Journal
+    ca: trustme.CA
+
+    def url(self, path: str, port: int | None = None) -> str:
+        return f"ws://127.0.0.1:{port or self.port}{path}"
