@@ -6,9 +6,10 @@ file for both: the API is the same. ``monkey.patch_all()`` first, then
 ``WSGIServer(("127.0.0.1", PORT), WebSocketWSGIApplication(handler_cls=EchoWebSocket))``
 and ``serve_forever()``, as written (gevent's pywsgi writes its access-log line per
 request to stderr, as the snippet leaves it). ``--broadcast`` swaps in a handler
-that keeps the open websockets in a set (``opened`` / ``closed``) and, on "go",
-calls ``send`` on each of them 100 times (a greenlet's blocking ``send`` is the
-gevent way; the pool has no broadcast of its own in ws4py 0.6.0).
+that, on "go", broadcasts 100 times the way each version offers: ws4py's
+``server.pool.broadcast(payload)`` (``GEventWebSocketPool.broadcast``); with
+ws4py 0.6.0, whose pool has no broadcast, ``send`` on each open websocket (kept
+in a set by ``opened`` / ``closed``), as its users write it.
 """
 
 from gevent import monkey
@@ -24,6 +25,7 @@ from ws4py.server.geventserver import WSGIServer  # noqa: E402
 from ws4py.server.wsgiutils import WebSocketWSGIApplication  # noqa: E402
 from ws4py.websocket import EchoWebSocket, WebSocket  # noqa: E402
 
+server: Any = None
 clients: set[Any] = set()
 
 
@@ -36,7 +38,11 @@ class BroadcastWebSocket(WebSocket):  # type: ignore[misc]
 
     def received_message(self, message: Any) -> None:
         if not message.is_binary and message.data == BROADCAST_TRIGGER.encode():
+            pool_broadcast = getattr(server.pool, "broadcast", None)
             for _ in range(BROADCAST_COUNT):
+                if pool_broadcast is not None:
+                    pool_broadcast(BROADCAST_PAYLOAD)
+                    continue
                 for ws in list(clients):
                     # a peer gone meanwhile (its own greenlet cleans up): the others go on
                     with contextlib.suppress(Exception):
@@ -44,6 +50,7 @@ class BroadcastWebSocket(WebSocket):  # type: ignore[misc]
 
 
 def main() -> None:
+    global server
     args = parse_args(__doc__ or "")
     prepare()
     handler_cls = BroadcastWebSocket if args.broadcast else EchoWebSocket
