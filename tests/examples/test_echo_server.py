@@ -1,14 +1,16 @@
-"""The README's main job: examples/echo_server.py over a real socket, and ``scripts/serve`` that runs it.
+"""examples/echo_server.py over a real socket, and the README's main job, ``scripts/serve`` (the chat).
 
 ``scripts/serve`` is tried on a fresh copy of the project: only what git
 tracks, no ``.venv``. It must make its own virtual environment, install ws4py
-with its C speed-ups into it, and serve. (pip 26 started refusing the ``.[]``
+with its C speed-ups into it, and serve the chat: its page at ``/`` and its
+WebSocket at ``/ws`` (tests/browser has the chat in a browser). (pip 26 started refusing the ``.[]``
 the script once passed when no extras were asked for; only running the
 script itself shows that.)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,9 +63,9 @@ def echo_server() -> Iterator[int]:
         proc.wait(timeout=10)
 
 
-def _open(port: int, compression: DeflateOptions | None) -> tuple[socket.socket, Connection]:
+def _open(port: int, compression: DeflateOptions | None, path: str = "/") -> tuple[socket.socket, Connection]:
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    handshake = ClientHandshake("127.0.0.1", "/", port=port, compression=compression)
+    handshake = ClientHandshake("127.0.0.1", path, port=port, compression=compression)
     sock.sendall(handshake.request_bytes())
     while handshake.receive_data(sock.recv(4096)) is None:
         pass
@@ -116,7 +119,7 @@ def _copy_tracked_files(destination: Path) -> None:
             shutil.copy2(source, target)
 
 
-def test_scripts_serve_installs_itself_on_a_fresh_copy_and_echoes(tmp_path: Path) -> None:
+def test_scripts_serve_installs_itself_on_a_fresh_copy_and_serves_the_chat(tmp_path: Path) -> None:
     project = tmp_path / "ws4py"
     _copy_tracked_files(project)
     port = _free_port()
@@ -138,15 +141,22 @@ def test_scripts_serve_installs_itself_on_a_fresh_copy_and_echoes(tmp_path: Path
         output = []
         for line in proc.stdout:  # pip is quiet (-q): the server's banner is the line that matters
             output.append(line)
-            if f"ws://127.0.0.1:{port}/" in line:
+            if f"http://127.0.0.1:{port}/" in line:
                 break
         else:
             raise AssertionError("scripts/serve ended without serving:\n" + "".join(output))
         assert (project / ".venv" / "bin" / "python").exists()
-        sock, conn = _open(port, None)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+            assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+            assert b"<title>ws4py chat</title>" in page.read()
+        sock, conn = _open(port, None, "/ws")
         with sock:
-            sock.sendall(conn.send_text("from a fresh copy"))
-            assert _receive(sock, conn, 1) == [TextReceived("from a fresh copy")]
+            sock.sendall(conn.send_text('{"type": "hello", "name": "fresh"}'))
+            sock.sendall(conn.send_text('{"type": "say", "text": "from a fresh copy"}'))
+            welcome, joined, said = (json.loads(event.data) for event in _receive(sock, conn, 3))
+            assert welcome == {"type": "welcome", "name": "fresh", "online": 1, "max_length": 2000}
+            assert joined == {"type": "join", "name": "fresh", "online": 1}
+            assert said == {"type": "message", "name": "fresh", "text": "from a fresh copy"}
     finally:
         deadline.cancel()
         if proc.poll() is None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cherrypy
@@ -50,6 +52,21 @@ def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
         received += chunk
     head, _, rest = received.partition(b"\r\n\r\n")
     return head, rest
+
+
+def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """An HTTP response on ``sock``: its head and its body (of Content-Length bytes)."""
+    head, body = read_head(sock)
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+        0,
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head, body
 
 
 def small_window_client(port: int, path: str) -> RawPeer:
@@ -111,6 +128,19 @@ class SilentEchoWebSocket(EchoWebSocket):
         pass
 
 
+class BrowserEchoWebSocket(EchoWebSocket):
+    """Echoes the page's messages (tests/interop/browser/echo.html) and keeps its report."""
+
+    reports: list[tuple[dict[str, Any], dict[str, Any]]] = []  # noqa: RUF012 - (environ, report) per page
+
+    def received_message(self, message: Message) -> None:
+        if message.is_text and str(message).startswith("report:"):
+            self.reports.append((self.environ or {}, json.loads(str(message)[len("report:") :])))
+            self.close(1000, "thank you")
+            return
+        super().received_message(message)
+
+
 class Root:
     @cherrypy.expose
     def index(self) -> str:
@@ -120,6 +150,19 @@ class Root:
     def ws(self, **params: str) -> None:
         handler = cherrypy.request.ws_handler
         assert isinstance(handler, WebSocket)
+
+    @cherrypy.expose
+    def browser(self) -> bytes:
+        cherrypy.response.headers["Content-Type"] = "text/html; charset=utf-8"
+        return (Path(__file__).resolve().parents[1] / "interop" / "browser" / "echo.html").read_bytes()
+
+    @cherrypy.expose
+    def heartbeat(self) -> None:
+        pass
+
+    @cherrypy.expose
+    def refused(self) -> None:
+        raise cherrypy.HTTPError(403, "the page handler says no")
 
     @cherrypy.expose
     def upper(self) -> None:
@@ -155,7 +198,7 @@ class Root:
 
     @cherrypy.expose
     def default(self, *path: str, **params: str) -> None:
-        pass  # /interop/...: any path
+        pass  # the interop tests' paths: /<client>/<n>
 
 
 def on_path(handler_cls: type[WebSocket], **options: Any) -> dict[str, Any]:

@@ -9,10 +9,12 @@ path per behaviour, each with its own ``tools.websocket.*`` configuration.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,7 @@ from cherrypy_support import (  # noqa: E402
     SOCKET_TIMEOUT,
     TIMEOUT,
     AgreedWebSocket,
+    BrowserEchoWebSocket,
     FailingWebSocket,
     GreetingWebSocket,
     Root,
@@ -40,9 +43,23 @@ from cherrypy_support import (  # noqa: E402
 )
 from interop_peers import Journal, JournalEchoWebSocket  # noqa: E402
 from socket_fuzzer import CaseEchoWebSocket  # noqa: E402
+from test_interop_ws4py_server import CLIENTS as INTEROP_CLIENTS  # noqa: E402
 
 from ws4py.server.cherrypyserver import WebSocketPlugin, WebSocketTool  # noqa: E402
+from ws4py.server.wsgiutils import WebSocketWSGIApplication  # noqa: E402
 from ws4py.websocket import EchoWebSocket  # noqa: E402
+
+
+def _interop_fixture(name: str) -> Any:
+    """A fixture of tests/interop/conftest.py (``node``: Node with ``ws`` installed), shared as it is."""
+    spec = importlib.util.spec_from_file_location("interop_conftest", TESTS / "interop" / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+node = _interop_fixture("node")
 
 
 @pytest.fixture(scope="package")
@@ -90,10 +107,16 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         "/greeting": on_path(GreetingWebSocket),
         "/failing": on_path(FailingWebSocket),
         "/silent": on_path(SilentEchoWebSocket),
+        "/heartbeat": on_path(EchoWebSocket, heartbeat_freq=0.1),
+        "/refused": on_path(EchoWebSocket),
         "/runCase": on_path(CaseEchoWebSocket, extensions=deflate),
-        "/interop": on_path(interop_handler, extensions=deflate),
+        # The interop tests' paths: /<client>/<n>, as tests/interop's ws4py server takes them.
+        **{f"/{client}": on_path(interop_handler, extensions=deflate) for client in INTEROP_CLIENTS},
+        "/echo": on_path(BrowserEchoWebSocket, extensions=deflate),
     }
     cherrypy.tree.mount(Root(), "", config)
+    # ws4py's WSGI application grafted on CherryPy's tree: the gateway serves it too.
+    cherrypy.tree.graft(WebSocketWSGIApplication(handler_cls=EchoWebSocket, protocols=["wsgi"]), "/wsgi")
     cherrypy.engine.start()
     try:
         yield Servers(port, pool1_port, tls_port, plugin, journal, ca)
@@ -103,6 +126,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         pool1.unsubscribe()
         tls.unsubscribe()
         cherrypy.tree.apps.pop("", None)
+        cherrypy.tree.apps.pop("/wsgi", None)
         cherrypy.server.httpserver = None
         leftover = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
         for thread in leftover:

@@ -6,12 +6,15 @@ wire matter (a frame sent in the same packet as the handshake).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import urllib.error
 import urllib.request
 
+import cherrypy
 import pytest
-from cherrypy_support import TIMEOUT, Servers, read_head, upgrade_request, wait_for
+from cherrypy_support import TIMEOUT, Servers, read_head, read_response, upgrade_request, wait_for
+from threaded_support import OP_PING, OP_PONG, RawClient
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -114,3 +117,41 @@ def test_websocket_environ_leaves_out_cheroots_objects(servers: Servers) -> None
         mine = [e for e in environs if e.get("QUERY_STRING") == "x=1"]
         assert mine and "wsgi.input" not in mine[0] and "ws4py.gateway" not in mine[0]
         assert mine[0]["PATH_INFO"] == "/ws"
+
+
+def test_heartbeat_freq_option_pings_the_peer(servers: Servers) -> None:
+    with contextlib.closing(RawClient(servers.port, resource="/heartbeat")) as client:
+        frame = client.recv_frame()
+        assert frame.opcode == OP_PING
+        client.send_frame(OP_PONG, frame.payload)
+        assert client.recv_frame().opcode == OP_PING  # answered: the next one comes
+
+
+def test_page_handler_refusing_the_upgrade_keeps_its_error_and_the_connection_is_not_taken(
+    servers: Servers,
+) -> None:
+    with socket.create_connection(("127.0.0.1", servers.port), timeout=TIMEOUT) as sock:
+        sock.sendall(upgrade_request("/refused", servers.port))
+        head, _ = read_head(sock)
+        assert head.startswith(b"HTTP/1.1 403 ")
+    assert len(servers.plugin.manager) == 0
+
+
+def test_without_the_plugin_listening_the_upgrade_is_refused_with_500(servers: Servers) -> None:
+    plugin = servers.plugin
+    cherrypy.engine.unsubscribe("handle-websocket", plugin.handle)
+    try:
+        with socket.create_connection(("127.0.0.1", servers.port), timeout=TIMEOUT) as sock:
+            sock.sendall(upgrade_request("/ws", servers.port))
+            head, body = read_response(sock)
+        assert head.startswith(b"HTTP/1.1 500 ")
+        assert b"WebSocketPlugin" in body
+    finally:
+        cherrypy.engine.subscribe("handle-websocket", plugin.handle)
+
+
+def test_wsgi_application_grafted_on_cherrypys_tree_is_served_by_the_gateway(servers: Servers) -> None:
+    with connect(servers.url("/wsgi/anything"), subprotocols=["wsgi"]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "wsgi"
+        ws.send("grafted")
+        assert ws.recv(TIMEOUT) == "grafted"

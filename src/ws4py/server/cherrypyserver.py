@@ -53,7 +53,14 @@ from ..messaging import Message
 from ..websocket import WebSocket
 from .wsgiutils import agreed, negotiate_environ, refusal
 
-__all__ = ["WebSocketTool", "WebSocketPlugin", "WebSocketGateway", "install_gateway", "GATEWAY_KEY"]
+__all__ = [
+    "WebSocketTool",
+    "WebSocketPlugin",
+    "WebSocketGateway",
+    "WebSocketGatewayMixin",
+    "install_gateway",
+    "GATEWAY_KEY",
+]
 
 logger = logging.getLogger("ws4py")
 
@@ -69,7 +76,9 @@ class WebSocketGatewayMixin:
 
     Its environ carries ``ws4py.socket`` (the connection's socket) and
     :data:`GATEWAY_KEY` (the gateway); an application that accepted an upgrade
-    calls :meth:`upgrade_to`. After the application's 101 response is written,
+    calls :meth:`upgrade_to` (the tool does, and so does a
+    :class:`~ws4py.server.wsgiutils.WebSocketWSGIApplication` grafted on
+    CherryPy's tree). After the application's 101 response is written,
     the connection is released to the websocket, which is published on the
     bus channel ``handle-websocket`` with the peer's address.
     """
@@ -109,10 +118,10 @@ class WebSocketGateway(WebSocketGatewayMixin, cheroot_wsgi.Gateway_10):
 
 
 def _take_over(conn: Any) -> bytes:
-    """The bytes cheroot read past the request head (and, on TLS, what OpenSSL holds
-    decrypted already: no readiness event would announce it); then cheroot's file
-    objects let go of the socket (an open ``makefile()`` object keeps a closed socket's
-    descriptor open)."""
+    """The bytes cheroot read past the request head: what its reader holds buffered
+    and, on TLS, what OpenSSL holds decrypted already (no readiness event would
+    announce either). cheroot's file objects hold no reference count on the socket
+    (they are plain ``SocketIO``): once cheroot lets go, the websocket alone closes it."""
     rfile = conn.rfile
     chunks = []
     while rfile.has_data():
@@ -121,8 +130,6 @@ def _take_over(conn: Any) -> bytes:
     if isinstance(sock, ssl.SSLSocket):
         while sock.pending():
             chunks.append(sock.recv(sock.pending()))
-    conn.wfile.close()  # the 101 is written: close() flushes nothing
-    rfile.close()
     return b"".join(chunks)
 
 

@@ -4,7 +4,11 @@ Contract with the WSGI server: it puts the connection's socket in
 ``environ['ws4py.socket']``; after the application returned, it finds the
 new websocket in ``environ['ws4py.websocket']``, writes the 101 response
 without closing the socket, and hands the websocket to a manager (or runs
-it). :mod:`ws4py.server.wsgirefserver` does all of that for wsgiref.
+it). :mod:`ws4py.server.wsgirefserver` does all of that for wsgiref. A server
+whose applications may see only a copy of its environ (CherryPy's tree copies
+it) also puts an object in ``environ['ws4py.gateway']``, whose
+``upgrade_to(websocket)`` the application calls: see
+:mod:`ws4py.server.cherrypyserver`.
 """
 
 from __future__ import annotations
@@ -139,4 +143,7 @@ class WebSocketWSGIApplication:
         """Create the websocket and leave it in ``environ['ws4py.websocket']`` for the server."""
         websocket = self.handler_cls(sock, protocols, extensions, environ.copy())
         environ["ws4py.websocket"] = websocket
+        gateway = environ.get("ws4py.gateway")
+        if gateway is not None:
+            gateway.upgrade_to(websocket)
         return websocket
