@@ -183,3 +183,35 @@ def test_manager_example_runs_2000_clients_and_shuts_down_cleanly(wsgiref_echo_s
     _wait(lambda: len(manager) == 0, 15, "every server-side websocket to close")
     _wait(lambda: _open_fds() <= fds_before + 5, 15, "the server's sockets to be released")
     _wait(lambda: threading.active_count() <= threads_before, 15, "the handshake threads to end")
+
+
+@pytest.mark.parametrize(
+    ("example", "host"), [("gevent_echo_server.py", "127.0.0.1"), ("gevent_wsgi_echo_server.py", "localhost")]
+)
+def test_gevent_snippets_serve_echo(example: str, host: str) -> None:
+    """The page's two gevent servers, as written (monkey-patched), on a free port given as argument."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, str(EXAMPLES / example), f"{host}:{port}"], stderr=subprocess.PIPE)
+    try:
+        _wait(lambda: _accepts(port), 15, f"the gevent example to listen on port {port}")
+        ws = websocket_client.create_connection(f"ws://{host}:{port}/", timeout=5)
+        try:
+            ws.send("héllo")
+            assert ws.recv() == "héllo"
+            ws.send_binary(b"\x00\xff" * 1000)
+            assert ws.recv() == b"\x00\xff" * 1000
+            ws.close(1000, "bye")
+        finally:
+            ws.shutdown()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True

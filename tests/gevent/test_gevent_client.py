@@ -1,0 +1,52 @@
+"""ws4py's gevent client (``ws4py.client.geventclient``), monkey-patched in a subprocess.
+
+One subprocess plays every check against the gevent server (ws:// and, with a
+trustme CA, wss://) and reports each; every test here asserts one of them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from gevent_support import GeventServer, run_peer
+
+
+@pytest.fixture(scope="module")
+def checks(gevent_server: GeventServer, gevent_tls: tuple[GeventServer, str]) -> dict[str, Any]:
+    tls_server, cafile = gevent_tls
+    return run_peer("client-checks", str(gevent_server.port), str(tls_server.port), cafile)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "echo_text_and_binary",
+        "heartbeat_pings_answered",
+        "receive_none_after_close",
+        "server_failure_ends_receive",
+        "wss_with_the_ca",
+        "wss_untrusted_refused",
+    ],
+)
+def test_gevent_client(check: str, checks: dict[str, Any]) -> None:
+    """connect/send/receive/close; receive() None after the close (and after the server's 1011);
+    the heartbeat's pings (the greenlet loop's timers) answered;
+    wss:// verified against the CA given; an untrusted certificate refused with a clear error."""
+    assert check in checks, checks
+    assert checks[check] is None, checks[check]
+
+
+def test_gevent_client_refuses_to_connect_without_monkey_patching() -> None:
+    """Unpatched, connect() would block every greenlet on a standard socket: a clear error instead."""
+    code = (
+        "from ws4py.client.geventclient import WebSocketClient\n"
+        "try:\n"
+        "    WebSocketClient('ws://127.0.0.1:9/').connect()\n"
+        "except RuntimeError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert "monkey.patch_all()" in result.stdout, (result.stdout, result.stderr)
