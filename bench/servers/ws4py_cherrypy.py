@@ -51,7 +51,7 @@ def main() -> None:
         {
             "server.socket_host": "127.0.0.1",
             "server.socket_port": args.port,
-            # quiet: no line per request (the engine's own messages and errors still go to stderr)
+            # quiet: no line per request, no engine chatter; warnings and errors go to stderr (below)
             "log.screen": False,
             "log.access_file": "",
             "log.error_file": "",
