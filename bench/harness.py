@@ -66,6 +66,7 @@ class Peer:
     extra_args: tuple[str, ...] = ()  # after the port, e.g. ("--uvloop",)
     max_echo_size: int | None = None  # a reference that serves only the echo rows up to this message size
     servers: Path = SERVERS  # the directory of ``script`` (bench/run_compare.sh: another revision's bench/servers)
+    path: str = "/"  # the request path the load generator asks for (a framework may serve websockets on one path)
 
     def runs(self, row: Row) -> bool:
         """Whether this peer takes part in ``row``."""
@@ -527,7 +528,8 @@ def sample_from(row: Row, data: dict[str, Any], value: float) -> Sample:
 
 
 def loadgen_args(row: Row, server: Server) -> list[str]:
-    return [*row.args, "--port", str(server.port), "--pid", str(server.pid)]
+    path = [] if server.peer.path == "/" else ["--path", server.peer.path]
+    return [*row.args, *path, "--port", str(server.port), "--pid", str(server.pid)]
 
 
 def measure_idle(row: Row, server: Server) -> Sample:
