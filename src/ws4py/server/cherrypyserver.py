@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import sys
 import threading
 from typing import Any
 
@@ -237,7 +238,9 @@ class WebSocketTool(cherrypy.Tool):  # type: ignore[misc]
             environ["ws4py.socket"],
             agreed_protocols,
             agreed_extensions,
-            {key: value for key, value in environ.items() if key not in _NOT_COPIED},
+            # Interned keys: cheroot makes every HTTP_* name anew per request, and an
+            # idle websocket's copy would hold its own (1.7 KiB of its 3.6 KiB).
+            {sys.intern(key): value for key, value in environ.items() if key not in _NOT_COPIED},
             heartbeat_freq=heartbeat_freq,
         )
         websocket.protocol = handshake.connection(max_message_size=websocket.max_message_size)
