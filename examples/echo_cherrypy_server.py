@@ -17,7 +17,6 @@ manager; a reply for everyone goes out on CherryPy's bus,
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from ws4py.websocket import WebSocket
 
 # The chat's page and rules live beside the asyncio server, in examples/chat/: one copy for both.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "chat"))
-from chatroom import MAX_MESSAGE_BYTES, PAGE, WS_PATH, Reply, Room, allowed_origins
+from chatroom import MAX_MESSAGE_BYTES, PAGE, WS_PATH, Reply, Room, allowed_origins, command_line
 
 ROOM = Room()
 
@@ -104,9 +103,5 @@ def main(host: str, port: int, origins: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9000)
-    parser.add_argument("--origin", action="append", default=[], help="another origin whose pages may connect")
-    args = parser.parse_args()
+    args = command_line(__doc__)
     main(args.host, args.port, args.origin)

@@ -31,6 +31,7 @@ Pages show every text with ``textContent``: a message is data, never markup.
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 from collections.abc import Hashable, Iterable
@@ -51,6 +52,15 @@ MAX_MESSAGE_BYTES = 64 * 1024
 PAGE = Path(__file__).resolve().parent / "chat.html"
 #: Where the page opens its WebSocket (``examples/manager_clients.py`` connects there too).
 WS_PATH = "/ws"
+
+
+def command_line(doc: str | None) -> argparse.Namespace:
+    """The arguments of a chat server (both take the same ones): ``host``, ``port`` and ``origin``, a list."""
+    parser = argparse.ArgumentParser(description=(doc or "").partition("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--origin", action="append", default=[], help="another origin whose pages may connect")
+    return parser.parse_args()
 
 
 def allowed_origins(host: str, port: int, extra: Iterable[str] = ()) -> list[str | None]:

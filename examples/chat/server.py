@@ -13,12 +13,11 @@ connection with 1001 and stops.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import signal
 
-from chatroom import MAX_MESSAGE_BYTES, PAGE, WS_PATH, Reply, Room, allowed_origins
+from chatroom import MAX_MESSAGE_BYTES, PAGE, WS_PATH, Reply, Room, allowed_origins, command_line
 
 from ws4py.asyncio import ServerConnection, broadcast, serve
 from ws4py.protocol import Request, Response
@@ -87,10 +86,6 @@ async def main(host: str, port: int, origins: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9000)
-    parser.add_argument("--origin", action="append", default=[], help="another origin whose pages may connect")
-    args = parser.parse_args()
+    args = command_line(__doc__)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(args.host, args.port, args.origin))

@@ -21,8 +21,7 @@ from .channel import Channel
 from .loop import EventLoop
 from .messaging import Message
 from .pollers import EPollPoller, KQueuePoller, Poller, PollPoller, SelectPoller, default_poller
-from .protocol import Opcode
-from .websocket import WebSocket
+from .websocket import WebSocket, broadcast
 
 __all__ = [
     "WebSocketManager",
@@ -99,19 +98,7 @@ class WebSocketManager(threading.Thread):
         compression. A peer whose write buffer is over its
         ``max_write_buffer`` is closed with 1008 instead of being sent to.
         """
-        if isinstance(message, Message):
-            opcode: int = message.opcode
-            data: bytes | str = message.content
-        elif isinstance(message, str):
-            opcode, data = Opcode.TEXT, message
-        else:
-            opcode, data = (Opcode.BINARY if binary else Opcode.TEXT), bytes(message)
-        shared: list[bytes] = []
-        for websocket in self._websocket_list():
-            try:
-                websocket.send_shared(opcode, data, shared)
-            except Exception:
-                logger.exception("Broadcast to %s failed", format_addresses(websocket))
+        broadcast(self._websocket_list(), message, binary)
 
     def close_all(self, code: int = 1001, message: str = "Server is shutting down") -> None:
         """Start the closing handshake of every managed websocket."""

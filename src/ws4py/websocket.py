@@ -779,3 +779,26 @@ class EchoWebSocket(WebSocket):
         # A message that crossed our close frame has no one to go back to.
         with contextlib.suppress(StreamClosed):
             self.send(message.data, message.is_binary)
+
+
+def broadcast(websockets: Iterable[WebSocket], message: str | bytes | Message, binary: bool = False) -> None:
+    """Send ``message`` to each of ``websockets`` without ever waiting: the broadcast of
+    :class:`~ws4py.manager.WebSocketManager` and of the gevent server's pool.
+
+    The frame is built once for all the connections that can share it (server ones
+    without compression). A peer whose write buffer is over its ``max_write_buffer``
+    is closed with 1008 instead of being sent to; a failure is logged, not raised.
+    """
+    if isinstance(message, Message):
+        opcode: int = message.opcode
+        data: bytes | str = message.content
+    elif isinstance(message, str):
+        opcode, data = Opcode.TEXT, message
+    else:
+        opcode, data = (Opcode.BINARY if binary else Opcode.TEXT), bytes(message)
+    shared: list[bytes] = []
+    for websocket in websockets:
+        try:
+            websocket.send_shared(opcode, data, shared)
+        except Exception:
+            logger.exception("Broadcast to %s failed", format_addresses(websocket))

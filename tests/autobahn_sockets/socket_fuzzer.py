@@ -100,14 +100,13 @@ def _accept_key(key: str) -> str:
 
 
 class _Ending:
-    """What a testee mixes in: an event set by ``closed()``, with the code and reason."""
+    """What a testee mixes in (before its websocket class): an event set by ``closed()``,
+    with the code and reason."""
 
-    ended: threading.Event
-    closed_with: tuple[int, str | None] | None
-
-    def _init_ending(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.ended = threading.Event()
-        self.closed_with = None
+        self.closed_with: tuple[int, str | None] | None = None
 
     def closed(self, code: int, reason: str | None = None) -> None:
         self.closed_with = (code, reason)
@@ -124,7 +123,6 @@ class CaseEchoWebSocket(_Ending, EchoWebSocket):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._init_ending()
         query = (self.environ or {}).get("QUERY_STRING", "")
         token = dict(part.partition("=")[::2] for part in query.split("&")).get("token")
         if token:
@@ -143,10 +141,6 @@ class CaseEchoWebSocket(_Ending, EchoWebSocket):
 class EchoThreadedClient(_Ending, WebSocketClient):
     """The client-side testee on its own thread: ws4py's threaded client, echoing every message."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._init_ending()
-
     def received_message(self, message: Message) -> None:
         self.send(message.data, message.is_binary)
 
@@ -156,7 +150,6 @@ class ManagedEchoClient(_Ending, WebSocketBaseClient):
 
     def __init__(self, url: str, manager: WebSocketManager, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)
-        self._init_ending()
         self.manager = manager
 
     def handshake_ok(self) -> None:

@@ -37,6 +37,24 @@ def _accepts(port: int) -> bool:
     return True
 
 
+def _free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return int(probe.getsockname()[1])
+
+
+def _echoes(url: str) -> None:
+    """A text and a binary message echoed by the example at ``url``, then the closing handshake."""
+    ws = websocket_client.create_connection(url, timeout=5)
+    try:
+        ws.send("héllo")
+        assert ws.recv() == "héllo"
+        ws.send_binary(b"\x00\xff" * 1000)
+        assert ws.recv() == b"\x00\xff" * 1000
+        ws.close(1000, "bye")
+    finally:
+        ws.shutdown()
+
+
 def _port_9000_accepts() -> bool:
     return _accepts(9000)
 
@@ -71,24 +89,14 @@ def test_wsgiref_snippet_serves_echo_on_port_9000(free_port_9000: None) -> None:
     proc = subprocess.Popen([sys.executable, str(EXAMPLES / "wsgiref_echo_server.py")], stderr=subprocess.PIPE)
     try:
         _wait(_port_9000_accepts, 15, "the wsgiref example to listen on port 9000")
-        ws = websocket_client.create_connection("ws://localhost:9000/", timeout=5)
-        try:
-            ws.send("héllo")
-            assert ws.recv() == "héllo"
-            ws.send_binary(b"\x00\xff" * 1000)
-            assert ws.recv() == b"\x00\xff" * 1000
-            ws.close(1000, "bye")
-        finally:
-            ws.shutdown()
+        _echoes("ws://localhost:9000/")
     finally:
         proc.terminate()
         proc.wait(10)
 
 
 def test_cherrypy_snippet_serves_echo_on_ws_path() -> None:
-    with socket.socket() as probe:  # the page's port 9000, unless the test gives one
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()  # the page's port 9000, unless the test gives one
     proc = subprocess.Popen(
         [sys.executable, str(EXAMPLES / "cherrypy_echo_server.py"), str(port)], stderr=subprocess.PIPE, text=True
     )
@@ -98,15 +106,7 @@ def test_cherrypy_snippet_serves_echo_on_ws_path() -> None:
     try:
         # Started: a SIGTERM while CherryPy's engine is still starting exits with 70.
         _wait(lambda: proc.poll() is not None or any("Bus STARTED" in line for line in lines), 15, "CherryPy")
-        ws = websocket_client.create_connection(f"ws://localhost:{port}/ws", timeout=5)
-        try:
-            ws.send("héllo")
-            assert ws.recv() == "héllo"
-            ws.send_binary(b"\x00\xff" * 1000)
-            assert ws.recv() == b"\x00\xff" * 1000
-            ws.close(1000, "bye")
-        finally:
-            ws.shutdown()
+        _echoes(f"ws://localhost:{port}/ws")
     finally:
         proc.terminate()  # quickstart's engine exits cleanly on SIGTERM
         returncode = proc.wait(10)
@@ -190,28 +190,11 @@ def test_manager_example_runs_2000_clients_and_shuts_down_cleanly(wsgiref_echo_s
 )
 def test_gevent_snippets_serve_echo(example: str, host: str) -> None:
     """The page's two gevent servers, as written (monkey-patched), on a free port given as argument."""
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]
+    port = _free_port()
     proc = subprocess.Popen([sys.executable, str(EXAMPLES / example), f"{host}:{port}"], stderr=subprocess.PIPE)
     try:
         _wait(lambda: _accepts(port), 15, f"the gevent example to listen on port {port}")
-        ws = websocket_client.create_connection(f"ws://{host}:{port}/", timeout=5)
-        try:
-            ws.send("héllo")
-            assert ws.recv() == "héllo"
-            ws.send_binary(b"\x00\xff" * 1000)
-            assert ws.recv() == b"\x00\xff" * 1000
-            ws.close(1000, "bye")
-        finally:
-            ws.shutdown()
+        _echoes(f"ws://{host}:{port}/")
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def _accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-    except OSError:
-        return False
-    return True

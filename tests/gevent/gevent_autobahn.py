@@ -57,10 +57,6 @@ socket_fuzzer.END_TIMEOUT = 20.0
 class EchoGeventClient(_Ending, WebSocketClient):
     """The client-side testee: ws4py's gevent client, echoing every message."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._init_ending()
-
     def received_message(self, message: Message) -> None:
         self.send(message.data, message.is_binary)
 

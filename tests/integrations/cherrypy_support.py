@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import socket
 import time
 from collections.abc import Callable
@@ -15,7 +13,7 @@ from typing import Any
 import cherrypy
 import trustme
 from interop_peers import Journal
-from threaded_support import RawPeer
+from threaded_support import RawPeer, read_head, upgrade_request
 
 from ws4py.messaging import Message
 from ws4py.server.cherrypyserver import WebSocketPlugin
@@ -34,27 +32,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def upgrade_request(path: str, port: int, extra: str = "") -> bytes:
-    """A WebSocket upgrade request head for ``path``, with ``extra`` header lines."""
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
-    ).encode()
-
-
-def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
-    """The response head on ``sock`` and the bytes read past it."""
-    received = b""
-    while b"\r\n\r\n" not in received:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise EOFError(f"closed during the handshake: {received!r}")
-        received += chunk
-    head, _, rest = received.partition(b"\r\n\r\n")
-    return head, rest
 
 
 def read_response(sock: socket.socket) -> tuple[bytes, bytes]:

@@ -9,29 +9,22 @@ server to close TCP), the others just close the socket. Prints ``done N``.
 
 from __future__ import annotations
 
-import base64
-import os
 import socket
 import sys
 import threading
+from pathlib import Path
+
+# The handshake helpers of the threaded tests (this script runs in a process of its own).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "threaded"))
+from threaded_support import read_head, upgrade_request
 
 MASKED_CLOSE_1000 = bytes([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8])
 
 
 def cycle(port: int, path: str, close_handshake: bool) -> None:
-    key = base64.b64encode(os.urandom(16)).decode()
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request)
-        received = b""
-        while b"\r\n\r\n" not in received:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise AssertionError(f"closed during the handshake: {received!r}")
-            received += chunk
+        sock.sendall(upgrade_request(path, port))
+        received, _ = read_head(sock)
         if not received.startswith(b"HTTP/1.1 101 "):
             raise AssertionError(received)
         if close_handshake:

@@ -462,17 +462,32 @@ class RawServer:
         self.listener.close()
 
 
-def read_request(sock: socket.socket) -> Request:
-    raw = b""
-    while b"\r\n\r\n" not in raw:
-        chunk = sock.recv(4096)
+def upgrade_request(path: str, port: int, extra: str = "") -> bytes:
+    """A WebSocket upgrade request head for ``path``, with ``extra`` header lines."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    ).encode()
+
+
+def read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    """The head of the HTTP message on ``sock`` (without its blank line) and the bytes read past it."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(65536)
         if not chunk:
-            raise EOFError(f"client closed during the request: {raw!r}")
-        raw += chunk
-    head = raw.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-    line, *header_lines = head.split("\r\n")
+            raise EOFError(f"closed before the end of the head: {received!r}")
+        received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def read_request(sock: socket.socket) -> Request:
+    head, rest = read_head(sock)
+    line, *header_lines = head.decode("latin-1").split("\r\n")
     headers = {name.strip().lower(): value.strip() for name, _, value in (h.partition(":") for h in header_lines)}
-    return Request(line, headers, raw)
+    return Request(line, headers, head + b"\r\n\r\n" + rest)
 
 
 def switching_protocols(request: Request, extra_headers: tuple[str, ...] = ()) -> bytes:

@@ -52,10 +52,10 @@ from gevent import Timeout, getcurrent, pywsgi
 from ..exc import HandshakeError
 from ..geventloop import GreenletLoop
 from ..messaging import Message
-from ..protocol import Opcode, ServerHandshake, State
+from ..protocol import ServerHandshake, State
 from ..protocol.http11 import serialize_response
 from ..sockio import WOULD_BLOCK
-from ..websocket import WebSocket
+from ..websocket import WebSocket, broadcast
 from .wsgiutils import WebSocketWSGIApplication, request_from_environ
 
 __all__ = ["GEventWebSocketPool", "WSGIServer", "WebSocketServer", "WebSocketWSGIHandler", "WSGIWebSocket"]
@@ -94,19 +94,7 @@ class GEventWebSocketPool(Pool):  # type: ignore[misc]
         """Send ``message`` to every tracked websocket; never waits (as
         :meth:`ws4py.manager.WebSocketManager.broadcast`): a peer whose write buffer is
         over its ``max_write_buffer`` is closed with 1008 instead of being sent to."""
-        if isinstance(message, Message):
-            opcode: int = message.opcode
-            data: bytes | str = message.content
-        elif isinstance(message, str):
-            opcode, data = Opcode.TEXT, message
-        else:
-            opcode, data = (Opcode.BINARY if binary else Opcode.TEXT), bytes(message)
-        shared: list[bytes] = []
-        for websocket in list(self.websockets.values()):
-            try:
-                websocket.send_shared(opcode, data, shared)
-            except Exception:
-                logger.exception("Broadcast to %s failed", websocket)
+        broadcast(list(self.websockets.values()), message, binary)
 
     def clear(self) -> None:
         """Close every websocket with 1001 and wait for their ends (at most
