@@ -12,7 +12,9 @@ benchmark (``bench/loadgen``), on the same machinery (``bench/harness.py``):
 4. ws4py 0.6.0, the same file, on the same gevent;
 5. websockets (latest), ``websockets.asyncio.server.serve``;
 
-and, as a reference floor, the minimal C echo server (``bench/servers/c_echo.c``).
+and, as references, the gevent floor (``bench/servers/gevent_floor.py``: ws4py's handshake,
+then C parsing and framing per read and nothing else, in the 16 B and 1 KiB echo rows)
+and the minimal C echo server (``bench/servers/c_echo.c``).
 
 Rows: echo messages/s (16 B, 1 KiB, 64 KiB; one connection in lockstep, also
 with server and load generator on one CPU, and 50 connections x 16 in flight),
@@ -70,6 +72,10 @@ PEERS = (
     Peer("gevent", "ws4py gevent", OURS, "ws4py_gevent.py", GEVENT, "ws4py"),
     Peer("orig-gevent", "ws4py 0.6.0 gevent", ORIG, "ws4py_gevent.py", GEVENT, "ws4py"),
     Peer("asyncio", "websockets asyncio", WS, "websockets_asyncio.py", "websockets.asyncio.server", WS),
+    # Not a competitor: the least any gevent server written in Python spends per small message (gevent_floor.py).
+    Peer(
+        "gevent-floor", "gevent floor (reference)", OURS, "gevent_floor.py", "ws4py, gevent", "ws4py", max_echo_size=KIB
+    ),
     Peer("c", "C echo (reference)", binary=C_ECHO),
 )
 PEER_KEYS = [p.key for p in PEERS]
@@ -159,6 +165,7 @@ RATIOS = (
     ("cherrypy", "orig-cherrypy", "CherryPy: ws4py / 0.6.0"),
     ("gevent", "orig-gevent", "gevent: ws4py / 0.6.0"),
     ("gevent", "asyncio", "ws4py gevent / websockets asyncio"),
+    ("gevent-floor", "orig-gevent", "gevent floor / 0.6.0"),
 )
 
 
@@ -190,10 +197,25 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         vb = b.value if b is not None else None
         return None if va is None or vb is None or vb == 0 else va / vb
 
-    def floor(row: Row, other: str) -> str:
-        """In a missed echo cell: what the C echo server reaches against the same peer ("; C 1.21x")."""
-        value = ratio_value(row, "c", other) if row.kind == "echo" else None
-        return "" if value is None else f"; C {value:.2f}x"
+    def floor(row: Row, subject: str, other: str) -> str:
+        """In a missed echo cell: what the references reach against the same peer ("; gevent floor 1.31x, C 1.21x");
+        the gevent floor only where the subject runs on gevent (a target it misses too is out of any gevent
+        server's reach)."""
+        if row.kind != "echo":
+            return ""
+        parts = []
+        for key, name in (("gevent-floor", "gevent floor"), ("c", "C")):
+            if key == "gevent-floor" and subject != "gevent":
+                continue
+            value = ratio_value(row, key, other)
+            if value is not None:
+                parts.append(f"{name} {value:.2f}x")
+        return "; " + ", ".join(parts) if parts else ""
+
+    def out_of_reach(target: Target, row: Row) -> bool:
+        """A gevent target the gevent floor misses too: no gevent server written in Python can meet it."""
+        value = ratio_value(row, "gevent-floor", target.other) if target.subject == "gevent" else None
+        return value is not None and not target.met(row, value)
 
     out: list[str] = ["# Integrations: ws4py's CherryPy and gevent servers against ws4py 0.6.0 and websockets", ""]
     out += [f"Machine: {machine}", ""]
@@ -219,6 +241,15 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
             if "c" in by_key
             else ""
         )
+        + (
+            "gevent floor (reference), in the 16 B and 1 KiB echo rows: monkey-patched gevent, ws4py's handshake, "
+            "then per read `recv_into`, C parsing and framing and one `sendall`, nothing else; what no gevent server "
+            'written in Python can beat, not a competitor. Its column "gevent floor / 0.6.0" says which gevent '
+            "targets are within reach: a missed gevent target the floor misses too is marked *out of reach on "
+            "gevent*. "
+            if "gevent-floor" in by_key
+            else ""
+        )
         + "The method and every row: `bench/README.md`.",
         "",
         "## Targets",
@@ -238,7 +269,10 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
             missed = [(r, v) for r, v in measured if not target.met(r, v)]
             if missed:
                 line += "**MISSED** in " + ", ".join(
-                    f"{short_row(r)} ({v:.2f}x{floor(r, target.other)})" for r, v in missed
+                    f"{short_row(r)} ({v:.2f}x{floor(r, target.subject, target.other)}"
+                    + ("; out of reach on gevent: the gevent floor misses it too" if out_of_reach(target, r) else "")
+                    + ")"
+                    for r, v in missed
                 )
             else:
                 worst = min(measured, key=lambda rv: target.margin(rv[0], rv[1]))

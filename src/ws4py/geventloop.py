@@ -35,8 +35,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from gevent.hub import Waiter
-
 from gevent import get_hub, getcurrent
 
 from .channel import READ, WRITE, Channel
@@ -45,8 +43,10 @@ __all__ = ["GreenletLoop", "read_buffer"]
 
 logger = logging.getLogger("ws4py")
 
-#: Bytes read from a socket at a time, into the one buffer of the hub.
-READ_SIZE = 64 * 1024
+#: Bytes read from a socket at a time, into the one buffer of the hub (one per hub,
+#: not per connection): 256 KiB, as ws4py.asyncio's, so that a read takes several
+#: 64 KiB frames, not one and a part (fewer reads and turns, a frame split less often).
+READ_SIZE = 256 * 1024
 
 _buffers: weakref.WeakKeyDictionary[Any, memoryview] = weakref.WeakKeyDictionary()
 
@@ -78,7 +78,7 @@ class GreenletLoop:
         self._channel: Channel | None = None
         self._calls: deque[Callable[[], Any]] = deque()
         self._dirty = False
-        self._waiter: Waiter | None = None
+        self._waiting: Any = None  # the greenlet in _wait, switched back by _ready
         self._woken = False
         self._read_watcher: Any = None
         self._write_watcher: Any = None
@@ -91,10 +91,9 @@ class GreenletLoop:
 
     def _wake(self) -> None:
         """Have the driving greenlet look again, if it waits (from another greenlet)."""
-        waiter = self._waiter
-        if waiter is not None and not self._woken:
+        if self._waiting is not None and not self._woken:
             self._woken = True
-            self._hub.loop.run_callback(waiter.switch, _WAKE)
+            self._hub.loop.run_callback(self._ready, _WAKE)
 
     def call_soon(self, function: Callable[..., Any], *args: Any) -> None:
         """Run ``function(*args)`` in the driving greenlet soon."""
@@ -241,29 +240,53 @@ class GreenletLoop:
             self._failed(channel, exc)
 
     def _wait(self, events: int, timeout: float | None) -> int:
-        """Wait for ``events`` on the socket, ``timeout`` seconds or a wake-up; what came."""
-        waiter = Waiter(self._hub)
-        self._waiter = waiter
-        self._woken = False
-        switch = waiter.switch
+        """Wait for ``events`` on the socket, ``timeout`` seconds or a wake-up; what came.
+
+        The io watchers stay started from one wait to the next while their event is
+        wanted (a lockstep echo waits for READ turn after turn): no watcher is started
+        and stopped, and no waiter made, per turn; :meth:`_ready` switches back here.
+        """
         read_watcher, write_watcher = self._read_watcher, self._write_watcher
-        timer = None
-        try:
-            if events & READ:
-                read_watcher.start(switch, READ)
-            if events & WRITE:
-                write_watcher.start(switch, WRITE)
-            if timeout is not None:
-                timer = self._timer = self._hub.loop.timer(timeout)
-                timer.start(switch, _TIMER)
-            return int(waiter.get())
-        finally:
-            self._waiter = None
+        ready = self._ready
+        if events & READ:
+            if not read_watcher.active:
+                read_watcher.start(ready, READ)
+        elif read_watcher.active:
             read_watcher.stop()
+        if events & WRITE:
+            if not write_watcher.active:
+                write_watcher.start(ready, WRITE)
+        elif write_watcher.active:
             write_watcher.stop()
+        timer = None
+        if timeout is not None:
+            timer = self._timer = self._hub.loop.timer(timeout)
+            timer.start(ready, _TIMER)
+        self._woken = False
+        self._waiting = getcurrent()
+        try:
+            result = self._hub.switch()
+        finally:
+            self._waiting = None
             if timer is not None:
                 timer.close()
                 self._timer = None
+        # Anything else switching in (none of ws4py's) is a spurious wake-up: the turn looks again.
+        return result if type(result) is int else 0
+
+    def _ready(self, events: int) -> None:
+        """The hub's callback of the watchers, the timer and :meth:`_wake`."""
+        waiting = self._waiting
+        if waiting is not None:
+            self._waiting = None
+            waiting.switch(events)
+        elif events & (READ | WRITE):
+            # The driving greenlet blocks elsewhere (a callback's own gevent call): a
+            # level-triggered watcher would fire on every turn of the hub until then;
+            # the next wait starts it again.
+            watcher = self._read_watcher if events == READ else self._write_watcher
+            if watcher is not None:
+                watcher.stop()
 
     def _stop_watchers(self) -> None:
         for watcher in (self._read_watcher, self._write_watcher):

@@ -776,9 +776,12 @@ class EchoWebSocket(WebSocket):
     __slots__ = ()
 
     def received_message(self, message: Message) -> None:
-        # A message that crossed our close frame has no one to go back to.
-        with contextlib.suppress(StreamClosed):
+        # A message that crossed our close frame has no one to go back to. (try, not
+        # contextlib.suppress: this runs per message, and a suppress object costs 0.5 us.)
+        try:  # noqa: SIM105
             self.send(message.data, message.is_binary)
+        except StreamClosed:
+            pass
 
 
 def broadcast(websockets: Iterable[WebSocket], message: str | bytes | Message, binary: bool = False) -> None:
