@@ -30,8 +30,9 @@ COMMANDS = {
 #: Seconds for a server to start listening, or to stop once asked.
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
-#: The screenshots saved during this run.
+#: The screenshots saved during this run, and where they go.
 SCREENSHOTS: list[Path] = []
+SCREENSHOT_FOLDER = Path(__file__).resolve().parents[2] / "test-output" / "browser"
 #: Milliseconds for anything a page shows.
 PAGE_TIMEOUT = 5_000
 #: Milliseconds for a page to find its server again after a restart: the back-off
@@ -165,9 +166,12 @@ def expect_online(page: Page, count: int) -> None:
     expect(page.locator("#online")).to_have_text(f"{count} online", timeout=PAGE_TIMEOUT)
 
 
-def screenshot(page: Page, folder: Path, name: str) -> Path:
-    """Save a screenshot of ``page`` as ``folder/name.png``, print and return its path."""
-    path = folder / f"{name}.png"
+def screenshot(page: Page, name: str) -> Path:
+    """Save a screenshot of ``page`` as ``test-output/browser/name.png`` in the checkout
+    (ignored by git; kept after the run, unlike pytest's temporary folders), print and
+    return its path."""
+    SCREENSHOT_FOLDER.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOT_FOLDER / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     print(f"screenshot: {path}")
     SCREENSHOTS.append(path)  # listed at the end of the run by conftest's terminal summary

@@ -3,7 +3,7 @@ and ``examples/echo_cherrypy_server.py``, each in a subprocess, serving the same
 
 Each test opens its pages in a fresh browser context; the server lives for the
 module (one per kind) and the restart test stops and starts it again on the
-same port. Screenshots go to the test's ``tmp_path``; their paths are printed.
+same port. Screenshots go to ``test-output/browser/`` in the checkout; their paths are printed.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def _open(context: BrowserContext, chat: ChatServer) -> tuple[Page, str]:
     return page, joined(page)
 
 
-def test_a_message_typed_in_one_page_shows_in_both(chat: ChatServer, context: BrowserContext, tmp_path: Path) -> None:
+def test_a_message_typed_in_one_page_shows_in_both(chat: ChatServer, context: BrowserContext) -> None:
     first, first_name = _open(context, chat)
     second, second_name = _open(context, chat)
     expect_notice(first, f"{second_name} joined")
@@ -71,8 +71,8 @@ def test_a_message_typed_in_one_page_shows_in_both(chat: ChatServer, context: Br
     say(second, "and back")
     for page in (first, second):
         expect_message(page, second_name, "and back")
-    screenshot(first, tmp_path, f"{chat.kind}-first-page")
-    screenshot(second, tmp_path, f"{chat.kind}-second-page")
+    screenshot(first, f"{chat.kind}-first-page")
+    screenshot(second, f"{chat.kind}-second-page")
 
 
 def test_a_page_that_closes_leaves_a_notice_and_the_count_drops(chat: ChatServer, context: BrowserContext) -> None:
@@ -151,9 +151,7 @@ def test_a_web_page_of_another_origin_is_refused_with_403(chat: ChatServer) -> N
     assert handshake_status(chat.port, f"http://localhost:{chat.port}").startswith(b"HTTP/1.1 101 ")
 
 
-def test_pages_reconnect_by_themselves_when_the_server_comes_back(
-    chat: ChatServer, context: BrowserContext, tmp_path: Path
-) -> None:
+def test_pages_reconnect_by_themselves_when_the_server_comes_back(chat: ChatServer, context: BrowserContext) -> None:
     first, first_name = _open(context, chat)
     second, second_name = _open(context, chat)
     expect_online(first, 2)
@@ -181,8 +179,8 @@ def test_pages_reconnect_by_themselves_when_the_server_comes_back(
     say(first, "back after a crash")
     for page in (first, second):
         expect_message(page, first_name, "back after a crash")
-    screenshot(first, tmp_path, f"{chat.kind}-first-page-after-restarts")
-    screenshot(second, tmp_path, f"{chat.kind}-second-page-after-restarts")
+    screenshot(first, f"{chat.kind}-first-page-after-restarts")
+    screenshot(second, f"{chat.kind}-second-page-after-restarts")
 
 
 #: What ``examples/manager_clients.py`` opens, as the manager page says.
