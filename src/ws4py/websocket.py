@@ -553,6 +553,11 @@ class WebSocket(ClassicCallbacks):
             if sock is None:
                 raise ValueError("cannot add a websocket without a socket")
             self._loop = loop
+            channel_lock = getattr(loop, "channel_lock", None)
+            if channel_lock is not None and self._cond is None:
+                # The loop's own kind of lock (a GreenletLoop's: see channel_lock); no
+                # one waits on the old one (no Condition yet), and no one else holds it.
+                self._lock = channel_lock()
             sock.setblocking(False)
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 # A close frame written right after a message must not wait for its ACK (Nagle).
