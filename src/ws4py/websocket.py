@@ -275,7 +275,8 @@ class WebSocket(ClassicCallbacks):
         raise ValueError(f"cannot send opcode {opcode}")
 
     def _send(self, opcode: int, data: bytes | bytearray | memoryview | str) -> None:
-        in_loop = self._in_loop()
+        loop = self._loop  # _in_loop(), inline: this runs per message
+        in_loop = loop is not None and loop.thread_id == threading.get_ident()
         with self._lock:
             deferring = self._sender is not None and opcode < 8 and self._sender != threading.get_ident()
             if in_loop and (self._out_size > self.write_high_water or self._deferred_size):
@@ -288,11 +289,11 @@ class WebSocket(ClassicCallbacks):
                 self._wait(lambda: self._sender is None)
             if opcode < 3:
                 header, payload = self.protocol.frame_parts(data, opcode == Opcode.BINARY)
-                self._write(header)
+                self._write(header, in_loop)
                 if payload:
-                    self._write(payload)
+                    self._write(payload, in_loop)
             else:
-                self._write(self._frame(opcode, data))
+                self._write(self._frame(opcode, data), in_loop)
             if not in_loop and self._out_size > self.write_high_water:
                 self._wait_drained()
 
@@ -389,8 +390,9 @@ class WebSocket(ClassicCallbacks):
                 self._write(self._frame(opcode, data))
         return True
 
-    def _write(self, data: bytes | memoryview) -> None:
-        """Write or buffer ``data``; the caller holds the lock.
+    def _write(self, data: bytes | memoryview, in_loop: bool | None = None) -> None:
+        """Write or buffer ``data``; the caller holds the lock. ``in_loop``: whether the
+        caller is on the loop's thread, if it knows already.
 
         On the loop's thread, writes are corked: they wait in the buffer until
         the loop is done with the current step, so the answers to all the
@@ -410,7 +412,7 @@ class WebSocket(ClassicCallbacks):
             # Not driven by a loop: the socket is blocking and the caller writes it all.
             sock.sendall(data)
             return
-        if loop.thread_id == threading.get_ident():
+        if in_loop if in_loop is not None else loop.thread_id == threading.get_ident():
             out.append(data)
             self._out_size += len(data)
             if not self._dirty:
