@@ -140,7 +140,7 @@ class GreenletLoop:
     def flush_soon(self, channel: Channel) -> None:
         """Call ``channel.on_writable()`` before the next wait."""
         self._dirty = True
-        if self._elsewhere():
+        if getcurrent() is not self._greenlet:  # _elsewhere(), inline: this runs per message
             self._wake()
 
     def detach(self, channel: Channel) -> bool:
