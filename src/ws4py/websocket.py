@@ -68,6 +68,8 @@ __all__ = ["WebSocket", "EchoWebSocket"]
 logger = logging.getLogger("ws4py")
 
 _CLOSE, _HALF_CLOSE = TransportAction.CLOSE, TransportAction.HALF_CLOSE
+# The send path's opcodes as module names: an enum's attribute costs 90 ns (Python 3.11).
+_TEXT, _BINARY = Opcode.TEXT, Opcode.BINARY
 
 
 class WebSocket(ClassicCallbacks):
@@ -223,10 +225,10 @@ class WebSocket(ClassicCallbacks):
         """
         kind = type(payload)
         if kind is bytes:  # the common cases first, as sendable() has them
-            self._send(Opcode.BINARY if binary else Opcode.TEXT, payload)  # type: ignore[arg-type]
+            self._send(_BINARY if binary else _TEXT, payload)  # type: ignore[arg-type]
             return
         if kind is str:
-            self._send(Opcode.TEXT, payload)  # type: ignore[arg-type]
+            self._send(_TEXT, payload)  # type: ignore[arg-type]
             return
         if isinstance(payload, Message) and payload.opcode >= Opcode.CLOSE:
             self._send(payload.opcode, payload.content)  # a control message: a ping, a pong
@@ -288,7 +290,7 @@ class WebSocket(ClassicCallbacks):
                     return
                 self._wait(lambda: self._sender is None)
             if opcode < 3:
-                header, payload = self.protocol.frame_parts(data, opcode == Opcode.BINARY)
+                header, payload = self.protocol.frame_parts(data, opcode == _BINARY)
                 self._write(header, in_loop)
                 if payload:
                     self._write(payload, in_loop)
