@@ -70,6 +70,7 @@ logger = logging.getLogger("ws4py")
 _CLOSE, _HALF_CLOSE = TransportAction.CLOSE, TransportAction.HALF_CLOSE
 # The send path's opcodes as module names: an enum's attribute costs 90 ns (Python 3.11).
 _TEXT, _BINARY = Opcode.TEXT, Opcode.BINARY
+_OPEN, _CLOSED = State.OPEN, State.CLOSED  # likewise, per message
 
 
 class WebSocket(ClassicCallbacks):
@@ -376,7 +377,7 @@ class WebSocket(ClassicCallbacks):
         """
         with self._lock:
             protocol = self.protocol
-            if protocol.state is not State.OPEN or self._broken:
+            if protocol.state is not _OPEN or self._broken:
                 return False
             if (self._out_size > self.write_high_water or self._deferred_size) and self._full():
                 return False  # the common case pays two comparisons, not a call
@@ -524,7 +525,7 @@ class WebSocket(ClassicCallbacks):
         if not events:
             if messages:
                 deliver(self, messages)  # a pair never leaves the core anything to send
-            return protocol.state is not State.CLOSED
+            return protocol.state is not _CLOSED
         try:
             if messages:
                 deliver(self, messages)
@@ -538,7 +539,7 @@ class WebSocket(ClassicCallbacks):
                 reply = protocol.data_to_send()
                 if reply:
                     self._write(reply)
-        return protocol.state is not State.CLOSED
+        return protocol.state is not _CLOSED
 
     # -- the loop's interface (ws4py.channel.Channel) --------------------------
 
@@ -625,7 +626,7 @@ class WebSocket(ClassicCallbacks):
         # The answers this read caused are corked: the loop calls on_writable()
         # before it waits again, and they go out in one system call.
         self.once()
-        if self._broken or self.protocol.state is State.CLOSED:
+        if self._broken or self.protocol.state is _CLOSED:
             self._settle()
 
     def on_writable(self) -> None:
@@ -633,7 +634,7 @@ class WebSocket(ClassicCallbacks):
         if self._out:
             with self._lock:
                 self._flush_locked()
-        if self._broken or self.protocol.state is State.CLOSED:
+        if self._broken or self.protocol.state is _CLOSED:
             self._settle()
 
     def on_timer(self, now: float) -> None:
