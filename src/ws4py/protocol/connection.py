@@ -370,7 +370,7 @@ class Connection:
             self._fail(cls(reason, code), events)
         elif len(buf) > self.max_queued_bytes:
             self._fail(FrameTooLargeException(f"over {self.max_queued_bytes} bytes buffered"), events)
-        elif (total := _frames.frame_length(buf)) > self.max_queued_bytes:
+        elif buf and (total := _frames.frame_length(buf)) > self.max_queued_bytes:  # (none: the usual case)
             # It could never be buffered whole (with no limits: longer than any buffer).
             self._fail(FrameTooLargeException(f"a frame of {total} bytes is over {self.max_queued_bytes}"), events)
         elif buf:
