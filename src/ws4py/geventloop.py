@@ -257,7 +257,13 @@ class GreenletLoop:
         except Exception as exc:
             self._failed(channel, exc)
             return False
-        return self._channel is channel and self._lean(channel)
+        # _lean(), inline: this runs per message.
+        return (
+            self._channel is channel
+            and not (self._calls or self._dirty)
+            and channel.next_deadline() is None
+            and channel.wanted_events == READ
+        )
 
     def _housekeep(self, channel: Channel) -> None:
         if self._calls:
