@@ -29,6 +29,18 @@ def write_some(sock: socket.socket, out: list[bytes | memoryview]) -> int:
     ``OSError`` when the socket failed. A TLS socket gets one joined buffer
     (it has no ``sendmsg``).
     """
+    if len(out) == 1:
+        # One buffer (the answers of a read, corked into one): the common case, in short.
+        chunk = out[0]
+        try:
+            sent = sock.send(chunk)
+        except WOULD_BLOCK:
+            return 0
+        if sent >= len(chunk):
+            out.clear()
+        elif sent:
+            out[0] = memoryview(chunk)[sent:]
+        return sent
     written = 0
     join = isinstance(sock, ssl.SSLSocket)
     while out:
