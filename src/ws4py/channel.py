@@ -26,6 +26,9 @@ class Loop(Protocol):
     read_buffer: memoryview
     #: The identity of the thread running the loop, ``None`` until it runs.
     thread_id: int | None
+    #: Whether a write from another thread waits for the loop too (corked, then flushed
+    #: by :meth:`flush_soon`), rather than going straight to the socket.
+    corks_all_writes: bool
 
     def call_soon(self, function: Callable[..., Any], *args: Any) -> None:
         """Run ``function(*args)`` on the loop's thread soon; safe from any thread."""
@@ -43,7 +46,8 @@ class Loop(Protocol):
 
     def flush_soon(self, channel: Channel) -> None:
         """Call the channel's :meth:`~Channel.on_writable` before the loop waits again (the
-        loop's thread only): writes made during a step go out in one system call."""
+        loop's thread only, or any thread if it :attr:`corks_all_writes`): writes made
+        during a step go out in one system call."""
 
     def detach(self, channel: Channel) -> bool:
         """Stop watching the channel (the loop's thread only); False if it was not watched."""

@@ -71,6 +71,12 @@ def read_buffer() -> memoryview:
 class GreenletLoop:
     """Drives one channel in the greenlet that calls :meth:`run` (see the module docstring)."""
 
+    #: Another greenlet's writes wait in the channel's buffer too: the driving greenlet
+    #: flushes them as soon as the writer yields, so a broadcast of many messages costs
+    #: each peer one system call, not one per message (one OS thread: nothing is gained
+    #: by writing from the caller at once).
+    corks_all_writes = True
+
     def __init__(self) -> None:
         self.read_buffer = read_buffer()
         #: :func:`threading.get_ident` in the driving greenlet (a greenlet's own once

@@ -52,6 +52,9 @@ class EventLoop:
 
     #: Bytes read from a socket at a time, into one buffer shared by all the channels.
     read_size = 256 * 1024
+    #: Another thread's write goes straight to the socket: the loop's thread may be busy
+    #: with other channels for a while.
+    corks_all_writes = False
 
     def __init__(self, poller: Poller | None = None, *, read_size: int | None = None) -> None:
         self.poller = poller if poller is not None else default_poller()

@@ -397,9 +397,10 @@ class WebSocket(ClassicCallbacks):
         """Write or buffer ``data``; the caller holds the lock. ``in_loop``: whether the
         caller is on the loop's thread, if it knows already.
 
-        On the loop's thread, writes are corked: they wait in the buffer until
-        the loop is done with the current step, so the answers to all the
-        messages of one read, or a burst of broadcasts, go out in one system call.
+        On the loop's thread (on any, for a loop that corks all writes), writes
+        are corked: they wait in the buffer until the loop is done with the
+        current step, so the answers to all the messages of one read, or a burst
+        of broadcasts, go out in one system call.
         """
         out = self._out
         loop = self._loop
@@ -415,7 +416,7 @@ class WebSocket(ClassicCallbacks):
             # Not driven by a loop: the socket is blocking and the caller writes it all.
             sock.sendall(data)
             return
-        if in_loop if in_loop is not None else loop.thread_id == threading.get_ident():
+        if loop.corks_all_writes or (in_loop if in_loop is not None else loop.thread_id == threading.get_ident()):
             out.append(data)
             self._out_size += len(data)
             if not self._dirty:
