@@ -76,6 +76,8 @@ PEERS = (
     Peer(
         "gevent-floor", "gevent floor (reference)", OURS, "gevent_floor.py", "ws4py, gevent", "ws4py", max_echo_size=KIB
     ),
+    # The same floor on plain threads (thread_floor.py): the reference of the CherryPy targets.
+    Peer("thread-floor", "thread floor (reference)", OURS, "thread_floor.py", "ws4py", "ws4py", max_echo_size=KIB),
     Peer("c", "C echo (reference)", binary=C_ECHO),
 )
 PEER_KEYS = [p.key for p in PEERS]
@@ -166,7 +168,10 @@ RATIOS = (
     ("gevent", "orig-gevent", "gevent: ws4py / 0.6.0"),
     ("gevent", "asyncio", "ws4py gevent / websockets asyncio"),
     ("gevent-floor", "orig-gevent", "gevent floor / 0.6.0"),
+    ("thread-floor", "orig-cherrypy", "thread floor / 0.6.0 CherryPy"),
 )
+#: The Python floor of each subject's targets: what no server of its kind written in Python beats.
+FLOORS = {"gevent": ("gevent-floor", "gevent floor"), "cherrypy": ("thread-floor", "thread floor")}
 
 
 def short_row(row: Row) -> str:
@@ -204,17 +209,16 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         if row.kind != "echo":
             return ""
         parts = []
-        for key, name in (("gevent-floor", "gevent floor"), ("c", "C")):
-            if key == "gevent-floor" and subject != "gevent":
-                continue
+        for key, name in (*([FLOORS[subject]] if subject in FLOORS else []), ("c", "C")):
             value = ratio_value(row, key, other)
             if value is not None:
                 parts.append(f"{name} {value:.2f}x")
         return "; " + ", ".join(parts) if parts else ""
 
     def out_of_reach(target: Target, row: Row) -> bool:
-        """A gevent target the gevent floor misses too: no gevent server written in Python can meet it."""
-        value = ratio_value(row, "gevent-floor", target.other) if target.subject == "gevent" else None
+        """A target its Python floor misses too: no server of its kind written in Python can meet it."""
+        floor_key = FLOORS.get(target.subject, ("",))[0]
+        value = ratio_value(row, floor_key, target.other) if floor_key else None
         return value is not None and not target.met(row, value)
 
     out: list[str] = ["# Integrations: ws4py's CherryPy and gevent servers against ws4py 0.6.0 and websockets", ""]
@@ -245,9 +249,16 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
             "gevent floor (reference), in the 16 B and 1 KiB echo rows: monkey-patched gevent, ws4py's handshake, "
             "then per read `recv_into`, C parsing and framing and one `sendall`, nothing else; what no gevent server "
             'written in Python can beat, not a competitor. Its column "gevent floor / 0.6.0" says which gevent '
-            "targets are within reach: a missed gevent target the floor misses too is marked *out of reach on "
-            "gevent*. "
+            "targets are within reach: a missed gevent target the floor misses too is marked *out of reach in "
+            "Python*. "
             if "gevent-floor" in by_key
+            else ""
+        )
+        + (
+            "thread floor (reference), in the same rows: the same per-read work on a plain thread per connection "
+            "(a blocking `recv_into` wakes it), the least any threaded Python server spends (CherryPy's websockets "
+            "run on ws4py's manager thread): its column says which CherryPy targets are within reach, the same way. "
+            if "thread-floor" in by_key
             else ""
         )
         + "The method and every row: `bench/README.md`.",
@@ -270,7 +281,11 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
             if missed:
                 line += "**MISSED** in " + ", ".join(
                     f"{short_row(r)} ({v:.2f}x{floor(r, target.subject, target.other)}"
-                    + ("; out of reach on gevent: the gevent floor misses it too" if out_of_reach(target, r) else "")
+                    + (
+                        f"; out of reach in Python: the {FLOORS[target.subject][1]} misses it too"
+                        if out_of_reach(target, r)
+                        else ""
+                    )
                     + ")"
                     for r, v in missed
                 )
