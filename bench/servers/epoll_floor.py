@@ -17,48 +17,10 @@ from __future__ import annotations
 
 import select
 import socket
+from collections.abc import Callable
 
 from _common import parse_args, prepare
-from thread_floor import handshake
-
-from ws4py._speedups import build_frame, parse_frames
-
-_CLOSE, _PING, _PONG = 0x8, 0x9, 0xA
-_FIN = 0x80
-READ_SIZE = 64 * 1024
-
-
-def echo(sock: socket.socket, unparsed: bytearray, buffer: memoryview) -> bool:
-    """Answer what one read brings; False once the connection is over."""
-    nbytes = sock.recv_into(buffer)
-    if not nbytes:
-        return False
-    data: bytearray | memoryview = buffer[:nbytes]
-    if unparsed:
-        unparsed += data
-        data = unparsed
-    frames, pos, error = parse_frames(data, 0, True, 0, 1 << 24)
-    if error is not None:
-        return False
-    if data is unparsed:
-        del unparsed[:pos]
-    elif pos < nbytes:
-        unparsed += data[pos:]
-    out = []
-    for first_byte, payload in frames:
-        opcode = first_byte & 0x0F
-        if opcode == _CLOSE:
-            sock.send(b"".join([*out, build_frame(_FIN | _CLOSE, payload, None)]))
-            return False
-        if opcode == _PING:
-            out.append(build_frame(_FIN | _PONG, payload, None))
-        elif opcode != _PONG:
-            out.append(build_frame(first_byte, payload, None))
-    if out:
-        data_out = out[0] if len(out) == 1 else b"".join(out)
-        if sock.send(data_out) < len(data_out):
-            return False
-    return True
+from thread_floor import READ_SIZE, echo, handshake
 
 
 def main() -> None:
@@ -68,7 +30,16 @@ def main() -> None:
     poller = select.epoll()
     poller.register(listener.fileno(), select.EPOLLIN)
     buffer = memoryview(bytearray(READ_SIZE))
-    conns: dict[int, tuple[socket.socket, bytearray]] = {}
+    conns: dict[int, tuple[socket.socket, bytearray, Callable[[bytes], None]]] = {}
+
+    def sender(sock: socket.socket) -> Callable[[bytes], None]:
+        def send(data: bytes) -> None:
+            # No write buffering: the echo rows never fill a socket; one that is full ends the connection.
+            if sock.send(data) < len(data):
+                raise ConnectionError("the socket took part of an answer")
+
+        return send
+
     while True:
         for fd, _events in poller.poll():
             if fd == listener.fileno():
@@ -82,12 +53,12 @@ def main() -> None:
                     sock.close()
                     continue
                 sock.setblocking(False)
-                conns[sock.fileno()] = (sock, bytearray(leftover))
+                conns[sock.fileno()] = (sock, bytearray(leftover), sender(sock))
                 poller.register(sock.fileno(), select.EPOLLIN)
                 continue
-            sock, unparsed = conns[fd]
+            sock, unparsed, send = conns[fd]
             try:
-                alive = echo(sock, unparsed, buffer)
+                alive = echo(sock, unparsed, buffer, send)
             except BlockingIOError:
                 alive = True
             except OSError:

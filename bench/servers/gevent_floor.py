@@ -19,73 +19,9 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import socket  # noqa: E402 (after the monkey-patching, as gevent wants)
-from typing import Any  # noqa: E402
-
-from _common import parse_args, prepare  # noqa: E402
+from _common import parse_args, prepare  # noqa: E402 (after the monkey-patching, as gevent wants)
 from gevent.server import StreamServer  # noqa: E402
-
-from ws4py._speedups import build_frame, parse_frames  # noqa: E402
-from ws4py.protocol import ServerHandshake  # noqa: E402
-
-_CLOSE, _PING, _PONG = 0x8, 0x9, 0xA
-_FIN = 0x80
-READ_SIZE = 64 * 1024
-
-
-def handshake(sock: Any, view: memoryview) -> bytes | None:
-    """ws4py's opening handshake: the bytes read past the request, or None if the peer left."""
-    shake = ServerHandshake(compression=None)
-    while True:
-        n = sock.recv_into(view)
-        if not n:
-            return None
-        if shake.receive_data(view[:n]) is not None:
-            sock.sendall(shake.accept())
-            return shake.leftover
-
-
-def handle(sock: Any, _address: Any) -> None:
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    buffer = memoryview(bytearray(READ_SIZE))
-    try:
-        leftover = handshake(sock, buffer)
-        if leftover is None:
-            return
-        unparsed = bytearray(leftover)
-        recv_into, sendall = sock.recv_into, sock.sendall
-        while True:
-            nbytes = recv_into(buffer)
-            if not nbytes:
-                return
-            data: bytearray | memoryview = buffer[:nbytes]
-            if unparsed:
-                unparsed += data
-                data = unparsed
-            frames, pos, error = parse_frames(data, 0, True, 0, 1 << 24)
-            if error is not None:
-                return
-            if data is unparsed:
-                del unparsed[:pos]
-            elif pos < nbytes:
-                unparsed += data[pos:]
-            out = []
-            for first_byte, payload in frames:
-                opcode = first_byte & 0x0F
-                if opcode == _CLOSE:
-                    out.append(build_frame(_FIN | _CLOSE, payload, None))
-                    sendall(b"".join(out))
-                    return
-                if opcode == _PING:
-                    out.append(build_frame(_FIN | _PONG, payload, None))
-                elif opcode != _PONG:
-                    out.append(build_frame(first_byte, payload, None))
-            if out:
-                sendall(out[0] if len(out) == 1 else b"".join(out))
-    except OSError:
-        return
-    finally:
-        sock.close()
+from thread_floor import handle  # noqa: E402 (the per-connection work, on gevent's sockets here)
 
 
 def main() -> None:

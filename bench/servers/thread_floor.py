@@ -9,12 +9,15 @@ all the answers of that read, with no message objects, no callbacks, no
 locks, no UTF-8 check and no limits. No threaded Python server (CherryPy's
 websockets run on ws4py's manager thread) can spend less per small message:
 if this server does not meet a target against a peer, no Python server on
-threads can. The 16 B and 1 KiB echo rows only. The per-connection code is
-``gevent_floor.py``'s, without gevent.
+threads can. The 16 B and 1 KiB echo rows only. Its ``handshake`` and ``echo`` are the
+per-connection work of ``gevent_floor.py`` and ``epoll_floor.py`` too.
 """
+
+from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from _common import parse_args, prepare
@@ -39,43 +42,49 @@ def handshake(sock: Any, view: memoryview) -> bytes | None:
             return shake.leftover
 
 
+def echo(sock: Any, unparsed: bytearray, buffer: memoryview, send: Callable[[bytes], Any]) -> bool:
+    """Read once and answer every frame of it with one ``send``; False once the connection is over."""
+    nbytes = sock.recv_into(buffer)
+    if not nbytes:
+        return False
+    data: bytearray | memoryview = buffer[:nbytes]
+    if unparsed:
+        unparsed += data
+        data = unparsed
+    frames, pos, error = parse_frames(data, 0, True, 0, 1 << 24)
+    if error is not None:
+        return False
+    if data is unparsed:
+        del unparsed[:pos]
+    elif pos < nbytes:
+        unparsed += data[pos:]
+    out = []
+    for first_byte, payload in frames:
+        opcode = first_byte & 0x0F
+        if opcode == _CLOSE:
+            out.append(build_frame(_FIN | _CLOSE, payload, None))
+            send(b"".join(out))
+            return False
+        if opcode == _PING:
+            out.append(build_frame(_FIN | _PONG, payload, None))
+        elif opcode != _PONG:
+            out.append(build_frame(first_byte, payload, None))
+    if out:
+        send(out[0] if len(out) == 1 else b"".join(out))
+    return True
+
+
 def handle(sock: Any, _address: Any) -> None:
+    """One connection on a blocking socket (a thread's, or a greenlet's once gevent patched it)."""
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buffer = memoryview(bytearray(READ_SIZE))
     try:
         leftover = handshake(sock, buffer)
         if leftover is None:
             return
-        unparsed = bytearray(leftover)
-        recv_into, sendall = sock.recv_into, sock.sendall
-        while True:
-            nbytes = recv_into(buffer)
-            if not nbytes:
-                return
-            data: bytearray | memoryview = buffer[:nbytes]
-            if unparsed:
-                unparsed += data
-                data = unparsed
-            frames, pos, error = parse_frames(data, 0, True, 0, 1 << 24)
-            if error is not None:
-                return
-            if data is unparsed:
-                del unparsed[:pos]
-            elif pos < nbytes:
-                unparsed += data[pos:]
-            out = []
-            for first_byte, payload in frames:
-                opcode = first_byte & 0x0F
-                if opcode == _CLOSE:
-                    out.append(build_frame(_FIN | _CLOSE, payload, None))
-                    sendall(b"".join(out))
-                    return
-                if opcode == _PING:
-                    out.append(build_frame(_FIN | _PONG, payload, None))
-                elif opcode != _PONG:
-                    out.append(build_frame(first_byte, payload, None))
-            if out:
-                sendall(out[0] if len(out) == 1 else b"".join(out))
+        unparsed, sendall = bytearray(leftover), sock.sendall
+        while echo(sock, unparsed, buffer, sendall):
+            pass
     except OSError:
         return
     finally:
