@@ -49,6 +49,7 @@ from harness import (
     Peer,
     Row,
     Suite,
+    failure_lines,
     lockstep_repeats,
     run_main,
     value_cell,
@@ -330,19 +331,9 @@ def render(
                 out.append(f"- Target: ws4py threaded after ≥ 1.0x {by_key[key].label}: {verdict} ({fmt_ratio(value)})")
         out.append("")
 
-    problems = [
-        (row, p, c)
-        for row in bench.rows
-        for p in bench.peers
-        if (c := bench.cells.get((row.label, p.key))) is not None and (c.errors or c.not_measurable)
-    ]
-    if problems:
-        out += ["## Failures and rows not measured", ""]
-        for row, peer, c in problems:
-            if c.not_measurable:
-                out.append(f"- {peer.label}, {row.label}: not measurable: {c.not_measurable}")
-            for error in c.errors:
-                out.append(f"- {peer.label}, {row.label}, {error}")
+    failures = failure_lines(bench, bench.peers)
+    if failures:
+        out += ["## Failures and rows not measured", "", *failures]
         out.append("")
     return "\n".join(out)
 

@@ -828,6 +828,47 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
+# The tables every report has, a line per row: ``cell(row, key)`` is the report's cell lookup.
+CellOf = Callable[[Row, str], Cell | None]
+
+
+def round_trip_line(row: Row, peers: Sequence[Peer], cell: CellOf) -> str:
+    """A lockstep row of the round-trip table: per peer, the medians of each run's p50 / p99 (µs)."""
+    parts = []
+    for p in peers:
+        c = cell(row, p.key)
+        p50 = c.data_median("p50_us") if c else None
+        p99 = c.data_median("p99_us") if c else None
+        parts.append("-" if p50 is None or p99 is None else f"{p50:,.0f} / {p99:,.0f}")
+    return f"| {row.label} | " + " | ".join(parts) + " |"
+
+
+def cpu_line(row: Row, peers: Sequence[Peer], cell: CellOf) -> str:
+    """A row of the CPU table: per peer, the server's and the load generator's share of one core."""
+    parts = []
+    for p in peers:
+        c = cell(row, p.key)
+        if c is None or not c.samples:
+            parts.append("-")
+        else:
+            parts.append(f"{pct(c.median(lambda s: s.server_share))} / {pct(c.median(lambda s: s.loadgen_share))}")
+    return f"| {row.label} | " + " | ".join(parts) + " |"
+
+
+def failure_lines(bench: Bench, peers: Sequence[Peer]) -> list[str]:
+    """A line per error or unmeasurable cell of ``peers`` (none when every cell was measured)."""
+    out = []
+    for row in bench.rows:
+        for peer in peers:
+            c = bench.cells.get((row.label, peer.key))
+            if c is None:
+                continue
+            if c.not_measurable:
+                out.append(f"- {peer.label}, {row.label}: not measurable: {c.not_measurable}")
+            out += [f"- {peer.label}, {row.label}, {error}" for error in c.errors]
+    return out
+
+
 def machine_line(versions: dict[str, str]) -> str:
     model = platform.processor() or platform.machine()
     with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:

@@ -40,11 +40,13 @@ from harness import (
     broadcast_row,
     churn_row,
     connect_row,
+    cpu_line,
     echo_row,
+    failure_lines,
     idle_row,
-    pct,
     pinned_lockstep_rows,
     ratio,
+    round_trip_line,
     run_main,
     value_cell,
 )
@@ -158,14 +160,7 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         "| Measurement | " + " | ".join(cols) + " |",
         "|---|" + "---:|" * len(cols),
     ]
-    for row in lockstep:
-        parts = []
-        for p in peers:
-            c = cell(row, p.key)
-            p50 = c.data_median("p50_us") if c else None
-            p99 = c.data_median("p99_us") if c else None
-            parts.append("-" if p50 is None or p99 is None else f"{p50:,.0f} / {p99:,.0f}")
-        out.append(f"| {row.label} | " + " | ".join(parts) + " |")
+    out += [round_trip_line(row, peers, cell) for row in lockstep]
 
     details = [r for r in bench.rows if r.kind in ("connect", "broadcast", "idle")]
     out += [
@@ -210,15 +205,7 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         "| Measurement | " + " | ".join(cols) + " |",
         "|---|" + "---:|" * len(cols),
     ]
-    for row in bench.rows:
-        parts = []
-        for p in peers:
-            c = cell(row, p.key)
-            if c is None or not c.samples:
-                parts.append("-")
-            else:
-                parts.append(f"{pct(c.median(lambda s: s.server_share))} / {pct(c.median(lambda s: s.loadgen_share))}")
-        out.append(f"| {row.label} | " + " | ".join(parts) + " |")
+    out += [cpu_line(row, peers, cell) for row in bench.rows]
 
     out += ["", "## Listen backlogs", ""]
     out += [
@@ -230,19 +217,9 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         backlog = bench.backlogs.get(p.key)
         out.append(f"- {p.label}: {'?' if backlog is None else backlog}")
 
-    problems = [
-        (row, p, c)
-        for row in bench.rows
-        for p in peers
-        if (c := bench.cells.get((row.label, p.key))) is not None and (c.errors or c.not_measurable)
-    ]
-    if problems:
-        out += ["", "## Failures and rows not measured", ""]
-        for row, peer, c in problems:
-            if c.not_measurable:
-                out.append(f"- {peer.label}, {row.label}: not measurable: {c.not_measurable}")
-            for error in c.errors:
-                out.append(f"- {peer.label}, {row.label}, {error}")
+    failures = failure_lines(bench, peers)
+    if failures:
+        out += ["", "## Failures and rows not measured", "", *failures]
     out.append("")
     return "\n".join(out)
 
