@@ -3,7 +3,9 @@
 A :class:`WebSocketManager` is a thread that runs an
 :class:`~ws4py.loop.EventLoop`: it waits on a poller for every websocket
 added to it and runs their reads, callbacks, buffered writes and timers.
-Idle, it sleeps in the poller with no timeout: it uses no CPU. Other threads
+After a burst of activity it keeps polling for a moment (``busy_poll``) before
+it sleeps, so that the next message of a conversation is seen at once; idle,
+it sleeps in the poller with no timeout: it uses no CPU. Other threads
 talk to it through a queue of calls and a wake-up socket pair, so the poller
 is only ever touched by its own thread. The loop drives each websocket
 through the public channel methods of :mod:`ws4py.channel` only.
@@ -49,12 +51,18 @@ class WebSocketManager(threading.Thread):
     #: Bytes read from a socket at a time, into one buffer shared by all the websockets.
     read_size = 256 * 1024
 
-    def __init__(self, poller: Poller | None = None, *, read_size: int | None = None) -> None:
+    def __init__(
+        self, poller: Poller | None = None, *, read_size: int | None = None, busy_poll: float | None = None
+    ) -> None:
+        """``busy_poll``: seconds the thread keeps polling after it handled something
+        before it sleeps (:attr:`ws4py.loop.EventLoop.busy_poll`, 100 µs by default):
+        lower latency for a conversation's next message, for at most that much CPU
+        per burst of activity; 0 turns it off."""
         super().__init__(name="WebSocketManager", daemon=True)
         if read_size is not None:
             self.read_size = read_size
         #: The event loop the manager's thread runs.
-        self.loop = EventLoop(poller, read_size=self.read_size)
+        self.loop = EventLoop(poller, read_size=self.read_size, busy_poll=busy_poll)
         self.poller = self.loop.poller
         self.lock = self.loop.lock
         self._stop_requested = False

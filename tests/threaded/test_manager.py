@@ -434,6 +434,62 @@ def test_an_idle_manager_with_100_connections_uses_no_cpu(server: Server) -> Non
     wait_until(lambda: len(server.manager) == 0, what="the manager to drop the closed peers")
 
 
+class RecordingPoller(EPollPoller):
+    """A real epoll poller that records each poll: its timeout, and whether it found anything."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[float | None] = []  # on entry
+        self.found: list[bool] = []  # on return
+
+    def poll(self, timeout: float | None = None) -> list[tuple[Any, int]]:
+        self.timeouts.append(timeout)
+        ready = super().poll(timeout)
+        self.found.append(bool(ready))
+        return ready
+
+    def sleeping(self) -> bool:
+        """Whether its thread is in a poll with no timeout that has not returned."""
+        timeouts = self.timeouts
+        return len(timeouts) == len(self.found) + 1 and timeouts[-1] is None
+
+
+def _polls_after_a_message(server: Server, busy_poll: float) -> list[tuple[float | None, bool]]:
+    """A client manager's polls, from the one that wakes for a message to the one it sleeps in."""
+    poller = RecordingPoller()
+    m = WebSocketManager(poller, busy_poll=busy_poll)
+    m.start()
+    try:
+        client = _managed_client(m, server.url())
+        ws = server.accept()
+        wait_until(poller.sleeping, what="the manager to sleep")
+        mark = len(poller.found)
+        ws.send("wake up")
+        client.wait_messages(1)
+        wait_until(poller.sleeping, what="the manager to sleep again")
+        return list(zip(poller.timeouts[mark:], poller.found[mark:], strict=False))  # the last has not returned
+    finally:
+        m.stop()
+        m.join(TIMEOUT)
+
+
+def test_after_a_message_the_manager_polls_without_sleeping_before_it_sleeps(server: Server) -> None:
+    polls = _polls_after_a_message(server, busy_poll=0.05)
+    assert polls[0] == (None, True), polls  # woken by the message
+    spins = polls[1:]
+    assert len(spins) >= 2, f"no busy polling after the message: {polls}"
+    assert all(timeout == 0 and not found for timeout, found in spins), polls
+
+
+def test_with_busy_poll_0_the_manager_sleeps_right_after_a_message(server: Server) -> None:
+    assert _polls_after_a_message(server, busy_poll=0) == [(None, True)]
+
+
+def test_a_negative_busy_poll_is_refused() -> None:
+    with pytest.raises(ValueError, match="busy_poll"):
+        WebSocketManager(busy_poll=-1)
+
+
 # -- pollers ---------------------------------------------------------------------------
 
 
