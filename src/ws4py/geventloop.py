@@ -41,7 +41,7 @@ from gevent import get_hub, getcurrent
 
 from .channel import READ, WRITE, Channel
 
-__all__ = ["GreenletLoop", "read_buffer"]
+__all__ = ["GreenletLoop", "busy_polling", "read_buffer"]
 
 logger = logging.getLogger("ws4py")
 
@@ -57,6 +57,46 @@ _allocate_lock: Callable[[], Any] = get_original("_thread", "allocate_lock")
 
 _TIMER = 4  # what the timer's wake-up says (READ and WRITE are 1 and 2)
 _WAKE = 8  # another greenlet has work for the loop
+
+
+class _HubSpinner:
+    """Keeps a hub polling without sleeping until a deadline (see :attr:`GreenletLoop.busy_poll`).
+
+    An active idle watcher makes the hub's loop poll with no timeout; it stops
+    itself at the deadline, and the hub sleeps in its poller again.
+    """
+
+    __slots__ = ("deadline", "watcher")
+
+    def __init__(self, hub: Any) -> None:
+        self.deadline = 0.0
+        self.watcher = hub.loop.idle()
+
+    def keep_busy(self, seconds: float) -> None:
+        self.deadline = time.perf_counter() + seconds
+        if not self.watcher.active:
+            self.watcher.start(self._check)
+
+    def _check(self) -> None:
+        if time.perf_counter() >= self.deadline:
+            self.watcher.stop()
+
+
+_spinners: weakref.WeakKeyDictionary[Any, _HubSpinner] = weakref.WeakKeyDictionary()
+
+
+def _spinner(hub: Any) -> _HubSpinner:
+    spinner = _spinners.get(hub)
+    if spinner is None:
+        spinner = _spinners[hub] = _HubSpinner(hub)
+    return spinner
+
+
+def busy_polling() -> bool:
+    """Whether the current thread's hub polls without sleeping now (see
+    :attr:`GreenletLoop.busy_poll`): for a while after one of its loops handled a read."""
+    spinner = _spinners.get(get_hub())
+    return spinner is not None and bool(spinner.watcher.active)
 
 
 def read_buffer() -> memoryview:
@@ -76,6 +116,11 @@ class GreenletLoop:
     #: each peer one system call, not one per message (one OS thread: nothing is gained
     #: by writing from the caller at once).
     corks_all_writes = True
+    #: Seconds the hub keeps polling without sleeping after this loop handled a read,
+    #: before it sleeps (as :attr:`ws4py.loop.EventLoop.busy_poll`, which says why);
+    #: 0 turns it off. One deadline per hub: the busy polling costs at most this much
+    #: CPU per burst of activity of all its connections together.
+    busy_poll = 0.0001
 
     def __init__(self) -> None:
         self.read_buffer = read_buffer()
@@ -85,6 +130,7 @@ class GreenletLoop:
         #: True once :meth:`run` returned.
         self.finished = False
         self._hub = get_hub()
+        self._spinner = _spinner(self._hub) if self.busy_poll else None
         self._greenlet: Any = None
         self._channel: Channel | None = None
         self._calls: deque[Callable[[], Any]] = deque()
@@ -255,6 +301,9 @@ class GreenletLoop:
             if type(events) is int and events:
                 self._dispatch(channel, events, None)
             return False
+        spinner = self._spinner
+        if spinner is not None:
+            spinner.keep_busy(self.busy_poll)
         try:
             channel.on_readable()
             if self._dirty and self._channel is channel:
@@ -301,6 +350,8 @@ class GreenletLoop:
             if events & WRITE:
                 channel.on_writable()
             if events & READ and self._channel is channel:
+                if self._spinner is not None:
+                    self._spinner.keep_busy(self.busy_poll)
                 channel.on_readable()
                 if self._dirty and self._channel is channel:
                     # The answers this read caused go out now, in one system call.

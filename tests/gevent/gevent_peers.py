@@ -388,7 +388,27 @@ def client_checks(args: list[str]) -> None:
         assert client.receive() is None
         assert client.protocol.close_code == 1000, client.protocol.close_code
 
+    def hub_polls_busily_after_a_read_then_sleeps() -> None:
+        from ws4py.geventloop import GreenletLoop, busy_polling
+
+        default = GreenletLoop.busy_poll
+        try:
+            for busy_poll in (0.5, 0.0):
+                GreenletLoop.busy_poll = busy_poll
+                client = WebSocketClient(f"ws://127.0.0.1:{port}/echo")
+                client.connect()
+                gevent.sleep(0.6)
+                assert not busy_polling(), "busy polling with no read for 0.6 s"
+                client.send("wake up")
+                assert str(client.receive()) == "wake up"
+                assert busy_polling() is (busy_poll > 0), f"busy_poll={busy_poll}: busy_polling() is {busy_polling()}"
+                client.close()
+                assert client.receive() is None
+        finally:
+            GreenletLoop.busy_poll = default
+
     for name, function in [
+        ("hub_polls_busily_after_a_read_then_sleeps", hub_polls_busily_after_a_read_then_sleeps),
         ("heartbeat_pings_answered", heartbeat_pings_answered),
         ("echo_text_and_binary", echo_text_and_binary),
         ("receive_none_after_close", receive_none_after_close),

@@ -29,12 +29,14 @@ def checks(gevent_server: GeventServer, gevent_tls: tuple[GeventServer, str]) ->
         "server_failure_ends_receive",
         "wss_with_the_ca",
         "wss_untrusted_refused",
+        "hub_polls_busily_after_a_read_then_sleeps",
     ],
 )
 def test_gevent_client(check: str, checks: dict[str, Any]) -> None:
     """connect/send/receive/close; receive() None after the close (and after the server's 1011);
     the heartbeat's pings (the greenlet loop's timers) answered;
-    wss:// verified against the CA given; an untrusted certificate refused with a clear error."""
+    wss:// verified against the CA given; an untrusted certificate refused with a clear error;
+    after a read the hub polls without sleeping for ``GreenletLoop.busy_poll``, then sleeps again."""
     assert check in checks, checks
     assert checks[check] is None, checks[check]
 
