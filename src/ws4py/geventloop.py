@@ -260,7 +260,7 @@ class GreenletLoop:
             return
         loop = self._hub.loop
         self._read_watcher = loop.io(fd, READ)
-        self._write_watcher = loop.io(fd, WRITE)
+        # The write watcher only once a write waits (most connections never fill their socket).
         try:
             channel.on_attached()
         except Exception as exc:
@@ -287,7 +287,7 @@ class GreenletLoop:
         if not read_watcher.active:
             read_watcher.start(self._ready, READ)
         write_watcher = self._write_watcher
-        if write_watcher.active:
+        if write_watcher is not None and write_watcher.active:
             write_watcher.stop()
         self._woken = False
         self._waiting = getcurrent()
@@ -379,9 +379,11 @@ class GreenletLoop:
         elif read_watcher.active:
             read_watcher.stop()
         if events & WRITE:
+            if write_watcher is None:
+                write_watcher = self._write_watcher = self._hub.loop.io(read_watcher.fd, WRITE)
             if not write_watcher.active:
                 write_watcher.start(ready, WRITE)
-        elif write_watcher.active:
+        elif write_watcher is not None and write_watcher.active:
             write_watcher.stop()
         timer = None
         if timeout is not None:
