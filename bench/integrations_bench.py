@@ -73,6 +73,28 @@ PEERS = (
     Peer("orig-cherrypy", "ws4py 0.6.0 CherryPy", ORIG, "ws4py_cherrypy.py", CHERRYPY, "ws4py", path="/ws"),
     Peer("gevent", "ws4py gevent", OURS, "ws4py_gevent.py", GEVENT, "ws4py"),
     Peer("orig-gevent", "ws4py 0.6.0 gevent", ORIG, "ws4py_gevent.py", GEVENT, "ws4py"),
+    # What busy polling buys (and costs, in the CPU table): ws4py with it off, in the 16 B and 1 KiB echo rows.
+    Peer(
+        "cherrypy-nobusy",
+        "ws4py CherryPy, busy_poll 0 (reference)",
+        OURS,
+        "ws4py_cherrypy.py",
+        CHERRYPY,
+        "ws4py",
+        path="/ws",
+        extra_args=("--busy-poll", "0"),
+        max_echo_size=KIB,
+    ),
+    Peer(
+        "gevent-nobusy",
+        "ws4py gevent, busy_poll 0 (reference)",
+        OURS,
+        "ws4py_gevent.py",
+        GEVENT,
+        "ws4py",
+        extra_args=("--busy-poll", "0"),
+        max_echo_size=KIB,
+    ),
     Peer("asyncio", "websockets asyncio", WS, "websockets_asyncio.py", "websockets.asyncio.server", WS),
     # Not a competitor: the least any gevent server written in Python spends per small message (gevent_floor.py).
     Peer(
@@ -174,6 +196,8 @@ RATIOS = (
     ("gevent-floor", "orig-gevent", "gevent floor / 0.6.0"),
     ("thread-floor", "orig-cherrypy", "thread floor / 0.6.0 CherryPy"),
     ("epoll-floor", "orig-cherrypy", "epoll floor / 0.6.0 CherryPy"),
+    ("cherrypy-nobusy", "orig-cherrypy", "CherryPy: ws4py busy_poll 0 / 0.6.0"),
+    ("gevent-nobusy", "orig-gevent", "gevent: ws4py busy_poll 0 / 0.6.0"),
 )
 #: The Python floor of each subject's targets: what no server of its kind written in Python beats.
 FLOORS = {"gevent": ("gevent-floor", "gevent floor"), "cherrypy": ("epoll-floor", "epoll floor")}
@@ -246,24 +270,24 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         + (
             "C echo (reference): a minimal single-threaded C server, the floor of this machine, not a competitor; "
             "a missed echo target shows what it reaches against the same peer (in the lockstep rows, a round trip "
-            "is mostly the two wake-ups, which no server removes). "
+            "is mostly the two wake-ups of a sleeping thread, the server's and the load generator's). "
             if "c" in by_key
             else ""
         )
         + (
             "gevent floor (reference), in the 16 B and 1 KiB echo rows: monkey-patched gevent, ws4py's handshake, "
-            "then per read `recv_into`, C parsing and framing and one `sendall`, nothing else; what no gevent server "
-            'written in Python can beat, not a competitor. Its column "gevent floor / 0.6.0" says which gevent '
-            "targets are within reach: a missed gevent target the floor misses too is marked *out of reach in "
-            "Python*. "
+            "then per read `recv_into`, C parsing and framing and one `sendall`, nothing else, sleeping in the hub "
+            "between reads; what no gevent server written in Python that sleeps between reads can beat, not a "
+            'competitor. Its column "gevent floor / 0.6.0" says which gevent targets are within reach of that design: '
+            "a missed gevent target the floor misses too is marked *out of reach in Python*. "
             if "gevent-floor" in by_key
             else ""
         )
         + (
             "epoll floor (reference), in the same rows: the same per-read work in one thread with an epoll poller "
-            "and non-blocking sockets, the design of ws4py's manager that CherryPy's websockets run on: the least "
-            "any Python server of that design spends; its column says which CherryPy targets are within reach, "
-            "the same way. "
+            "and non-blocking sockets, the design of ws4py's manager that CherryPy's websockets run on, sleeping "
+            "in the poller between reads: the least any Python server of that design spends; its column says which "
+            "CherryPy targets are within reach, the same way. "
             if "epoll-floor" in by_key
             else ""
         )
@@ -272,6 +296,14 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
             "`recv_into` wakes it): what a thread per connection, which the manager's design rules out, would "
             "reach. "
             if "thread-floor" in by_key
+            else ""
+        )
+        + (
+            "ws4py ..., busy_poll 0 (reference), in the same rows: ws4py's server with busy polling off (its "
+            "loops sleep in the poller right after a read, as the floors do; by default they poll for 100 µs "
+            "first, which saves the server's wake-up in a conversation): what busy polling buys, and, in the "
+            "CPU table, what it costs. "
+            if "cherrypy-nobusy" in by_key or "gevent-nobusy" in by_key
             else ""
         )
         + "The method and every row: `bench/README.md`.",

@@ -22,8 +22,9 @@ BROADCAST_COUNT = 100
 BROADCAST_PAYLOAD = "0123456789abcdef" * 4  # 64 B of ASCII
 
 
-def parse_args(description: str, *, loop_choice: bool = False) -> argparse.Namespace:
-    """``PORT [--broadcast]``, and ``[--uvloop]`` with ``loop_choice``."""
+def parse_args(description: str, *, loop_choice: bool = False, busy_poll_choice: bool = False) -> argparse.Namespace:
+    """``PORT [--broadcast]``; ``[--uvloop]`` with ``loop_choice``; ``[--busy-poll SECONDS]`` with
+    ``busy_poll_choice``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("port", type=int, help="TCP port on 127.0.0.1")
     parser.add_argument(
@@ -34,6 +35,14 @@ def parse_args(description: str, *, loop_choice: bool = False) -> argparse.Names
     )
     if loop_choice:
         parser.add_argument("--uvloop", action="store_true", help="run on uvloop instead of the default loop")
+    if busy_poll_choice:
+        parser.add_argument(
+            "--busy-poll",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="ws4py's busy_poll (how long its loops poll without sleeping after a read); its default if not given",
+        )
     return parser.parse_args()
 
 

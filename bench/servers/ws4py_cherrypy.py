@@ -9,7 +9,8 @@ generator gets ``--path /ws``), ``tools.websocket.handler_cls`` is ``EchoWebSock
 every peer. The snippet's ``cherrypy.quickstart`` with CherryPy's defaults
 (``server.thread_pool`` 10, ``server.socket_queue_size`` 5), bound to 127.0.0.1:PORT,
 with quiet logging: no access log, errors to stderr, no autoreloader polling the
-files every second.
+files every second. ``--busy-poll SECONDS`` (this repository's ws4py only) sets
+``ws4py.loop.EventLoop.busy_poll``, which the plugin's manager runs with.
 """
 
 from __future__ import annotations
@@ -44,8 +45,12 @@ class Root:
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "")
+    args = parse_args(__doc__ or "", busy_poll_choice=True)
     prepare()
+    if args.busy_poll is not None:
+        from ws4py.loop import EventLoop  # this repository's ws4py only (the reference peers)
+
+        EventLoop.busy_poll = args.busy_poll
     handler_cls = BroadcastWebSocket if args.broadcast else EchoWebSocket
     cherrypy.config.update(
         {

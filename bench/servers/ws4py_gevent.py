@@ -9,7 +9,8 @@ request to stderr, as the snippet leaves it). ``--broadcast`` swaps in a handler
 that, on "go", broadcasts 100 times the way each version offers: ws4py's
 ``server.pool.broadcast(payload)`` (``GEventWebSocketPool.broadcast``); with
 ws4py 0.6.0, whose pool has no broadcast, ``send`` on each open websocket (kept
-in a set by ``opened`` / ``closed``), as its users write it.
+in a set by ``opened`` / ``closed``), as its users write it. ``--busy-poll SECONDS``
+(this repository's ws4py only) sets ``ws4py.geventloop.GreenletLoop.busy_poll``.
 """
 
 from gevent import monkey
@@ -51,8 +52,12 @@ class BroadcastWebSocket(WebSocket):  # type: ignore[misc]
 
 def main() -> None:
     global server
-    args = parse_args(__doc__ or "")
+    args = parse_args(__doc__ or "", busy_poll_choice=True)
     prepare()
+    if args.busy_poll is not None:
+        from ws4py.geventloop import GreenletLoop  # this repository's ws4py only (the reference peers)
+
+        GreenletLoop.busy_poll = args.busy_poll
     handler_cls = BroadcastWebSocket if args.broadcast else EchoWebSocket
     server = WSGIServer(("127.0.0.1", args.port), WebSocketWSGIApplication(handler_cls=handler_cls))
     server.serve_forever()
