@@ -28,6 +28,10 @@ __all__ = ["EventLoop"]
 
 logger = logging.getLogger("ws4py")
 
+#: Held by the one loop of the process that polls busily (see EventLoop.busy_poll): several
+#: threads doing so would pass the GIL back and forth, each slowing the others down.
+_busy_polling = threading.Lock()
+
 
 class _Entry:
     """The loop's record of one attached channel (what the poller hands back)."""
@@ -211,16 +215,22 @@ class EventLoop:
                 return
 
     def _poll_busily(self, busy_poll: float, timeout: float | None) -> list[tuple[Any, int]]:
-        """``poll(timeout)``, but polling without sleeping for up to ``busy_poll`` seconds first."""
+        """``poll(timeout)``, but polling without sleeping for up to ``busy_poll`` seconds first
+        (unless another loop of the process does so now)."""
         poll = self.poller.poll
+        if not _busy_polling.acquire(blocking=False):
+            return poll(timeout)
         clock = time.perf_counter
         start = now = clock()
-        end = start + min(busy_poll, timeout) if timeout is not None else start + busy_poll
-        while now < end:
-            ready = poll(0)
-            if ready:
-                return ready
-            now = clock()
+        end = start + (busy_poll if timeout is None else min(busy_poll, timeout))
+        try:
+            while now < end:
+                ready = poll(0)
+                if ready:
+                    return ready
+                now = clock()
+        finally:
+            _busy_polling.release()
         return poll(None if timeout is None else max(0.0, timeout - (now - start)))
 
     def _service(self, entry: _Entry, events: int) -> None:

@@ -485,6 +485,35 @@ def test_with_busy_poll_0_the_manager_sleeps_right_after_a_message(server: Serve
     assert _polls_after_a_message(server, busy_poll=0) == [(None, True)]
 
 
+def test_only_one_manager_of_the_process_polls_busily_at_a_time(server: Server) -> None:
+    """Two threads polling busily would pass the GIL back and forth: the second one sleeps."""
+    pollers = [RecordingPoller(), RecordingPoller()]
+    managers = [WebSocketManager(poller, busy_poll=0.5) for poller in pollers]
+    try:
+        sides = []
+        for m, poller in zip(managers, pollers, strict=True):
+            m.start()
+            client = _managed_client(m, server.url())
+            sides.append((client, server.accept(), poller))
+            wait_until(poller.sleeping, what="the manager to sleep")
+        (first, first_peer, first_poller), (second, second_peer, second_poller) = sides
+        first_peer.send("spin")
+        first.wait_messages(1)
+        wait_until(lambda: first_poller.timeouts[-1] == 0, what="the first manager to poll busily")
+        mark = len(second_poller.found)
+        second_peer.send("sleep")
+        second.wait_messages(1)
+        wait_until(second_poller.sleeping, what="the second manager to sleep again")
+        polls = list(zip(second_poller.timeouts[mark:], second_poller.found[mark:], strict=False))
+        assert polls == [(None, True)], f"the second manager polled busily beside the first: {polls[:5]}..."
+        assert first_poller.timeouts[-1] == 0, "the first manager stopped polling busily within its 0.5 s"
+    finally:
+        for m in managers:
+            m.stop()
+        for m in managers:
+            m.join(TIMEOUT)
+
+
 def test_a_negative_busy_poll_is_refused() -> None:
     with pytest.raises(ValueError, match="busy_poll"):
         WebSocketManager(busy_poll=-1)
