@@ -441,7 +441,14 @@ class WebSocket(ClassicCallbacks):
         """The peer does not read: close it with 1008 (the caller holds the lock)."""
         frame = self.protocol.send_close(1008, "write buffer overflow: the peer is not reading")
         if frame:
-            logger.warning("Closing %s: over %d bytes waiting to be sent", format_addresses(self), self._out_size)
+            args = ("Closing %s: over %d bytes waiting to be sent", format_addresses(self), self._out_size)
+            loop = self._loop
+            if loop is not None:
+                # Not under the lock: a handler may block (a GreenletLoop's lock is the OS
+                # thread's own, and a greenlet switching while holding it would stall the others).
+                loop.call_soon(logger.warning, *args)
+            else:
+                logger.warning(*args)
             self._out.append(frame)
             self._out_size += len(frame)
             self._close_deadline = time.monotonic() + self.close_timeout

@@ -7,6 +7,7 @@ the threaded client, with a hand-written peer where the wire must be watched.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import ssl
 import sys
@@ -156,8 +157,9 @@ class SendsBigOnEachMessage(RecordingWebSocket):
 
 
 def test_send_from_a_callback_over_max_write_buffer_raises_and_nothing_half_written_goes_out(
-    serve: ServeFactory,
+    serve: ServeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="ws4py")
     server = serve(SendsBigOnEachMessage)
     peer = RawClient(server.port)
     try:
@@ -174,6 +176,9 @@ def test_send_from_a_callback_over_max_write_buffer_raises_and_nothing_half_writ
         assert "max_write_buffer" in str(ws.refused[0])
         peer.send_close(1008)
         assert ws.wait_closed()[0] == 1008
+        # Logged once, out of the websocket's lock (the loop runs it).
+        warnings = [r.getMessage() for r in caplog.records if "bytes waiting to be sent" in r.getMessage()]
+        assert len(warnings) == 1 and warnings[0].startswith("Closing "), warnings
     finally:
         peer.close()
 
