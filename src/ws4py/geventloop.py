@@ -15,6 +15,11 @@ Other greenlets may send, close or terminate the websocket: what has to
 run in the driving greenlet is queued (:meth:`GreenletLoop.call_soon`) and
 the loop woken up.
 
+After a read the hub keeps polling without sleeping for
+:attr:`GreenletLoop.busy_poll` (100 µs; one deadline per hub), as the
+threaded :class:`~ws4py.loop.EventLoop` does: the next message of a
+conversation is seen at once instead of after a wake-up of the thread.
+
 Why not :meth:`WebSocket.run() <ws4py.websocket.WebSocket.run>` (a private
 :class:`~ws4py.loop.EventLoop` per websocket) in the greenlet, under
 monkey-patching: it works, but each connection then holds a poller, a
