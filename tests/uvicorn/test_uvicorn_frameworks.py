@@ -21,11 +21,17 @@ from ws4py.asyncio import ConnectionClosedError, HandshakeError, connect
     params=[("starlette", "h11"), ("fastapi", "httptools"), ("starlette", "httptools"), ("fastapi", "h11")],
     ids=lambda p: f"{p[0]}-{p[1]}",
 )
-def served(request: pytest.FixtureRequest) -> Iterator[tuple[Running, Record]]:
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[Running, Record]]:
     framework, parser = request.param
     record = Record()
     with serving(FRAMEWORKS[framework](record), http=parser) as running:
         yield running, record
+
+
+@pytest.fixture
+def served(server: tuple[Running, Record]) -> tuple[Running, Record]:
+    server[1].clear()
+    return server
 
 
 def test_echo_text_and_bytes_with_ws4py_and_websockets_clients(served: tuple[Running, Record]) -> None:

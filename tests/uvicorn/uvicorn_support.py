@@ -60,6 +60,11 @@ class Record:
     def empty(self) -> bool:
         return self.events.empty()
 
+    def clear(self) -> None:
+        """Forget what is left (by a test that failed before reading it all)."""
+        while not self.events.empty():
+            self.events.get_nowait()
+
 
 @dataclass
 class Running:
@@ -98,9 +103,14 @@ def serving(
     config = uvicorn.Config(app, ws=ws, http=http, log_config=None, log_level="warning", **settings)
     server = uvicorn.Server(config)
     loops: queue.Queue[asyncio.AbstractEventLoop] = queue.Queue()
+    # What reached the server loop's exception handler: an unretrieved task exception, an error
+    # in a callback. None is expected.
+    loop_errors: list[dict[str, Any]] = []
 
     async def main() -> None:
-        loops.put(asyncio.get_running_loop())
+        server_loop = asyncio.get_running_loop()
+        server_loop.set_exception_handler(lambda _loop, context: loop_errors.append(context))
+        loops.put(server_loop)
         await server.serve(sockets=[sock])
 
     def target() -> None:
@@ -124,6 +134,7 @@ def serving(
         thread.join(TIMEOUT + 5)
         sock.close()
         assert not thread.is_alive(), "uvicorn's shutdown did not finish"
+        assert not loop_errors, f"errors on the server's loop: {loop_errors}"
 
 
 # -- a raw client: the core's client handshake and frames on a plain socket ------------------
@@ -181,10 +192,25 @@ def http_exchange(port: int, path: str = "/", headers: list[tuple[str, str]] | N
             head = reader.feed(data)
         assert isinstance(head, Response)
         body = reader.leftover
-        length = int(head.headers.get("Content-Length", "0") or 0)
-        while len(body) < length:
+        # Without Content-Length the body ends with the connection (each denial says Connection: close).
+        length = head.headers.get("Content-Length")
+        while length is None or len(body) < int(length):
             data = sock.recv(65536)
             if not data:
                 break
             body += data
+        if (head.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+            body = _dechunk(body)
         return head, body
+
+
+def _dechunk(data: bytes) -> bytes:
+    """A chunked body (RFC 9112 7.1), whole, without extensions or trailers."""
+    body = b""
+    while True:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            return body
+        body += data[:size]
+        data = data[size + 2 :]
