@@ -41,7 +41,7 @@ def asgi_app(record: Record) -> Any:
                 elif message["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        route = scope["path"][len(scope["root_path"]) :]
+        route = "/" + scope["path"][len(scope["root_path"]) :].split("/")[1]  # /scope/anything: /scope
         assert (await receive())["type"] == "websocket.connect"
         await ROUTES[route](scope, receive, send, record, gates)
 
