@@ -12,7 +12,7 @@ import pytest
 from uvicorn_apps import FLOOD_COUNT, FLOOD_MESSAGE, asgi_app
 from uvicorn_support import TIMEOUT, RawClient, Record, Running, http_exchange, run, serving
 
-from ws4py.asyncio import ConnectionClosedError, HandshakeError, connect
+from ws4py.asyncio import ConnectionClosedError, connect
 from ws4py.protocol import BinaryReceived, CloseReceived, ConnectionFailed, TextReceived
 
 
