@@ -191,6 +191,8 @@ def test_shutdown_closes_open_connections_with_1012_and_refuses_a_pending_handsh
                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
             )
             await asyncio.get_running_loop().run_in_executor(None, record.get)  # ("holding",)
+            # Every app task is one of uvicorn's tasks, which its shutdown waits for.
+            assert running.call(lambda: len(running.server.server_state.tasks)) == count + 1
             running.server.should_exit = True
             status_line = await reader.readline()
             writer.close()

@@ -167,12 +167,14 @@ class RawClient:
         self.sock.sendall(frame)
 
     def next_event(self, kinds: tuple[type, ...]) -> Event:
-        """The next event of one of ``kinds`` (others are dropped), reading as needed."""
+        """The next event of one of ``kinds`` (others are dropped), reading as needed, within TIMEOUT."""
+        deadline = time.monotonic() + TIMEOUT
         while True:
             while self.pending:
                 event = self.pending.pop(0)
                 if isinstance(event, kinds):
                     return event
+            assert time.monotonic() < deadline, f"no {kinds} within {TIMEOUT}s"
             self.pending.extend(self.core.receive_data(self._recv()))
 
     def close(self) -> None:
