@@ -107,6 +107,26 @@ class ASGIWebSocket(ServerSide, Connection):
     override :meth:`default_headers` (fields every response carries).
     """
 
+    # Slots, like the connections it stands on: a server holds one per idle connection.
+    __slots__ = (
+        "_app_task",
+        "_asgi_handshake",
+        "_asgi_version",
+        "_connect_delivered",
+        "_connections",
+        "_decision",
+        "_denial",
+        "_disconnect",
+        "_outcome",
+        "_phase",
+        "_root_path",
+        "_shutting_down",
+        "_state",
+        "_tasks",
+        "app",
+        "scope",
+    )
+
     def __init__(
         self,
         app: ASGIApp,

@@ -94,6 +94,8 @@ def _settings(config: Config) -> tuple[Options, bool]:
 class WebSocketProtocol(ASGIWebSocket):
     """The protocol uvicorn builds for each WebSocket upgrade (its ``ws`` setting)."""
 
+    __slots__ = ("server_state",)
+
     def __init__(
         self,
         config: Config,
