@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from uvicorn_apps import FLOOD_COUNT, FLOOD_MESSAGE, asgi_app
 from uvicorn_support import TIMEOUT, RawClient, Record, Running, http_exchange, run, serving
 
@@ -227,3 +230,23 @@ def test_the_server_answers_a_connection_it_cannot_upgrade_on_a_vanished_socket(
             assert record.get()[0] == "disconnect"
         state = running.server.server_state
         wait_until(running, lambda: not state.connections and not state.tasks, "connections and tasks gone")
+
+
+def test_over_tls_the_scheme_is_wss_and_messages_flow(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    pem = tmp_path / "server.pem"
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    record = Record()
+    with serving(asgi_app(record), ssl_certfile=str(pem), ssl_keyfile=str(pem)) as running:
+
+        async def client() -> tuple[str, str | bytes]:
+            url = running.url("/scope").replace("ws://", "wss://")
+            async with connect(url, ssl=client_context) as scope_conn:
+                scheme = json.loads(await scope_conn.recv())["scheme"]
+            async with connect(url.replace("/scope", "/echo"), ssl=client_context) as echo_conn:
+                await echo_conn.send(b"x" * 300_000)
+                return scheme, await echo_conn.recv()
+
+        assert run(client()) == ("wss", b"x" * 300_000)
