@@ -22,7 +22,8 @@ answered gets 500, and each connection leaves ``server_state.connections``
 when its transport is gone, each application task ``server_state.tasks``
 when it returns.
 
-Tested with uvicorn 0.55 (the ``uvicorn`` extra pins ``>=0.30,<1``). The parts
+Tested with uvicorn 0.36 and 0.55 (the ``uvicorn`` extra pins ``>=0.36,<1``: 0.36 is the first
+to take an import string for ``ws``; before it, pass the class itself). The parts
 of uvicorn this module relies on that are not its documented API are listed in
 :data:`UVICORN_SEAMS`; ``tests/uvicorn/test_uvicorn_seams.py`` fails on a
 uvicorn that changes one of them.
@@ -50,8 +51,8 @@ __all__ = ["UVICORN_SEAMS", "ClientDisconnected", "WebSocketProtocol"]
 UVICORN_SEAMS: dict[str, str] = {
     "upgrade": (
         "uvicorn's HTTP protocols (h11_impl, httptools_impl) hand over an upgrade as "
-        "ws_protocol_class(config=, server_state=, app_state=), then connection_made(transport), "
-        "transport.set_protocol(protocol), then data_received(the request head, re-serialised)"
+        "ws_protocol_class(config=, server_state=, app_state=), then connection_made(transport), then "
+        "transport.set_protocol(protocol) and data_received(the request head, re-serialised) in either order"
     ),
     "config": (
         "Config.loaded / Config.load() / Config.loaded_app (the wrapped ASGI 3 app) / Config.asgi_version "
