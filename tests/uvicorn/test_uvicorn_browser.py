@@ -45,9 +45,11 @@ def browser_app(record: Record) -> Starlette:
 
 def test_chromium_echo_through_uvicorn_with_permessage_deflate(tmp_path: Path) -> None:
     record = Record()
-    with serving(browser_app(record), ws_per_message_deflate=True) as running:
-        with open_page(f"http://127.0.0.1:{running.port}/browser", tmp_path) as browser:
-            offered, report = browser.wait_for(lambda: None if record.empty() else record.get())
+    with (
+        serving(browser_app(record), ws_per_message_deflate=True) as running,
+        open_page(f"http://127.0.0.1:{running.port}/browser", tmp_path) as browser,
+    ):
+        offered, report = browser.wait_for(lambda: None if record.empty() else record.get())
     assert "permessage-deflate" in offered, offered
     assert (report["extensions"] or "").split(";")[0] == "permessage-deflate", report["extensions"]
     assert report["failures"] == [], report["failures"]
