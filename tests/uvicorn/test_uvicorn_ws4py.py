@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import socket
 import ssl
 from pathlib import Path
@@ -182,8 +183,12 @@ def test_reading_pauses_while_the_app_has_not_received_ws_max_queue_messages() -
 
 
 def test_shutdown_closes_open_connections_with_1012_and_refuses_a_pending_handshake_with_500() -> None:
+    # Both ends of every connection live in this process.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     record = Record()
-    count = 200
+    count = 1000
     with serving(asgi_app(record)) as running:
 
         async def clients() -> tuple[list[int | None], int | None]:
