@@ -93,12 +93,24 @@ class Running:
 
 @contextlib.contextmanager
 def serving(
-    app: Any, *, ws: str = WS4PY, http: str = "h11", loop: str = "asyncio", **settings: Any
+    app: Any,
+    *,
+    ws: str = WS4PY,
+    http: str = "h11",
+    loop: str = "asyncio",
+    sockets: list[socket.socket] | None = None,
+    **settings: Any,
 ) -> Iterator[Running]:
-    """uvicorn serving ``app`` with ``ws`` on 127.0.0.1 in a thread; shut down gracefully on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    """uvicorn serving ``app`` with ``ws`` in a thread; shut down gracefully on exit.
+
+    On a socket bound to 127.0.0.1 here, or on the bound ``sockets`` given (a Unix socket).
+    """
+    if sockets is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sockets = [sock]
+    sock = sockets[0]
     settings.setdefault("lifespan", "off")
     config = uvicorn.Config(app, ws=ws, http=http, log_config=None, log_level="warning", **settings)
     server = uvicorn.Server(config)
@@ -111,7 +123,7 @@ def serving(
         server_loop = asyncio.get_running_loop()
         server_loop.set_exception_handler(lambda _loop, context: loop_errors.append(context))
         loops.put(server_loop)
-        await server.serve(sockets=[sock])
+        await server.serve(sockets=sockets)
 
     def target() -> None:
         if loop == "uvloop":
@@ -128,7 +140,8 @@ def serving(
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.005)
     try:
-        yield Running(server, sock.getsockname()[1], thread, server_loop)
+        port = sock.getsockname()[1] if sock.family == socket.AF_INET else 80
+        yield Running(server, port, thread, server_loop)
     finally:
         server.should_exit = True
         thread.join(TIMEOUT + 5)
