@@ -17,7 +17,7 @@ from uvicorn_apps import FLOOD_COUNT, FLOOD_MESSAGE, asgi_app
 from uvicorn_support import TIMEOUT, RawClient, Record, Running, http_exchange, run, serving
 
 from ws4py.asyncio import ConnectionClosedError, connect
-from ws4py.protocol import BinaryReceived, CloseReceived, ConnectionFailed, TextReceived
+from ws4py.protocol import BinaryReceived, ClientHandshake, CloseReceived, ConnectionFailed, TextReceived
 
 
 def wait_until(running: Running, predicate: Any, what: str) -> None:
@@ -172,10 +172,7 @@ def test_reading_pauses_while_the_app_has_not_received_ws_max_queue_messages() -
             for count in range(50):
                 peer.send(peer.core.send_text(str(count)))
             wait_until(running, lambda: not conn.transport.is_reading(), "reading paused")
-            app = running.server.config.loaded_app
-            while hasattr(app, "app"):  # uvicorn's middlewares around it
-                app = app.app
-            running.call(app.gates["sink"].set)
+            running.call(_gates(running)["sink"].set)
             peer.send(peer.core.send_close(1000))
             assert record.get() == ("sunk", 50)
         finally:
@@ -219,7 +216,7 @@ def test_shutdown_closes_open_connections_with_1012_and_refuses_a_pending_handsh
     assert ("held", {"type": "websocket.disconnect", "code": 1006, "reason": ""}) in events
 
 
-def test_the_server_answers_a_connection_it_cannot_upgrade_on_a_vanished_socket() -> None:
+def test_clients_that_reset_right_after_their_request_leave_no_task_or_connection() -> None:
     """A client that sends its request and leaves at once: no task or connection left behind."""
     record = Record()
     with serving(asgi_app(record)) as running:
@@ -232,7 +229,7 @@ def test_the_server_answers_a_connection_it_cannot_upgrade_on_a_vanished_socket(
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             sock.close()  # a reset
         for _ in range(20):
-            assert record.get()[0] == "disconnect"
+            assert record.get()[0] in ("disconnect", "gone before the accept")
         state = running.server.server_state
         wait_until(running, lambda: not state.connections and not state.tasks, "connections and tasks gone")
 
@@ -255,3 +252,53 @@ def test_over_tls_the_scheme_is_wss_and_messages_flow(tmp_path: Path) -> None:
                 return scheme, await echo_conn.recv()
 
         assert run(client()) == ("wss", b"x" * 300_000)
+
+
+REQUEST = (
+    b"GET /slow-accept HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def _gates(running: Running) -> dict[str, asyncio.Event]:
+    app = running.server.config.loaded_app
+    while hasattr(app, "app"):  # uvicorn's middlewares around it
+        app = app.app
+    gates: dict[str, asyncio.Event] = app.gates
+    return gates
+
+
+def test_a_client_that_leaves_while_the_app_decides_is_a_disconnect_at_once() -> None:
+    record = Record()
+    with serving(asgi_app(record)) as running:
+        with socket.create_connection(("127.0.0.1", running.port), timeout=TIMEOUT) as sock:
+            sock.sendall(REQUEST)
+            assert record.get() == ("deciding",)
+        event = record.get()
+        assert event[0] == "left" and event[1]["type"] == "websocket.disconnect" and event[1]["code"] == 1006
+        state = running.server.server_state
+        wait_until(running, lambda: not state.connections and not state.tasks, "connections and tasks gone")
+
+
+def test_a_frame_sent_before_the_101_reaches_the_app_once_it_accepts() -> None:
+    record = Record()
+    with serving(asgi_app(record)) as running:
+        sock = socket.create_connection(("127.0.0.1", running.port), timeout=TIMEOUT)
+        try:
+            sock.sendall(REQUEST)
+            assert record.get() == ("deciding",)
+            handshake = ClientHandshake("x", "/slow-accept", key="dGhlIHNhbXBsZSBub25jZQ==")
+            core = handshake.connection()  # a client core, to frame and parse with
+            sock.sendall(core.send_text("hasty"))
+            running.call(_gates(running)["slow-accept"].set)
+            data = b""
+            while handshake.receive_data(data) is None:
+                data = sock.recv(65536)
+                assert data
+            events = list(core.receive_data(handshake.leftover))
+            while not events:
+                events = list(core.receive_data(sock.recv(65536)))
+            assert isinstance(events[0], TextReceived) and events[0].data == "hasty"
+        finally:
+            sock.close()
+        assert record.get() == ("disconnect", 1006, "")
