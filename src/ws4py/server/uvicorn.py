@@ -36,8 +36,8 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..asyncio.options import Options, deflate_options
-from ..protocol import ServerHandshake
+from ..asyncio.options import Options
+from ..protocol import DeflateOptions, ServerHandshake
 from .asgi import ASGIWebSocket, ClientDisconnected
 
 if TYPE_CHECKING:
@@ -69,6 +69,10 @@ UVICORN_SEAMS: dict[str, str] = {
 
 #: uvicorn has no setting for it: the closing handshake's bound, as its own implementations use.
 CLOSE_TIMEOUT = 10.0
+#: permessage-deflate when ``ws_per_message_deflate`` is on: 4 KiB windows and a small compressor
+#: (as uvicorn's websockets-based implementations configure it), about a tenth of the memory of
+#: RFC 7692's defaults per connection, at a slightly worse ratio.
+DEFLATE = DeflateOptions(server_max_window_bits=12, client_max_window_bits=12, memory_level=5)
 
 # The Options of each Config, made once: one frozen object shared by its connections.
 _OPTIONS: weakref.WeakKeyDictionary[Any, Options] = weakref.WeakKeyDictionary()
@@ -107,7 +111,7 @@ class WebSocketProtocol(ASGIWebSocket):
         if not config.loaded:
             config.load()
         options, deflate = _settings(config)
-        handshake = ServerHandshake(compression=deflate_options("deflate" if deflate else None))
+        handshake = ServerHandshake(compression=DEFLATE if deflate else None)
         super().__init__(
             config.loaded_app,
             options,
