@@ -93,6 +93,7 @@ def test_ws_max_size_closes_with_1009_and_deflate_follows_the_setting() -> None:
 
         extensions, code = run(client())
         assert extensions is not None and extensions.startswith("permessage-deflate")
+        assert "server_max_window_bits=12" in extensions  # uvicorn's own small windows
         assert code == 1009
     with serving(asgi_app(record), ws_per_message_deflate=False) as running:
 
