@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
 import websockets
 from uvicorn_apps import FRAMEWORKS
@@ -34,7 +35,7 @@ def served(server: tuple[Running, Record]) -> tuple[Running, Record]:
     return server
 
 
-def test_echo_text_and_bytes_with_ws4py_and_websockets_clients(served: tuple[Running, Record]) -> None:
+def test_echo_text_and_bytes_with_ws4py_websockets_and_aiohttp_clients(served: tuple[Running, Record]) -> None:
     running, record = served
 
     async def ws4py_client() -> list[str | bytes]:
@@ -49,9 +50,17 @@ def test_echo_text_and_bytes_with_ws4py_and_websockets_clients(served: tuple[Run
             await conn.send(b"bytes")
             return [await conn.recv(), await conn.recv()]
 
+    async def aiohttp_client() -> list[str | bytes]:
+        async with aiohttp.ClientSession() as session, session.ws_connect(running.url("/echo")) as conn:
+            await conn.send_str("from aiohttp")
+            await conn.send_bytes(b"\x01" * 70_000)
+            return [(await conn.receive()).data, (await conn.receive()).data]
+
     assert run(ws4py_client()) == ["héllo", b"\x00\xff" * 1000]
     assert record.get() == ("disconnect", 1000, "")
     assert run(websockets_client()) == ["text", b"bytes"]
+    assert record.get() == ("disconnect", 1000, "")
+    assert run(aiohttp_client()) == ["from aiohttp", b"\x01" * 70_000]
     assert record.get() == ("disconnect", 1000, "")
 
 
