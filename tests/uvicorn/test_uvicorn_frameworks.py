@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 import websockets
+from interop_peers import NodeClient
 from uvicorn_apps import FRAMEWORKS
 from uvicorn_support import Record, Running, http_exchange, run, serving
 
@@ -145,3 +146,17 @@ def test_app_failures_answer_500_before_and_close_1011_after_and_the_server_goes
 
     assert run(still_serving()) == "still here"
     assert record.get() == ("disconnect", 1000, "")
+
+
+def test_nodes_ws_client_echoes_with_permessage_deflate(served: tuple[Running, Record], node: str) -> None:
+    running, record = served
+    client = NodeClient(running.url("/echo"), node)
+    try:
+        assert client.extensions_header.startswith("permessage-deflate")
+        client.send("from node")
+        client.send(b"\x02" * 100_000)
+        assert [client.recv(), client.recv()] == ["from node", b"\x02" * 100_000]
+        client.close(4003, "node leaves")
+    finally:
+        client.shutdown()
+    assert record.get() == ("disconnect", 4003, "node leaves")
