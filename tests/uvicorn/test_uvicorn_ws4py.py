@@ -303,3 +303,25 @@ def test_a_frame_sent_before_the_101_reaches_the_app_once_it_accepts() -> None:
         finally:
             sock.close()
         assert record.get() == ("disconnect", 1006, "")
+
+
+def test_after_the_disconnect_receive_repeats_it_and_close_is_no_error() -> None:
+    record = Record()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        first = await receive()
+        again = await receive()  # must not wait forever
+        await send({"type": "websocket.close"})  # nothing left to close: not an error either
+        record.put(first, again)
+
+    with serving(app) as running:
+
+        async def client() -> None:
+            async with connect(running.url("/")) as conn:
+                await conn.close(4004, "gone")
+
+        run(client())
+        first, again = record.get()
+    assert first == again == {"type": "websocket.disconnect", "code": 4004, "reason": "gone"}
