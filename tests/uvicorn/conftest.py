@@ -1,0 +1,20 @@
+"""tests/uvicorn reuses the peers of tests/interop: the browser harness (chromium_page.py) and Node's ``ws``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+if str(TESTS / "interop") not in sys.path:
+    sys.path.insert(0, str(TESTS / "interop"))
+
+from interop_peers import node_with_ws  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """Node with its ``ws`` package, as tests/interop installs it."""
+    return node_with_ws()
