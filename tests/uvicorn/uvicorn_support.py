@@ -150,6 +150,25 @@ def serving(
         assert not loop_errors, f"errors on the server's loop: {loop_errors}"
 
 
+def wait_until(running: Running, predicate: Callable[[], Any], what: str) -> None:
+    """Poll ``predicate()`` on the server's loop until true, at most TIMEOUT seconds."""
+
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run_coroutine_threadsafe(asyncio.wait_for(poll(), TIMEOUT), running.loop).result(TIMEOUT + 1)
+    except TimeoutError:
+        raise AssertionError(f"not within {TIMEOUT}s: {what}") from None
+
+
+def nothing_left(running: Running) -> None:
+    """Wait (bounded) until uvicorn tracks no connection and no task: every connection is over."""
+    state = running.server.server_state
+    wait_until(running, lambda: not state.connections and not state.tasks, "no connection or task left")
+
+
 # -- a raw client: the core's client handshake and frames on a plain socket ------------------
 
 
