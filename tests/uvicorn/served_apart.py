@@ -3,7 +3,8 @@
 ``python served_apart.py`` serves :func:`app` with uvicorn and ws4py's protocol on 127.0.0.1
 (a free port, printed as ``port N`` once it listens) until SIGTERM or SIGINT; ``/probe`` then
 answers with what the server holds (its file descriptors, uvicorn's connections and tasks, the
-tasks on its loop, the disconnect codes its echo routes saw) as one JSON text message.
+tasks on its loop, the disconnect codes its echo routes saw) as one JSON text message, and
+``/implementation`` (under gunicorn too) with the class of the server's WebSocket protocol.
 
 Under gunicorn, :class:`Worker` is uvicorn's worker with ws4py's protocol, as the module
 docstring of :mod:`ws4py.server.uvicorn` shows::
@@ -62,8 +63,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     assert scope["type"] == "websocket", scope["type"]
     assert (await receive())["type"] == "websocket.connect"
     await send({"type": "websocket.accept"})
-    if scope["path"] == "/probe":
-        await send({"type": "websocket.send", "text": json.dumps(_probe())})
+    if scope["path"] in ("/probe", "/implementation"):
+        if scope["path"] == "/probe":
+            text = json.dumps(_probe())
+        else:  # the class of the server's WebSocket protocol, whose method ``receive`` is
+            protocol = type(receive.__self__)
+            text = f"{protocol.__module__}.{protocol.__qualname__}"
+        await send({"type": "websocket.send", "text": text})
         await send({"type": "websocket.close"})
         return
     while (message := await receive())["type"] == "websocket.receive":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import select
 import signal
 import subprocess
@@ -25,7 +24,7 @@ import pytest
 from faultkit import fd_count, reset, unsent_bytes
 from faultkit import wait_until as poll_until
 from uvicorn_apps import asgi_app
-from uvicorn_support import TIMEOUT, RawClient, Record, Running, nothing_left, run, serving
+from uvicorn_support import TIMEOUT, RawClient, Record, Running, nothing_left, run, serving, unmeasured_env
 
 from ws4py.asyncio import connect
 from ws4py.protocol import ClientHandshake, TextReceived
@@ -68,13 +67,6 @@ AT_ONCE = 50
 SERVED_APART = Path(__file__).with_name("served_apart.py")
 
 
-def unmeasured_env() -> dict[str, str]:
-    """This environment without coverage's variables: under ``coverage run`` the server is not
-    traced (the 10,000 cycles would take twice as long; the same code is measured in every
-    other test of this package)."""
-    return {k: v for k, v in os.environ.items() if k not in ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")}
-
-
 @contextlib.contextmanager
 def server_apart() -> Iterator[tuple[int, subprocess.Popen[str]]]:
     """served_apart.py's uvicorn in a process of its own: its port; SIGTERM must end its graceful shutdown."""
@@ -83,7 +75,7 @@ def server_apart() -> Iterator[tuple[int, subprocess.Popen[str]]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=unmeasured_env(),
+        env=unmeasured_env(),  # traced, the 10,000 cycles would take twice as long
     )
     try:
         assert server.stdout is not None
