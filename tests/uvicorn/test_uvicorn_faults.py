@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,8 +26,19 @@ import pytest
 from faultkit import fd_count, reset, unsent_bytes
 from faultkit import wait_until as poll_until
 from uvicorn_apps import asgi_app
-from uvicorn_support import TIMEOUT, RawClient, Record, Running, nothing_left, run, serving, unmeasured_env
+from uvicorn_support import (
+    TIMEOUT,
+    RawClient,
+    Record,
+    Running,
+    nothing_left,
+    run,
+    serving,
+    unmeasured_env,
+    wait_until,
+)
 
+import ws4py.server.uvicorn
 from ws4py.asyncio import connect
 from ws4py.protocol import ClientHandshake, TextReceived
 
@@ -59,6 +72,54 @@ def test_a_peer_that_vanishes_mid_message_is_a_disconnect_1006_with_nothing_left
         nothing_left(running)
         assert _loop_tasks(running) == tasks
         assert poll_until(lambda: fd_count() == fds, TIMEOUT), f"{fd_count() - fds} descriptors left"
+
+
+@pytest.mark.parametrize("how", ["rst", "fin", "close frame"])
+def test_a_peer_that_stops_reading_and_leaves_ends_the_apps_waiting_send_with_nothing_left(
+    how: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client stops reading, the app's send waits for the transport to drain, then the client goes:
+    with a reset, with a FIN (no close frame), or with its close frame (and still reads nothing).
+
+    Closing a transport flushes its buffer first, which a peer that reads nothing never lets
+    happen: the closing handshake's bound (``close_timeout``, made short here) ends it.
+    """
+    monkeypatch.setattr(ws4py.server.uvicorn, "CLOSE_TIMEOUT", 0.3)
+    record = Record()
+    with serving(asgi_app(record)) as running:
+        client = RawClient(running.port, "/flood", rcvbuf=64 * 1024)
+        try:
+            wait_until(running, _stuck_in_send(record), "the app waiting in send")
+            if how == "rst":
+                reset(client.sock)
+            elif how == "fin":
+                client.sock.shutdown(socket.SHUT_WR)  # a FIN without a close frame, its unread bytes kept
+            else:
+                client.send(client.core.send_close(1000))
+            events = [record.get()]
+            while events[-1][0] == "sent":
+                events.append(record.get())
+            assert events[-1][0] == "send raised" and isinstance(events[-1][1], OSError), events[-3:]
+            nothing_left(running)
+        finally:
+            client.close()
+    assert record.empty()
+    # The app's OSError is the client's leaving, not an application error (and nothing on the loop).
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def _stuck_in_send(record: Record) -> Callable[[], bool]:
+    """A predicate for the server's loop: the flood app began and sent nothing since the last poll."""
+    began = False
+
+    def stuck() -> bool:
+        nonlocal began
+        progressed = not record.empty()
+        record.clear()
+        began = began or progressed
+        return began and not progressed
+
+    return stuck
 
 
 #: The connections of the churn test, and how many are open at once.
