@@ -1,9 +1,11 @@
-"""Faults through uvicorn with ws4py's protocol: a peer that vanishes mid-message, 10,000 connections.
+"""Faults through uvicorn with ws4py's protocol: peers that vanish (mid-message, or while the app
+waits to send to them) and 10,000 connections.
 
 Each ends with nothing left behind: no connection in ``server_state.connections``, no task in
 ``server_state.tasks`` or on the server's loop beyond the ones it had before, no file descriptor.
-The server runs in a thread of this process (:func:`uvicorn_support.serving`), so
-``/proc/self/fd`` counts its descriptors (and the clients', closed by then).
+The vanishing peers' server runs in a thread of this process (:func:`uvicorn_support.serving`),
+so ``/proc/self/fd`` counts its descriptors (and the clients', closed by then); the 10,000
+connections' runs in a process of its own (``served_apart.py``), which its ``/probe`` reports on.
 """
 
 from __future__ import annotations
