@@ -14,23 +14,10 @@ from typing import Any
 import pytest
 import trustme
 from uvicorn_apps import FLOOD_COUNT, FLOOD_MESSAGE, asgi_app
-from uvicorn_support import TIMEOUT, RawClient, Record, Running, http_exchange, run, serving
+from uvicorn_support import TIMEOUT, RawClient, Record, Running, http_exchange, run, serving, wait_until
 
 from ws4py.asyncio import ConnectionClosedError, connect
 from ws4py.protocol import BinaryReceived, ClientHandshake, CloseReceived, ConnectionFailed, TextReceived
-
-
-def wait_until(running: Running, predicate: Any, what: str) -> None:
-    """Poll ``predicate()`` on the server's loop until true, at most TIMEOUT seconds."""
-
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    try:
-        asyncio.run_coroutine_threadsafe(asyncio.wait_for(poll(), TIMEOUT), running.loop).result(TIMEOUT + 1)
-    except TimeoutError:
-        raise AssertionError(f"not within {TIMEOUT}s: {what}") from None
 
 
 def test_the_scope_has_every_key_of_the_spec_with_root_path_and_lifespan_state() -> None:

@@ -152,7 +152,11 @@ async def flood_route(scope: Scope, receive: Any, send: Any, record: Record, gat
     payload = b"x" * FLOOD_MESSAGE
     for sent in range(FLOOD_COUNT):
         record.put("sent", sent)
-        await send({"type": "websocket.send", "bytes": payload})
+        try:
+            await send({"type": "websocket.send", "bytes": payload})
+        except OSError as exc:  # the client left (spec 2.4)
+            record.put("send raised", exc)
+            raise  # as an app that does not catch it: the server must not treat it as a failure
     record.put("flooded")
     await _until_disconnect(receive, record)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import socket
 import threading
@@ -148,6 +149,31 @@ def serving(
         sock.close()
         assert not thread.is_alive(), "uvicorn's shutdown did not finish"
         assert not loop_errors, f"errors on the server's loop: {loop_errors}"
+
+
+def wait_until(running: Running, predicate: Callable[[], Any], what: str) -> None:
+    """Poll ``predicate()`` on the server's loop until true, at most TIMEOUT seconds."""
+
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run_coroutine_threadsafe(asyncio.wait_for(poll(), TIMEOUT), running.loop).result(TIMEOUT + 1)
+    except TimeoutError:
+        raise AssertionError(f"not within {TIMEOUT}s: {what}") from None
+
+
+def nothing_left(running: Running) -> None:
+    """Wait (bounded) until uvicorn tracks no connection and no task: every connection is over."""
+    state = running.server.server_state
+    wait_until(running, lambda: not state.connections and not state.tasks, "no connection or task left")
+
+
+def unmeasured_env() -> dict[str, str]:
+    """This environment without coverage's variables: under ``coverage run``, a server started in
+    a process of its own with it is not traced (the same code is measured in the other tests)."""
+    return {k: v for k, v in os.environ.items() if k not in ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")}
 
 
 # -- a raw client: the core's client handshake and frames on a plain socket ------------------

@@ -5,10 +5,16 @@
     uvicorn app:app --ws ws4py.server.uvicorn:WebSocketProtocol
     uvicorn.run(app, ws="ws4py.server.uvicorn:WebSocketProtocol")
 
-Under gunicorn, a worker class of your own sets it::
+Under gunicorn, a worker class of your own sets it (``UvicornWorker`` comes from the
+``uvicorn-worker`` package; uvicorn's own ``uvicorn.workers`` is deprecated), in
+``myapp/workers.py`` say::
 
-    class Worker(uvicorn.workers.UvicornWorker):
-        CONFIG_KWARGS = {"ws": "ws4py.server.uvicorn:WebSocketProtocol"}
+    from uvicorn_worker import UvicornWorker
+
+    class Worker(UvicornWorker):
+        CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "ws": "ws4py.server.uvicorn:WebSocketProtocol"}
+
+and gunicorn takes its dotted path: ``gunicorn -k myapp.workers.Worker myapp:app``.
 
 Every Starlette, FastAPI or other ASGI application then runs its WebSockets
 on ws4py's core (:mod:`ws4py.server.asgi` maps the ASGI messages). uvicorn's
