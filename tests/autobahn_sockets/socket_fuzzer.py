@@ -483,6 +483,25 @@ def play_against_server(case: Case, port: int, *, octet_wise: bool = False) -> P
     return Played(outcome, harness, testee)
 
 
+def play_cases_against_server(
+    cases: list[Case],
+    port: int,
+    grade: Callable[[Case, Outcome], list[str]],
+    through: str,
+    *,
+    octet_wise: bool = False,
+) -> None:
+    """Play every case against the server on ``port`` and grade each; one assertion listing
+    every case that failed (``through`` names the server in its message)."""
+    failures = []
+    for case in cases:
+        played = play_against_server(case, port, octet_wise=octet_wise)
+        found = played.harness + grade(case, played.outcome)
+        if found:
+            failures.append(f"{case.id}: {case.description}\n  " + "\n  ".join(found))
+    assert not failures, f"{len(failures)} of {len(cases)} cases failed through {through}:\n" + "\n".join(failures)
+
+
 def _volunteer(case: Case, answer: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
     """Add to the fuzzer's answer the server parameters the case's client options ask for.
 

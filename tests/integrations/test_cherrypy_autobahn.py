@@ -21,7 +21,7 @@ import test_autobahn_cases as plain_table
 import test_autobahn_deflate as deflate_table
 from autobahn import Case, problems
 from cherrypy_support import Servers
-from socket_fuzzer import play_against_server
+from socket_fuzzer import play_cases_against_server
 
 
 def _families(cases: Iterable[Case]) -> dict[str, list[Case]]:
@@ -38,13 +38,7 @@ DEFLATE = _families(deflate_table.CASES)
 
 
 def _play(cases: list[Case], port: int, grade, *, octet_wise: bool = False) -> None:  # type: ignore[no-untyped-def]
-    failures = []
-    for case in cases:
-        played = play_against_server(case, port, octet_wise=octet_wise)
-        found = played.harness + grade(case, played.outcome)
-        if found:
-            failures.append(f"{case.id}: {case.description}\n  " + "\n  ".join(found))
-    assert not failures, f"{len(failures)} of {len(cases)} cases failed through CherryPy:\n" + "\n".join(failures)
+    play_cases_against_server(cases, port, grade, "CherryPy", octet_wise=octet_wise)
 
 
 @pytest.mark.parametrize("family", sorted(PLAIN, key=int))

@@ -24,7 +24,7 @@ import pytest
 import test_autobahn_cases as plain_table
 import test_autobahn_deflate as deflate_table
 from autobahn import Case, Outcome, problems
-from socket_fuzzer import play_against_server
+from socket_fuzzer import play_cases_against_server
 from test_asyncio_cases import AsyncTestee, _register
 from uvicorn_support import Running, nothing_left, serving
 
@@ -77,13 +77,7 @@ def uvicorn_server() -> Iterator[Running]:
 
 
 def _play(cases: list[Case], port: int, grade: Callable[[Case, Outcome], list[str]]) -> None:
-    failures = []
-    for case in cases:
-        played = play_against_server(case, port)
-        found = played.harness + grade(case, played.outcome)
-        if found:
-            failures.append(f"{case.id}: {case.description}\n  " + "\n  ".join(found))
-    assert not failures, f"{len(failures)} of {len(cases)} cases failed through uvicorn:\n" + "\n".join(failures)
+    play_cases_against_server(cases, port, grade, "uvicorn")
 
 
 @pytest.mark.parametrize("family", sorted(PLAIN, key=int))
