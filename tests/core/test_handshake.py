@@ -17,6 +17,7 @@ from ws4py.protocol import (
     accept_key,
     frames,
 )
+from ws4py.protocol.handshake import check_extra_response_headers
 from ws4py.protocol.http11 import HeadReader
 
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -101,6 +102,38 @@ def test_accept_appends_extra_headers() -> None:
     raw = ServerHandshake().accept(make_request(), headers=[("Server", "ws4py")])
     response, _ = parse_response(raw)
     assert response.headers.get_all("Server") == ["ws4py"]
+
+
+def test_response_headers_follow_the_negotiated_fields_in_the_101() -> None:
+    server = ServerHandshake()
+    server.response_headers = [("Set-Cookie", "a=1"), ("X-Trace", "abc def")]
+    response, _ = parse_response(server.accept(make_request()))
+    assert response.headers.items()[-2:] == [("Set-Cookie", "a=1"), ("X-Trace", "abc def")]
+    assert response.headers.get_all("Sec-WebSocket-Accept") == [RFC_ACCEPT]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        ("Sec-WebSocket-Protocol", "chat"),  # chosen with select_subprotocol, never as a header
+        ("connection", "close"),
+        ("SEC-WEBSOCKET-EXTENSIONS", "permessage-deflate"),
+        ("Sec-WebSocket-Accept", RFC_ACCEPT),
+        ("Upgrade", "h2c"),
+        ("X-Ok", "a\r\nSet-Cookie: injected=1"),  # response splitting
+        ("Bad Name", "x"),
+        ("X-Nul", "a\x00b"),
+        ("X-Wide", "\u20ac"),
+    ],
+)
+def test_extra_response_headers_that_would_break_the_101_are_refused(field: tuple[str, str]) -> None:
+    with pytest.raises(ValueError):
+        check_extra_response_headers([field])
+    server = ServerHandshake()
+    server.response_headers = [field]
+    with pytest.raises(HandshakeError) as info:
+        server.accept(make_request())
+    assert info.value.status == 500
 
 
 def test_accept_without_a_complete_request_raises() -> None:

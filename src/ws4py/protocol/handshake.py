@@ -22,14 +22,53 @@ from ..exc import HandshakeError
 from .connection import Connection, Role
 from .deflate import EXTENSION_NAME, DeflateOptions, PerMessageDeflate
 from .headers import Headers, parse_extensions, split_tokens
-from .http11 import MAX_HEADERS, MAX_SIZE, HeadReader, Request, Response, serialize_request, serialize_response
+from .http11 import (
+    MAX_HEADERS,
+    MAX_SIZE,
+    HeadReader,
+    Request,
+    Response,
+    check_field,
+    serialize_request,
+    serialize_response,
+)
 
-__all__ = ["WS_KEY", "WS_VERSION", "accept_key", "ServerHandshake", "ClientHandshake"]
+__all__ = [
+    "HANDSHAKE_RESPONSE_FIELDS",
+    "WS_KEY",
+    "WS_VERSION",
+    "accept_key",
+    "check_extra_response_headers",
+    "ServerHandshake",
+    "ClientHandshake",
+]
 
 WS_KEY = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 WS_VERSION = (13,)
 
 SubprotocolSelector = Callable[[list[str]], "str | None"]
+
+#: The fields of the 101 response that the handshake itself sets (lower case): the extra
+#: fields an application adds may not name them (the subprotocol is chosen with
+#: ``select_subprotocol``, the extensions are negotiated).
+HANDSHAKE_RESPONSE_FIELDS = frozenset(
+    ("upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol", "sec-websocket-extensions")
+)
+
+
+def check_extra_response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``headers`` as a list, once checked as extra fields of a 101 response.
+
+    Raises ``ValueError`` for a field the handshake sets itself (see
+    :data:`HANDSHAKE_RESPONSE_FIELDS`) and for a name or value that is not a
+    valid header field (RFC 9110 5.1 and 5.5: a token, no control characters).
+    """
+    checked = list(headers)
+    for name, value in checked:
+        check_field(name, value)
+        if name.lower() in HANDSHAKE_RESPONSE_FIELDS:
+            raise ValueError(f"the handshake sets {name} itself: it cannot be an extra response header")
+    return checked
 
 
 def accept_key(key: str | bytes) -> str:
@@ -72,7 +111,10 @@ class ServerHandshake:
     permessage-deflate, or ``None``. ``origins``, when given, lists the
     allowed ``Origin`` values (``None`` in it allows requests without one),
     compared without regard to case (RFC 6454 serialises scheme and host in
-    lower case); others get 403.
+    lower case); others get 403. ``response_headers`` are extra fields of the
+    101 response, after the negotiated ones (checked with
+    :func:`check_extra_response_headers` when the response is made: a bad one
+    refuses the handshake with 500).
     """
 
     def __init__(
@@ -93,6 +135,7 @@ class ServerHandshake:
         self.request: Request | None = None
         self.subprotocol: str | None = None
         self.extensions: list[PerMessageDeflate] = []
+        self.response_headers: list[tuple[str, str]] = []
 
     @property
     def leftover(self) -> bytes:
@@ -174,6 +217,11 @@ class ServerHandshake:
                     response.append(("Sec-WebSocket-Extensions", agreed[0]))
                     self.extensions.append(agreed[1])
                     break
+        if self.response_headers:
+            try:
+                response += check_extra_response_headers(self.response_headers)
+            except ValueError as exc:
+                raise HandshakeError(str(exc), 500) from None
         return response
 
     def accept(self, request: Request | None = None, headers: Iterable[tuple[str, str]] = ()) -> bytes:

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from ..exc import HandshakeError
 from .headers import Headers
 
-__all__ = ["Request", "Response", "HeadReader", "serialize_request", "serialize_response", "REASONS"]
+__all__ = [
+    "Request",
+    "Response",
+    "HeadReader",
+    "check_field",
+    "serialize_request",
+    "serialize_response",
+    "REASONS",
+]
 
 MAX_LINE = 8192
 MAX_HEADERS = 128
@@ -144,6 +152,23 @@ class HeadReader:
             raise HandshakeError(f"invalid status line: {lines[0][:100]!r}", 0)
         headers = _parse_fields(lines[1:], self.max_headers)
         return Response(int(match.group(2)), match.group(3).decode("latin-1"), headers)
+
+
+def check_field(name: str, value: str) -> None:
+    """Raise ``ValueError`` unless ``name: value`` is a valid header field to send.
+
+    The name a token, the value visible characters (Latin-1) separated by
+    spaces or tabs, with no control character (RFC 9110 5.1 and 5.5): what the
+    parser of the other side accepts.
+    """
+    try:
+        raw_name, raw_value = name.encode("latin-1"), value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"header field {name!r} is not Latin-1") from None
+    if not _FIELD_NAME.fullmatch(raw_name):
+        raise ValueError(f"invalid header field name {name!r}")
+    if raw_value and not _FIELD_VALUE.fullmatch(raw_value):
+        raise ValueError(f"invalid value in header field {name!r}")
 
 
 def _breaks_a_line(text: str) -> bool:
