@@ -15,6 +15,11 @@ Other greenlets may send, close or terminate the websocket: what has to
 run in the driving greenlet is queued (:meth:`GreenletLoop.call_soon`) and
 the loop woken up.
 
+After a read the hub keeps polling without sleeping for
+:attr:`GreenletLoop.busy_poll` (100 µs; one deadline per hub), as the
+threaded :class:`~ws4py.loop.EventLoop` does: the next message of a
+conversation is seen at once instead of after a wake-up of the thread.
+
 Why not :meth:`WebSocket.run() <ws4py.websocket.WebSocket.run>` (a private
 :class:`~ws4py.loop.EventLoop` per websocket) in the greenlet, under
 monkey-patching: it works, but each connection then holds a poller, a
@@ -40,6 +45,7 @@ from gevent.monkey import get_original
 from gevent import get_hub, getcurrent
 
 from .channel import READ, WRITE, Channel
+from .loop import spare_cpu
 
 __all__ = ["GreenletLoop", "busy_polling", "read_buffer"]
 
@@ -82,14 +88,16 @@ class _HubSpinner:
             self.watcher.stop()
 
 
-_spinners: weakref.WeakKeyDictionary[Any, _HubSpinner] = weakref.WeakKeyDictionary()
+_spinners: weakref.WeakKeyDictionary[Any, _HubSpinner | None] = weakref.WeakKeyDictionary()
 
 
-def _spinner(hub: Any) -> _HubSpinner:
-    spinner = _spinners.get(hub)
-    if spinner is None:
-        spinner = _spinners[hub] = _HubSpinner(hub)
-    return spinner
+def _spinner(hub: Any) -> _HubSpinner | None:
+    """The hub's spinner, made once; ``None`` in a process bound to one CPU (see ``spare_cpu``)."""
+    try:
+        return _spinners[hub]
+    except KeyError:
+        spinner = _spinners[hub] = _HubSpinner(hub) if spare_cpu() else None
+        return spinner
 
 
 def busy_polling() -> bool:
@@ -118,8 +126,9 @@ class GreenletLoop:
     corks_all_writes = True
     #: Seconds the hub keeps polling without sleeping after this loop handled a read,
     #: before it sleeps (as :attr:`ws4py.loop.EventLoop.busy_poll`, which says why);
-    #: 0 turns it off. One deadline per hub: the busy polling costs at most this much
-    #: CPU per burst of activity of all its connections together.
+    #: 0 turns it off, and so does a process bound to one CPU. One deadline per hub:
+    #: the busy polling costs at most this much CPU per burst of activity of all its
+    #: connections together.
     busy_poll = 0.0001
 
     def __init__(self) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import os
 import socket
 import threading
 import time
@@ -24,9 +25,22 @@ from typing import Any
 from .channel import READ, WRITE, Channel
 from .pollers import Poller, default_poller
 
-__all__ = ["EventLoop"]
+__all__ = ["EventLoop", "spare_cpu"]
 
 logger = logging.getLogger("ws4py")
+
+
+def spare_cpu() -> bool:
+    """Whether this process may run on more than one CPU: busy polling needs one to spare.
+
+    On a single CPU it would only delay the peer it waits for (another process on
+    the same CPU), as a spin lock on a single CPU does, so it is turned off there.
+    """
+    try:
+        return len(os.sched_getaffinity(0)) > 1
+    except (AttributeError, OSError):  # not Linux
+        return (os.cpu_count() or 1) > 1
+
 
 #: Held by the one loop of the process that polls busily (see EventLoop.busy_poll): several
 #: threads doing so would pass the GIL back and forth, each slowing the others down.
@@ -65,7 +79,8 @@ class EventLoop:
     #: sees it at once: waking a sleeping thread (a CPU gone idle, in a virtual
     #: machine a halted virtual CPU) takes tens of microseconds, often more than
     #: handling the message. It costs at most this much CPU per burst of activity;
-    #: an idle loop sleeps as before.
+    #: an idle loop sleeps as before. Off in a process bound to one CPU (see
+    #: :func:`spare_cpu`), and done by one loop of the process at a time.
     busy_poll = 0.0001
 
     def __init__(
@@ -181,7 +196,7 @@ class EventLoop:
         calls = self._calls
         timers = self._timers
         service = self._service
-        busy_poll = self.busy_poll
+        busy_poll = self.busy_poll if spare_cpu() else 0.0
         active = False
         while True:
             if self._dirty:

@@ -197,7 +197,9 @@ class WebSocket(ClassicCallbacks):
     def local_address(self) -> Any:
         """The socket's own address: ``(host, port)``, or a path for a Unix socket.
 
-        Kept once known, so it is still there in :meth:`closed`.
+        Kept once known, and taken before the socket closes when the class has a
+        :meth:`closed` of its own, so it is still there in :meth:`closed`; after the
+        end, ``None`` if it was never asked for before.
         """
         if self._local_address is None:
             self._local_address = address_of(getattr(self.sock, "getsockname", None))
@@ -205,7 +207,8 @@ class WebSocket(ClassicCallbacks):
 
     @property
     def peer_address(self) -> Any:
-        """The peer's address: ``(host, port)``, or a path for a Unix socket (kept once known)."""
+        """The peer's address: ``(host, port)``, or a path for a Unix socket (kept as
+        :attr:`local_address` is)."""
         if self._peer_address is None:
             self._peer_address = address_of(getattr(self.sock, "getpeername", None))
         return self._peer_address
@@ -765,7 +768,9 @@ class WebSocket(ClassicCallbacks):
             loop.detach(self)
         sock = self.sock
         if sock is not None:
-            self.local_address, self.peer_address  # noqa: B018 - kept for closed() and logs
+            if type(self).closed is not ClassicCallbacks.closed:
+                # Kept for closed(), which may ask (two system calls: not for a closed() that cannot).
+                self.local_address, self.peer_address  # noqa: B018
             with self._lock, contextlib.suppress(OSError):  # TLS: not while a send is in OpenSSL
                 sock.close()
         code = protocol.close_code if protocol.close_code is not None else 1006

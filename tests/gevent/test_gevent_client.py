@@ -6,6 +6,7 @@ trustme CA, wss://) and reports each; every test here asserts one of them.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Any
@@ -52,3 +53,23 @@ def test_gevent_client_refuses_to_connect_without_monkey_patching() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert "monkey.patch_all()" in result.stdout, (result.stdout, result.stderr)
+
+
+@pytest.mark.skipif(len(getattr(os, "sched_getaffinity", lambda _: ())(0)) < 2, reason="needs two CPUs")
+def test_a_gevent_process_bound_to_one_cpu_never_polls_busily(gevent_server: GeventServer) -> None:
+    """On one CPU the hub's busy polling would only delay the peer it waits for."""
+    code = (
+        "import os\n"
+        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+        "from gevent import monkey; monkey.patch_all()\n"
+        "from ws4py.client.geventclient import WebSocketClient\n"
+        "from ws4py.geventloop import GreenletLoop, busy_polling\n"
+        "GreenletLoop.busy_poll = 5.0\n"
+        f"client = WebSocketClient('ws://127.0.0.1:{gevent_server.port}/echo')\n"
+        "client.connect()\n"
+        "client.send('hello')\n"
+        "print(client.receive(), busy_polling())\n"
+        "client.close()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert result.stdout.split() == ["hello", "False"], (result.stdout, result.stderr)

@@ -174,6 +174,29 @@ def test_slow_and_silent_handshakes_delay_no_one_and_are_dropped(start_server, t
     slow.close()
 
 
+def test_a_request_head_trickled_byte_by_byte_is_dropped_at_the_timeout(start_server) -> None:  # type: ignore[no-untyped-def]
+    """The timeout bounds the whole head, not each read: a byte every 0.1 s does not keep it alive."""
+    server = start_server("--handshake-timeout", "1.0")
+    trickle = connect_raw(server.port)
+    head = b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"x" * 1000
+    trickle.settimeout(0.1)
+    sent = 0
+    try:
+        for byte in head:  # 100 s at this pace, were it not dropped
+            trickle.sendall(bytes([byte]))
+            sent += 1
+            try:
+                if trickle.recv(4096) == b"" or sent > 60:
+                    break  # dropped (an EOF), or the answer to a head it took (a 400 then EOF)
+            except TimeoutError:
+                continue
+    except OSError:
+        pass  # reset while sending: dropped
+    finally:
+        trickle.close()
+    assert sent <= 60, f"still reading the head after {sent} bytes, one every 0.1 s (timeout 1 s)"
+
+
 def test_peer_that_never_reads_during_a_broadcast_is_dropped_with_1008(start_server) -> None:  # type: ignore[no-untyped-def]
     server = start_server()
     reader = PathClient(server.port, "/broadcast")

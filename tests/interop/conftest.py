@@ -8,20 +8,16 @@ on the PATH.
 
 from __future__ import annotations
 
-import fcntl
-import json
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from wsgiref.simple_server import make_server
 
 import pytest
 from interop_peers import (
-    NODE_DIR,
     Journal,
     JournalEchoWebSocket,
     Server,
+    node_with_ws,
     start_node_server,
     start_websockets_asyncio,
     start_websockets_sync,
@@ -30,40 +26,11 @@ from interop_peers import (
 from ws4py.server.wsgirefserver import WebSocketWSGIRequestHandler, WSGIServer
 from ws4py.server.wsgiutils import WebSocketWSGIApplication
 
-NPM_TIMEOUT = 180
-
-
-def _ws_installed() -> bool:
-    manifest = NODE_DIR / "node_modules" / "ws" / "package.json"
-    try:
-        return json.loads(manifest.read_text())["version"].startswith("8.")
-    except (OSError, ValueError, KeyError):
-        return False
-
 
 @pytest.fixture(scope="session")
 def node() -> str:
     """The ``node`` executable, with ``ws`` 8 installed for the scripts of ``tests/interop/node``."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("Node.js and npm are needed for the Node `ws` peers, and `node` or `npm` is not on the PATH")
-    # One installer at a time, should two test runs start together.
-    with open(NODE_DIR / "package.json") as manifest:
-        fcntl.flock(manifest, fcntl.LOCK_EX)
-        try:
-            if not _ws_installed():
-                result = subprocess.run(
-                    [npm, "install", "--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error"],
-                    cwd=NODE_DIR,
-                    capture_output=True,
-                    text=True,
-                    timeout=NPM_TIMEOUT,
-                )
-                if result.returncode != 0 or not _ws_installed():
-                    pytest.fail(f"npm install of ws failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-        finally:
-            fcntl.flock(manifest, fcntl.LOCK_UN)
-    return node
+    return node_with_ws()
 
 
 @pytest.fixture(scope="session")

@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import json
 import queue
 import selectors
+import shutil
 import socket
 import subprocess
 import threading
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import websocket as websocket_client
 import websockets
 from websockets.asyncio.server import ServerConnection as AsyncServerConnection
@@ -261,6 +264,42 @@ def start_websockets_asyncio(compression: bool) -> Server:
 
 
 # -- Node ------------------------------------------------------------------------------------
+
+
+NPM_TIMEOUT = 180
+
+
+def _ws_installed() -> bool:
+    manifest = NODE_DIR / "node_modules" / "ws" / "package.json"
+    try:
+        return json.loads(manifest.read_text())["version"].startswith("8.")
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def node_with_ws() -> str:
+    """The ``node`` executable, with ``ws`` 8 installed for the scripts of ``tests/interop/node``
+    (installed by npm the first time; the test is skipped without node or npm)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("Node.js and npm are needed for the Node `ws` peers, and `node` or `npm` is not on the PATH")
+    # One installer at a time, should two test runs start together.
+    with open(NODE_DIR / "package.json") as manifest:
+        fcntl.flock(manifest, fcntl.LOCK_EX)
+        try:
+            if not _ws_installed():
+                result = subprocess.run(
+                    [npm, "install", "--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error"],
+                    cwd=NODE_DIR,
+                    capture_output=True,
+                    text=True,
+                    timeout=NPM_TIMEOUT,
+                )
+                if result.returncode != 0 or not _ws_installed():
+                    pytest.fail(f"npm install of ws failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        finally:
+            fcntl.flock(manifest, fcntl.LOCK_UN)
+    return node
 
 
 class NodeProcess:

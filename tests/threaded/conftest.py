@@ -59,7 +59,7 @@ def no_leaked_threads_or_sockets() -> Iterator[None]:
 
 @pytest.fixture
 def serve() -> Iterator[ServeFactory]:
-    """Start servers: ``serve(handler_cls, protocols=, extensions=, poller=, ssl_context=, host=)``."""
+    """Start servers: ``serve(handler_cls, protocols=, extensions=, poller=, ssl_context=, host=, busy_poll=)``."""
     servers: list[Server] = []
 
     def start(*args: Any, **kwargs: Any) -> Server:

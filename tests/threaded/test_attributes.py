@@ -15,10 +15,11 @@ from threaded_support import (
     ServeFactory,
     Server,
     switching_protocols,
+    wait_until,
 )
 
 from ws4py import format_addresses
-from ws4py.websocket import WebSocket
+from ws4py.websocket import EchoWebSocket, WebSocket
 
 
 def test_sock_is_the_connected_socket(connect: Any) -> None:
@@ -88,12 +89,28 @@ def test_addresses_are_still_known_in_closed(serve: ServeFactory) -> None:
     server = serve(RemembersAddresses)
     peer = RawClient(server.port)
     with peer.sock:
-        ws = server.accept()
-        expected = (ws.local_address, ws.peer_address, format_addresses(ws))
+        ws = server.accept()  # its addresses never asked for before the end
+        local, remote = peer.sock.getpeername(), peer.sock.getsockname()
         peer.send_close()
         peer.recv_frame()
         ws.wait_closed()
-    assert ws.addresses_in_closed == expected
+    assert ws.addresses_in_closed[:2] == (local, remote)
+    assert f"{remote[0]}:{remote[1]}" in ws.addresses_in_closed[2]
+
+
+def test_a_websocket_without_a_closed_of_its_own_keeps_only_the_addresses_asked_for(serve: ServeFactory) -> None:
+    """Taking them costs two system calls per connection: only for a closed() that may ask."""
+    server = serve(EchoWebSocket)
+    peer = RawClient(server.port)
+    with peer.sock:
+        ws = server.accept()
+        remote = peer.sock.getsockname()
+        assert ws.peer_address == remote  # asked for: kept
+        peer.send_close()
+        peer.recv_frame()
+        wait_until(lambda: ws.terminated, what="the websocket to end")
+    assert ws.peer_address == remote
+    assert ws.local_address is None, "never asked for, yet taken before the socket closed"
 
 
 def test_protocols_and_extensions_are_empty_lists_without_negotiation(connect: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -454,11 +455,22 @@ class RecordingPoller(EPollPoller):
         return len(timeouts) == len(self.found) + 1 and timeouts[-1] is None
 
 
-def _polls_after_a_message(server: Server, busy_poll: float) -> list[tuple[float | None, bool]]:
-    """A client manager's polls, from the one that wakes for a message to the one it sleeps in."""
+def _polls_after_a_message(
+    server: Server, busy_poll: float, cpus: set[int] | None = None
+) -> list[tuple[float | None, bool]]:
+    """A client manager's polls, from the one that wakes for a message to the one it sleeps in;
+    its thread bound to ``cpus`` if given."""
     poller = RecordingPoller()
     m = WebSocketManager(poller, busy_poll=busy_poll)
-    m.start()
+    if cpus is None:
+        m.start()
+    else:
+        mine = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, cpus)  # a new thread takes its creator's
+        try:
+            m.start()
+        finally:
+            os.sched_setaffinity(0, mine)
     try:
         client = _managed_client(m, server.url())
         ws = server.accept()
@@ -473,7 +485,8 @@ def _polls_after_a_message(server: Server, busy_poll: float) -> list[tuple[float
         m.join(TIMEOUT)
 
 
-def test_after_a_message_the_manager_polls_without_sleeping_before_it_sleeps(server: Server) -> None:
+def test_after_a_message_the_manager_polls_without_sleeping_before_it_sleeps(serve: ServeFactory) -> None:
+    server = serve(busy_poll=0)  # a server that never holds the busy polling itself
     polls = _polls_after_a_message(server, busy_poll=0.05)
     assert polls[0] == (None, True), polls  # woken by the message
     spins = polls[1:]
@@ -481,12 +494,20 @@ def test_after_a_message_the_manager_polls_without_sleeping_before_it_sleeps(ser
     assert all(timeout == 0 and not found for timeout, found in spins), polls
 
 
-def test_with_busy_poll_0_the_manager_sleeps_right_after_a_message(server: Server) -> None:
-    assert _polls_after_a_message(server, busy_poll=0) == [(None, True)]
+def test_with_busy_poll_0_the_manager_sleeps_right_after_a_message(serve: ServeFactory) -> None:
+    assert _polls_after_a_message(serve(busy_poll=0), busy_poll=0) == [(None, True)]
 
 
-def test_only_one_manager_of_the_process_polls_busily_at_a_time(server: Server) -> None:
+@pytest.mark.skipif(len(getattr(os, "sched_getaffinity", lambda _: ())(0)) < 2, reason="needs two CPUs")
+def test_a_manager_bound_to_one_cpu_never_polls_busily(serve: ServeFactory) -> None:
+    """On one CPU busy polling would only delay the peer it waits for."""
+    one_cpu = {min(os.sched_getaffinity(0))}
+    assert _polls_after_a_message(serve(busy_poll=0), busy_poll=0.05, cpus=one_cpu) == [(None, True)]
+
+
+def test_only_one_manager_of_the_process_polls_busily_at_a_time(serve: ServeFactory) -> None:
     """Two threads polling busily would pass the GIL back and forth: the second one sleeps."""
+    server = serve(busy_poll=0)
     pollers = [RecordingPoller(), RecordingPoller()]
     managers = [WebSocketManager(poller, busy_poll=0.5) for poller in pollers]
     try:

@@ -197,6 +197,7 @@ def start_server(
     poller: Poller | None = None,
     ssl_context: ssl.SSLContext | None = None,
     host: str = "127.0.0.1",
+    busy_poll: float | None = None,
 ) -> Server:
     """A wsgiref :class:`WSGIServer` with its manager, serving on a thread of its own."""
     server_class = _IPv6WSGIServer if ":" in host else WSGIServer
@@ -205,10 +206,10 @@ def start_server(
     httpd.set_app(app)
     if ssl_context is not None:
         httpd.socket = ssl_context.wrap_socket(httpd.socket, server_side=True)
-    if poller is None:
+    if poller is None and busy_poll is None:
         httpd.initialize_websockets_manager()
     else:
-        httpd.manager = WebSocketManager(poller)
+        httpd.manager = WebSocketManager(poller, busy_poll=busy_poll)
         httpd.manager.start()
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="wsgiref-server", daemon=True

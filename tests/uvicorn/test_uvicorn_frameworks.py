@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
 import websockets
+from interop_peers import NodeClient
 from uvicorn_apps import FRAMEWORKS
 from uvicorn_support import Record, Running, http_exchange, run, serving
 
@@ -34,7 +36,7 @@ def served(server: tuple[Running, Record]) -> tuple[Running, Record]:
     return server
 
 
-def test_echo_text_and_bytes_with_ws4py_and_websockets_clients(served: tuple[Running, Record]) -> None:
+def test_echo_text_and_bytes_with_ws4py_websockets_and_aiohttp_clients(served: tuple[Running, Record]) -> None:
     running, record = served
 
     async def ws4py_client() -> list[str | bytes]:
@@ -49,9 +51,17 @@ def test_echo_text_and_bytes_with_ws4py_and_websockets_clients(served: tuple[Run
             await conn.send(b"bytes")
             return [await conn.recv(), await conn.recv()]
 
+    async def aiohttp_client() -> list[str | bytes]:
+        async with aiohttp.ClientSession() as session, session.ws_connect(running.url("/echo")) as conn:
+            await conn.send_str("from aiohttp")
+            await conn.send_bytes(b"\x01" * 70_000)
+            return [(await conn.receive()).data, (await conn.receive()).data]
+
     assert run(ws4py_client()) == ["héllo", b"\x00\xff" * 1000]
     assert record.get() == ("disconnect", 1000, "")
     assert run(websockets_client()) == ["text", b"bytes"]
+    assert record.get() == ("disconnect", 1000, "")
+    assert run(aiohttp_client()) == ["from aiohttp", b"\x01" * 70_000]
     assert record.get() == ("disconnect", 1000, "")
 
 
@@ -136,3 +146,17 @@ def test_app_failures_answer_500_before_and_close_1011_after_and_the_server_goes
 
     assert run(still_serving()) == "still here"
     assert record.get() == ("disconnect", 1000, "")
+
+
+def test_nodes_ws_client_echoes_with_permessage_deflate(served: tuple[Running, Record], node: str) -> None:
+    running, record = served
+    client = NodeClient(running.url("/echo"), node)
+    try:
+        assert client.extensions_header.startswith("permessage-deflate")
+        client.send("from node")
+        client.send(b"\x02" * 100_000)
+        assert [client.recv(), client.recv()] == ["from node", b"\x02" * 100_000]
+        client.close(4003, "node leaves")
+    finally:
+        client.shutdown()
+    assert record.get() == ("disconnect", 4003, "node leaves")

@@ -66,7 +66,11 @@ async def scope_route(scope: Scope, receive: Any, send: Any, record: Record, gat
 
 
 async def echo_route(scope: Scope, receive: Any, send: Any, record: Record, gates: Any) -> None:
-    await send({"type": "websocket.accept"})
+    try:
+        await send({"type": "websocket.accept"})
+    except OSError:
+        record.put("gone before the accept")
+        return
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
@@ -148,7 +152,11 @@ async def flood_route(scope: Scope, receive: Any, send: Any, record: Record, gat
     payload = b"x" * FLOOD_MESSAGE
     for sent in range(FLOOD_COUNT):
         record.put("sent", sent)
-        await send({"type": "websocket.send", "bytes": payload})
+        try:
+            await send({"type": "websocket.send", "bytes": payload})
+        except OSError as exc:  # the client left (spec 2.4)
+            record.put("send raised", exc)
+            raise  # as an app that does not catch it: the server must not treat it as a failure
     record.put("flooded")
     await _until_disconnect(receive, record)
 
@@ -169,7 +177,25 @@ async def sink_route(scope: Scope, receive: Any, send: Any, record: Record, gate
         count += 1
 
 
+async def slow_accept_route(scope: Scope, receive: Any, send: Any, record: Record, gates: Any) -> None:
+    """Accepts once the test opens its gate, then echoes; or reports the end if the client left first."""
+    gate = gates["slow-accept"] = asyncio.Event()
+    waiting = asyncio.ensure_future(receive())  # the end of the connection, if it comes first
+    record.put("deciding")
+    opened = asyncio.ensure_future(gate.wait())
+    await asyncio.wait([waiting, opened], return_when=asyncio.FIRST_COMPLETED)
+    if waiting.done():
+        opened.cancel()
+        record.put("left", waiting.result())
+        return
+    await send({"type": "websocket.accept"})
+    message = await waiting
+    await send({"type": "websocket.send", "text": message["text"]})
+    await _until_disconnect(receive, record)
+
+
 ROUTES = {
+    "/slow-accept": slow_accept_route,
     "/scope": scope_route,
     "/echo": echo_route,
     "/subprotocol": subprotocol_route,

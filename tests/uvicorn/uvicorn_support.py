@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import socket
 import threading
@@ -93,12 +94,24 @@ class Running:
 
 @contextlib.contextmanager
 def serving(
-    app: Any, *, ws: str = WS4PY, http: str = "h11", loop: str = "asyncio", **settings: Any
+    app: Any,
+    *,
+    ws: str = WS4PY,
+    http: str = "h11",
+    loop: str = "asyncio",
+    sockets: list[socket.socket] | None = None,
+    **settings: Any,
 ) -> Iterator[Running]:
-    """uvicorn serving ``app`` with ``ws`` on 127.0.0.1 in a thread; shut down gracefully on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    """uvicorn serving ``app`` with ``ws`` in a thread; shut down gracefully on exit.
+
+    On a socket bound to 127.0.0.1 here, or on the bound ``sockets`` given (a Unix socket).
+    """
+    if sockets is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sockets = [sock]
+    sock = sockets[0]
     settings.setdefault("lifespan", "off")
     config = uvicorn.Config(app, ws=ws, http=http, log_config=None, log_level="warning", **settings)
     server = uvicorn.Server(config)
@@ -111,7 +124,7 @@ def serving(
         server_loop = asyncio.get_running_loop()
         server_loop.set_exception_handler(lambda _loop, context: loop_errors.append(context))
         loops.put(server_loop)
-        await server.serve(sockets=[sock])
+        await server.serve(sockets=sockets)
 
     def target() -> None:
         if loop == "uvloop":
@@ -128,13 +141,39 @@ def serving(
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.005)
     try:
-        yield Running(server, sock.getsockname()[1], thread, server_loop)
+        port = sock.getsockname()[1] if sock.family == socket.AF_INET else 80
+        yield Running(server, port, thread, server_loop)
     finally:
         server.should_exit = True
         thread.join(TIMEOUT + 5)
         sock.close()
         assert not thread.is_alive(), "uvicorn's shutdown did not finish"
         assert not loop_errors, f"errors on the server's loop: {loop_errors}"
+
+
+def wait_until(running: Running, predicate: Callable[[], Any], what: str) -> None:
+    """Poll ``predicate()`` on the server's loop until true, at most TIMEOUT seconds."""
+
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run_coroutine_threadsafe(asyncio.wait_for(poll(), TIMEOUT), running.loop).result(TIMEOUT + 1)
+    except TimeoutError:
+        raise AssertionError(f"not within {TIMEOUT}s: {what}") from None
+
+
+def nothing_left(running: Running) -> None:
+    """Wait (bounded) until uvicorn tracks no connection and no task: every connection is over."""
+    state = running.server.server_state
+    wait_until(running, lambda: not state.connections and not state.tasks, "no connection or task left")
+
+
+def unmeasured_env() -> dict[str, str]:
+    """This environment without coverage's variables: under ``coverage run``, a server started in
+    a process of its own with it is not traced (the same code is measured in the other tests)."""
+    return {k: v for k, v in os.environ.items() if k not in ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")}
 
 
 # -- a raw client: the core's client handshake and frames on a plain socket ------------------

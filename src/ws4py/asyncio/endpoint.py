@@ -394,6 +394,8 @@ class Endpoint(WriteSide):
         action = core.transport_action
         if action is _CLOSE:
             transport.close()
+            # close() flushes the buffer first, which a peer that reads nothing never lets happen.
+            self._arm_close_timer()
         elif action is _HALF_CLOSE:
             # Our close frame goes out, then EOF; what the peer still sends is
             # read and dropped until it closes, or the close timer aborts.

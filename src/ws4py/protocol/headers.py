@@ -24,11 +24,16 @@ class Headers:
     __slots__ = ("_index", "_items")
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
-        self._items: list[tuple[str, str]] = []
+        self._items: list[tuple[str, str]] = list(items) if items else []
         # Lower-cased name -> its values: a handshake looks up a dozen names.
-        self._index: dict[str, list[str]] = {}
-        for name, value in items or ():
-            self.add(name, value)
+        index: dict[str, list[str]] = {}
+        for name, value in self._items:
+            values = index.get(lname := name.lower())
+            if values is None:
+                index[lname] = [value]
+            else:
+                values.append(value)
+        self._index = index
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))

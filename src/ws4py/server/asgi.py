@@ -50,6 +50,8 @@ __all__ = ["SPEC_VERSION", "ASGIApp", "ASGIWebSocket", "ClientDisconnected", "Me
 
 #: The version of the ASGI HTTP & WebSocket spec implemented (``scope["asgi"]["spec_version"]``).
 SPEC_VERSION = "2.5"
+#: Bytes a client may send before the 101 that are kept (reading pauses past them).
+EARLY_LIMIT = 64 * 1024
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -107,6 +109,27 @@ class ASGIWebSocket(ServerSide, Connection):
     override :meth:`default_headers` (fields every response carries).
     """
 
+    # Slots, like the connections it stands on: a server holds one per idle connection.
+    __slots__ = (
+        "_app_task",
+        "_asgi_handshake",
+        "_asgi_version",
+        "_connect_delivered",
+        "_connections",
+        "_decision",
+        "_denial",
+        "_disconnect",
+        "_early",
+        "_outcome",
+        "_phase",
+        "_root_path",
+        "_shutting_down",
+        "_state",
+        "_tasks",
+        "app",
+        "scope",
+    )
+
     def __init__(
         self,
         app: ASGIApp,
@@ -139,6 +162,8 @@ class ASGIWebSocket(ServerSide, Connection):
         self._disconnect: dict[str, Any] | None = None
         self._app_task: asyncio.Task[None] | None = None
         self._shutting_down = False
+        # Bytes that came while the app decides (None when not deciding); see data_received.
+        self._early: bytearray | None = None
 
     # -- what a server adds ----------------------------------------------------
 
@@ -159,8 +184,15 @@ class ASGIWebSocket(ServerSide, Connection):
             self._connections.add(self)
 
     def _start_app(self, _connection: Any, request: Request) -> asyncio.Future[Response | None]:
-        """The ``process_request`` hook of the handshake: run the application, wait for its answer."""
+        """The ``process_request`` hook of the handshake: run the application, wait for its answer.
+
+        Reading goes on meanwhile (the handshake paused it), so that a client that leaves is
+        seen at once: the application's ``receive()`` gets its disconnect, and its task ends.
+        """
         scope = self.scope = self._scope(request)
+        self._early = bytearray()
+        assert self._transport is not None
+        self._transport.resume_reading()
         task = self._app_task = self._loop.create_task(self._run_app(scope))
         if self._tasks is not None:
             self._tasks.add(task)
@@ -189,6 +221,17 @@ class ASGIWebSocket(ServerSide, Connection):
             "extensions": {"websocket.http.response": {}},
         }
 
+    def data_received(self, data: bytes | memoryview) -> None:
+        early = self._early
+        if early is not None and self._core is None:
+            # A client must wait for the 101 before it sends (RFC 6455 4.1); what a hasty one sends
+            # is kept for after the accept, up to EARLY_LIMIT, past which reading pauses.
+            early += data
+            if len(early) >= EARLY_LIMIT and self._transport is not None:
+                self._transport.pause_reading()
+            return
+        super().data_received(data)
+
     def _decide(self, answer: Response | None) -> None:
         """Give the handshake the application's answer; the client has gone if it cannot take it."""
         if self._decision.done():
@@ -203,6 +246,9 @@ class ASGIWebSocket(ServerSide, Connection):
         super()._opened()
         if not self._outcome.done():
             self._outcome.set_result(None)
+        early, self._early = self._early, None
+        if early:
+            self.data_received(bytes(early))
         task = self._app_task
         if self._shutting_down:
             self.start_close(1012)
@@ -211,6 +257,7 @@ class ASGIWebSocket(ServerSide, Connection):
 
     def _handshake_failed(self, exc: BaseException) -> None:
         super()._handshake_failed(exc)
+        self._early = None
         if not self._outcome.done():
             self._outcome.set_result(exc)
 

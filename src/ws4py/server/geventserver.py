@@ -42,12 +42,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections import deque
 from typing import Any
 
 from gevent.pool import Pool
 
-from gevent import Timeout, getcurrent, pywsgi
+from gevent import Timeout, get_hub, getcurrent, kill, pywsgi, sleep, spawn_raw
 
 from ..exc import HandshakeError
 from ..geventloop import GreenletLoop
@@ -58,7 +59,14 @@ from ..sockio import WOULD_BLOCK
 from ..websocket import WebSocket, broadcast
 from .wsgiutils import WebSocketWSGIApplication, request_from_environ
 
-__all__ = ["GEventWebSocketPool", "WSGIServer", "WebSocketServer", "WebSocketWSGIHandler", "WSGIWebSocket"]
+__all__ = [
+    "GEventWebSocketPool",
+    "HeadDeadlines",
+    "WSGIServer",
+    "WebSocketServer",
+    "WebSocketWSGIHandler",
+    "WSGIWebSocket",
+]
 
 logger = logging.getLogger("ws4py")
 
@@ -218,21 +226,18 @@ class WebSocketWSGIHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
     """pywsgi's handler; an upgrade request's websocket runs in its greenlet (see the module)."""
 
     _upgrade_headers: list[tuple[str, str]] | None = None
-    _head_timer: Any = None
     server: WSGIServer
 
     def handle_one_request(self) -> Any:
         # The whole head within the timeout (not per read: a trickle would never end it).
-        timer = Timeout.start_new(self.server.handshake_timeout, TimeoutError("no complete request head in time"))
-        self._head_timer = timer
+        self.server.head_deadlines.watch(getcurrent(), self.server.handshake_timeout)
         try:
             return super().handle_one_request()
         finally:
-            timer.close()
+            self.server.head_deadlines.forget(getcurrent())
 
     def get_environ(self) -> dict[str, Any]:
-        if self._head_timer is not None:
-            self._head_timer.close()  # the head is in
+        self.server.head_deadlines.forget(getcurrent())  # the head is in
         return super().get_environ()  # type: ignore[no-any-return]
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -320,6 +325,57 @@ class WebSocketWSGIHandler(pywsgi.WSGIHandler):  # type: ignore[misc]
             loop.start(websocket)  # the 101 goes out now; the caller's calls drive it from here
 
 
+class HeadDeadlines:
+    """The deadlines of the greenlets reading a request head: one greenlet, woken four
+    times per timeout while any is waiting, drops those past theirs.
+
+    A timer per request (gevent's ``Timeout``) costs more than the rest of the
+    handler's own work on a short-lived connection; a deadline here is a
+    dictionary entry. A greenlet is dropped between ``timeout`` and ``1.25 x
+    timeout`` after its head began, with :class:`TimeoutError` raised where it
+    blocks (pywsgi answers or closes, as for any error while reading).
+    """
+
+    def __init__(self) -> None:
+        self._deadlines: dict[Any, float] = {}
+        self._tick = 1.0
+        self._reaper: Any = None
+
+    def watch(self, greenlet: Any, timeout: float) -> None:
+        """Give ``greenlet`` until ``timeout`` seconds from now to finish its head."""
+        self._deadlines[greenlet] = time.monotonic() + timeout
+        self._tick = timeout / 4
+        if self._reaper is None:
+            self._reaper = spawn_raw(self._reap)
+
+    def forget(self, greenlet: Any) -> None:
+        """``greenlet`` has its head (or is gone)."""
+        self._deadlines.pop(greenlet, None)
+
+    def stop(self) -> None:
+        """Forget every deadline and stop the greenlet that checks them."""
+        self._deadlines.clear()
+        reaper, self._reaper = self._reaper, None
+        if reaper is not None:
+            kill(reaper)
+
+    def _reap(self) -> None:
+        deadlines = self._deadlines
+        throw_soon = get_hub().loop.run_callback
+        try:
+            while deadlines:
+                sleep(self._tick)
+                now = time.monotonic()
+                for greenlet, deadline in list(deadlines.items()):
+                    if deadline <= now:
+                        del deadlines[greenlet]
+                        # From the hub, as gevent's Timeout does: this greenlet carries on.
+                        throw_soon(greenlet.throw, TimeoutError("no complete request head in time"))
+        finally:
+            if self._reaper is getcurrent():
+                self._reaper = None
+
+
 class WSGIServer(pywsgi.WSGIServer):  # type: ignore[misc]
     """gevent's WSGI server with :class:`WebSocketWSGIHandler` and a :class:`GEventWebSocketPool`
     (``pool``) tracking the websockets; :meth:`stop` closes them with 1001."""
@@ -331,6 +387,8 @@ class WSGIServer(pywsgi.WSGIServer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pool = GEventWebSocketPool()
+        #: The request heads being read, each dropped at :attr:`handshake_timeout`.
+        self.head_deadlines = HeadDeadlines()
 
     def wrap_socket_and_handle(self, client_socket: Any, address: Any) -> Any:
         """On a TLS server, the TLS handshake too within :attr:`handshake_timeout`: a silent
@@ -360,6 +418,7 @@ class WSGIServer(pywsgi.WSGIServer):  # type: ignore[misc]
         """Stop listening, close every websocket with 1001 (waiting for the closing
         handshakes, bounded), then stop as gevent's server does."""
         self.close()
+        self.head_deadlines.stop()
         self.pool.clear()
         super().stop(timeout)
 

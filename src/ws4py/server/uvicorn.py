@@ -5,10 +5,16 @@
     uvicorn app:app --ws ws4py.server.uvicorn:WebSocketProtocol
     uvicorn.run(app, ws="ws4py.server.uvicorn:WebSocketProtocol")
 
-Under gunicorn, a worker class of your own sets it::
+Under gunicorn, a worker class of your own sets it (``UvicornWorker`` comes from the
+``uvicorn-worker`` package; uvicorn's own ``uvicorn.workers`` is deprecated), in
+``myapp/workers.py`` say::
 
-    class Worker(uvicorn.workers.UvicornWorker):
-        CONFIG_KWARGS = {"ws": "ws4py.server.uvicorn:WebSocketProtocol"}
+    from uvicorn_worker import UvicornWorker
+
+    class Worker(UvicornWorker):
+        CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "ws": "ws4py.server.uvicorn:WebSocketProtocol"}
+
+and gunicorn takes its dotted path: ``gunicorn -k myapp.workers.Worker myapp:app``.
 
 Every Starlette, FastAPI or other ASGI application then runs its WebSockets
 on ws4py's core (:mod:`ws4py.server.asgi` maps the ASGI messages). uvicorn's
@@ -22,7 +28,8 @@ answered gets 500, and each connection leaves ``server_state.connections``
 when its transport is gone, each application task ``server_state.tasks``
 when it returns.
 
-Tested with uvicorn 0.55 (the ``uvicorn`` extra pins ``>=0.30,<1``). The parts
+Tested with uvicorn 0.36 and 0.55 (the ``uvicorn`` extra pins ``>=0.36,<1``: 0.36 is the first
+to take an import string for ``ws``; before it, pass the class itself). The parts
 of uvicorn this module relies on that are not its documented API are listed in
 :data:`UVICORN_SEAMS`; ``tests/uvicorn/test_uvicorn_seams.py`` fails on a
 uvicorn that changes one of them.
@@ -35,8 +42,8 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..asyncio.options import Options, deflate_options
-from ..protocol import ServerHandshake
+from ..asyncio.options import Options
+from ..protocol import DeflateOptions, ServerHandshake
 from .asgi import ASGIWebSocket, ClientDisconnected
 
 if TYPE_CHECKING:
@@ -50,8 +57,8 @@ __all__ = ["UVICORN_SEAMS", "ClientDisconnected", "WebSocketProtocol"]
 UVICORN_SEAMS: dict[str, str] = {
     "upgrade": (
         "uvicorn's HTTP protocols (h11_impl, httptools_impl) hand over an upgrade as "
-        "ws_protocol_class(config=, server_state=, app_state=), then connection_made(transport), "
-        "transport.set_protocol(protocol), then data_received(the request head, re-serialised)"
+        "ws_protocol_class(config=, server_state=, app_state=), then connection_made(transport), then "
+        "transport.set_protocol(protocol) and data_received(the request head, re-serialised) in either order"
     ),
     "config": (
         "Config.loaded / Config.load() / Config.loaded_app (the wrapped ASGI 3 app) / Config.asgi_version "
@@ -68,6 +75,10 @@ UVICORN_SEAMS: dict[str, str] = {
 
 #: uvicorn has no setting for it: the closing handshake's bound, as its own implementations use.
 CLOSE_TIMEOUT = 10.0
+#: permessage-deflate when ``ws_per_message_deflate`` is on: 4 KiB windows and a small compressor
+#: (as uvicorn's websockets-based implementations configure it), about a tenth of the memory of
+#: RFC 7692's defaults per connection, at a slightly worse ratio.
+DEFLATE = DeflateOptions(server_max_window_bits=12, client_max_window_bits=12, memory_level=5)
 
 # The Options of each Config, made once: one frozen object shared by its connections.
 _OPTIONS: weakref.WeakKeyDictionary[Any, Options] = weakref.WeakKeyDictionary()
@@ -94,6 +105,8 @@ def _settings(config: Config) -> tuple[Options, bool]:
 class WebSocketProtocol(ASGIWebSocket):
     """The protocol uvicorn builds for each WebSocket upgrade (its ``ws`` setting)."""
 
+    __slots__ = ("server_state",)
+
     def __init__(
         self,
         config: Config,
@@ -104,7 +117,7 @@ class WebSocketProtocol(ASGIWebSocket):
         if not config.loaded:
             config.load()
         options, deflate = _settings(config)
-        handshake = ServerHandshake(compression=deflate_options("deflate" if deflate else None))
+        handshake = ServerHandshake(compression=DEFLATE if deflate else None)
         super().__init__(
             config.loaded_app,
             options,

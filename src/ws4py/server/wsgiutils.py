@@ -37,12 +37,15 @@ def request_from_environ(environ: dict[str, Any]) -> Request:
     ``Host: b`` as ``HTTP_HOST="a,b"``) comes back as its repeats, so the
     handshake refuses it as it refuses them on the other servers.
     """
-    headers = Headers()
+    fields: list[tuple[str, str]] = []
     for key, value in environ.items():
-        if key.startswith("HTTP_"):
+        if key[:5] == "HTTP_":
             name = key[5:].replace("_", "-")
-            for part in value.split(",") if key in _SINGLE_VALUED else (value,):
-                headers.add(name, part.strip())
+            if key in _SINGLE_VALUED and "," in value:
+                fields.extend((name, part.strip()) for part in value.split(","))
+            else:
+                fields.append((name, value.strip()))
+    headers = Headers(fields)
     target = environ.get("PATH_INFO", "/") or "/"
     if environ.get("QUERY_STRING"):
         target += "?" + environ["QUERY_STRING"]
