@@ -23,7 +23,7 @@ venvs="$here/.venvs"
 
 # uvicorn within the bounds of ws4py's extra `uvicorn` (pyproject.toml); the other packages uvicorn's --ws and
 # --loop choices need, and httptools, the HTTP parser every uvicorn column uses.
-UVICORN_PACKAGES="uvicorn>=0.30,<1 httptools websockets wsproto uvloop"
+UVICORN_PACKAGES="uvicorn>=0.36,<1 httptools websockets wsproto uvloop"
 
 if make_venv uvicorn; then
     # shellcheck disable=SC2086 # one requirement per word
