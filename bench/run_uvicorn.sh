@@ -4,7 +4,7 @@
 # default asyncio loop and on uvloop; ws4py.asyncio.serve alone and the C echo server (bench/servers/c_echo.c) as
 # references.
 #
-#   bench/run_uvicorn.sh             full run (about 20 minutes): prints the report, writes bench/results/uvicorn.md
+#   bench/run_uvicorn.sh             full run (about 12 minutes): prints the report, writes bench/results/uvicorn.md
 #   bench/run_uvicorn.sh --quick     smoke run: every row, tiny durations and counts, one repeat, writes nothing
 #   bench/run_uvicorn.sh --repeats 3 --rows idle --peers ws4py,sansio --output /tmp/idle.md
 #
