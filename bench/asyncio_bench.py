@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from harness import (
@@ -216,8 +216,11 @@ class Target:
     applies: Callable[[Row], bool]
     bound: float
     what: str  # e.g. "≥ 2x in every 16 B and 1 KiB echo row"
+    strict: bool = False  # the bound itself misses: above it (↑ rows), below it (↓ rows)
 
     def met(self, row: Row, value: float) -> bool:
+        if self.strict:
+            return value > self.bound if row.higher_is_better else value < self.bound
         return value >= self.bound if row.higher_is_better else value <= self.bound
 
     def margin(self, row: Row, value: float) -> float:
@@ -257,9 +260,28 @@ def short_row(row: Row) -> str:
 # -- reporting -------------------------------------------------------------------------
 
 
-def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, argv: Sequence[str]) -> str:
+@dataclass(frozen=True)
+class LoopReport:
+    """What a report of one section per event loop is made of (this benchmark's, bench/uvicorn_bench.py's)."""
+
+    title: str  # the first line, less "# "
+    script: str  # the command that makes it, e.g. "bench/run_asyncio.sh"
+    notes: Callable[[Collection[str]], str]  # what the "How to read it" paragraph says of the peers run (their keys)
+    ratios: tuple[tuple[str, str, str], ...]  # the ratio columns: (subject family, other family, title)
+    targets: tuple[Target, ...]  # each one of the ratio columns
+    family_names: Mapping[str, str]  # the peer families of the targets, by key: their names in the target lines
+    # In a missed target, what these families reach against the same peer (family key, name); a loop-less peer
+    # (the C server) by its key.
+    references: tuple[tuple[str, str], ...]
+
+
+def render_loops(
+    report: LoopReport, bench: Bench, machine: str, missing: dict[str, str], quick: bool, argv: Sequence[str]
+) -> str:
+    """The report: targets per loop, then per loop the results with the ratio columns, round trips and CPU."""
     peers = [p for p in bench.peers if isinstance(p, LoopPeer)]
     by_key = {p.key: p for p in peers}
+    loopless = {p.key for p in peers if p.loop == ""}
 
     def cell(row: Row, key: str) -> Cell | None:
         return bench.cells.get((row.label, key)) if key in by_key else None
@@ -273,15 +295,15 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
     def reference_ratios(row: Row, other: str, loop: str) -> str:
         """What the references reach against the same peer in a missed cell: "; Python floor 1.41x, C 1.82x"."""
         parts = []
-        for key, name in ((loop_key("floor", loop), "Python floor"), ("c", "C")):
-            value = ratio_value(row, key, other)
+        for family, name in report.references:
+            value = ratio_value(row, family if family in loopless else loop_key(family, loop), other)
             if value is not None:
                 parts.append(f"{name} {value:.2f}x")
         return "; " + ", ".join(parts) if parts else ""
 
-    out: list[str] = ["# asyncio servers: ws4py against websockets, aiohttp, picows and tornado", ""]
+    out: list[str] = [f"# {report.title}", ""]
     out += [f"Machine: {machine}", ""]
-    command = shlex.join(["bench/run_asyncio.sh", *argv])
+    command = shlex.join([report.script, *argv])
     repeats = sorted({r.repeats for r in bench.rows}, reverse=True)
     out += [
         f"Command: `{command}` (medians of {' or '.join(map(str, repeats))} interleaved runs per server and row"
@@ -303,14 +325,7 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
             if "c" in by_key
             else ""
         )
-        + (
-            "Python floor (reference), in the 16 B and 1 KiB echo rows: ws4py's handshake, then every frame echoed "
-            "with C parsing and framing and the two Python calls per read of a buffered protocol, nothing else; "
-            "what no Python server on that loop can beat, not a competitor and not in any ratio column. "
-            "A missed target shows, in brackets, what the Python floor and C reach against the same peer. "
-            if any(p.key.startswith("floor") for p in peers)
-            else ""
-        )
+        + report.notes(by_key)
         + "The method and every row: `bench/README.md`.",
         "",
     ]
@@ -321,13 +336,13 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
     out += ["## Targets", ""]
     for loop in loops:
         out += [f"{LOOP_TITLES[loop]}:", ""]
-        for target in TARGETS:
+        for target in report.targets:
             subject, other = loop_key(target.subject, loop), loop_key(target.other, loop)
             rows = [r for r in bench.rows if target.applies(r)]
             values = [(r, ratio_value(r, subject, other)) for r in rows]
             measured = [(r, v) for r, v in values if v is not None]
             absent = [r for r, v in values if v is None]
-            line = f"- {FAMILY_NAMES[target.subject]} / {FAMILY_NAMES[target.other]} {target.what}: "
+            line = f"- {report.family_names[target.subject]} / {report.family_names[target.other]} {target.what}: "
             if not rows:
                 line += "not evaluated (none of its rows was run)."
             elif not measured:
@@ -354,17 +369,17 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         names = [p.name for p in cols]
         out += [f"## {LOOP_TITLES[loop]}", "", "### Results", ""]
         out += [
-            "| Measurement | Unit | " + " | ".join(names) + " | " + " | ".join(t for _s, _o, t in RATIOS) + " |",
-            "|---|---|" + "---:|" * (len(cols) + len(RATIOS)),
+            "| Measurement | Unit | " + " | ".join(names) + " | " + " | ".join(t for _s, _o, t in report.ratios) + " |",
+            "|---|---|" + "---:|" * (len(cols) + len(report.ratios)),
         ]
         for row in bench.rows:
             cells = [value_cell(row, cell(row, p.key)) for p in cols]
             rendered = []
-            for base_s, base_o, _title in RATIOS:
+            for base_s, base_o, _title in report.ratios:
                 subject, other = loop_key(base_s, loop), loop_key(base_o, loop)
                 text = ratio(row, cell(row, subject), cell(row, other))
                 value = ratio_value(row, subject, other)
-                applying = [t for t in TARGETS if (t.subject, t.other) == (base_s, base_o) and t.applies(row)]
+                applying = [t for t in report.targets if (t.subject, t.other) == (base_s, base_o) and t.applies(row)]
                 if applying and value is not None:
                     text += " ✓" if applying[0].met(row, value) else " ✗"
                 rendered.append(text)
@@ -440,6 +455,33 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         out += ["", "## Failures and rows not measured", "", *failures]
     out.append("")
     return "\n".join(out)
+
+
+def python_floor_note(keys: Collection[str]) -> str:
+    """The "How to read it" words on this benchmark's references beyond the C server."""
+    if not any(key.startswith("floor") for key in keys):
+        return ""
+    return (
+        "Python floor (reference), in the 16 B and 1 KiB echo rows: ws4py's handshake, then every frame echoed "
+        "with C parsing and framing and the two Python calls per read of a buffered protocol, nothing else; "
+        "what no Python server on that loop can beat, not a competitor and not in any ratio column. "
+        "A missed target shows, in brackets, what the Python floor and C reach against the same peer. "
+    )
+
+
+REPORT = LoopReport(
+    title="asyncio servers: ws4py against websockets, aiohttp, picows and tornado",
+    script="bench/run_asyncio.sh",
+    notes=python_floor_note,
+    ratios=RATIOS,
+    targets=TARGETS,
+    family_names=FAMILY_NAMES,
+    references=(("floor", "Python floor"), ("c", "C")),
+)
+
+
+def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, argv: Sequence[str]) -> str:
+    return render_loops(REPORT, bench, machine, missing, quick, argv)
 
 
 # -- main ------------------------------------------------------------------------------

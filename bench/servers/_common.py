@@ -22,9 +22,15 @@ BROADCAST_COUNT = 100
 BROADCAST_PAYLOAD = "0123456789abcdef" * 4  # 64 B of ASCII
 
 
-def parse_args(description: str, *, loop_choice: bool = False, busy_poll_choice: bool = False) -> argparse.Namespace:
+def parse_args(
+    description: str,
+    *,
+    loop_choice: bool = False,
+    busy_poll_choice: bool = False,
+    more: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
     """``PORT [--broadcast]``; ``[--uvloop]`` with ``loop_choice``; ``[--busy-poll SECONDS]`` with
-    ``busy_poll_choice``."""
+    ``busy_poll_choice``; ``more(parser)`` adds a server's own options."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("port", type=int, help="TCP port on 127.0.0.1")
     parser.add_argument(
@@ -43,6 +49,8 @@ def parse_args(description: str, *, loop_choice: bool = False, busy_poll_choice:
             metavar="SECONDS",
             help="ws4py's busy_poll (how long its loops poll without sleeping after a read); its default if not given",
         )
+    if more is not None:
+        more(parser)
     return parser.parse_args()
 
 
