@@ -1,4 +1,4 @@
-"""Builds the optional C speed-ups; everything else is in pyproject.toml.
+"""Builds the optional C speed-ups (and the epoll busy poller); everything else is in pyproject.toml.
 
 Set WS4PY_BUILD_EXTENSION=no to skip the extension, =yes to make a failed
 build an error (the default is to fall back to pure Python quietly).
@@ -19,5 +19,15 @@ if build != "no":
             optional=build != "yes",
         )
     )
+    if os.name == "posix":
+        # Busy polling of an epoll set with the GIL released (Linux; elsewhere the module is empty).
+        ext_modules.append(
+            Extension(
+                "ws4py._busypoll",
+                sources=["src/ws4py/_busypoll.c"],
+                extra_compile_args=["-O2"],
+                optional=build != "yes",
+            )
+        )
 
 setup(ext_modules=ext_modules)

@@ -235,18 +235,14 @@ class EventLoop:
         poll = self.poller.poll
         if not _busy_polling.acquire(blocking=False):
             return poll(timeout)
-        clock = time.perf_counter
-        start = now = clock()
-        end = start + (busy_poll if timeout is None else min(busy_poll, timeout))
+        start = time.perf_counter()
         try:
-            while now < end:
-                ready = poll(0)
-                if ready:
-                    return ready
-                now = clock()
+            ready = self.poller.spin(busy_poll if timeout is None else min(busy_poll, timeout))
         finally:
             _busy_polling.release()
-        return poll(None if timeout is None else max(0.0, timeout - (now - start)))
+        if ready:
+            return poll(0)
+        return poll(None if timeout is None else max(0.0, timeout - (time.perf_counter() - start)))
 
     def _service(self, entry: _Entry, events: int) -> None:
         channel = entry.channel

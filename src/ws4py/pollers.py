@@ -9,7 +9,15 @@ system has.
 from __future__ import annotations
 
 import selectors
+import time
+from collections.abc import Callable
 from typing import Any
+
+_spin_epoll: Callable[[int, float], bool] | None
+try:
+    from ._busypoll import spin as _spin_epoll
+except ImportError:  # not built, or not Linux: Poller.spin polls from Python
+    _spin_epoll = None
 
 __all__ = [
     "READ",
@@ -48,6 +56,15 @@ class Poller:
     def poll(self, timeout: float | None = None) -> list[tuple[Any, int]]:
         return [(key.data, events) for key, events in self._selector.select(timeout)]
 
+    def spin(self, seconds: float) -> bool:
+        """Poll without sleeping for up to ``seconds``; whether something became ready
+        (then ``poll(0)`` returns it)."""
+        end = time.perf_counter() + seconds
+        while not self._selector.select(0):
+            if time.perf_counter() >= end:
+                return False
+        return True
+
     def release(self) -> None:
         self._selector.close()
 
@@ -68,6 +85,13 @@ class EPollPoller(Poller):
     """:func:`select.epoll` (Linux)."""
 
     selector_class = getattr(selectors, "EpollSelector", None)
+
+    def spin(self, seconds: float) -> bool:
+        """:meth:`Poller.spin`, in C with the GIL released when ws4py's ``_busypoll`` is
+        built: the process's other threads run meanwhile."""
+        if _spin_epoll is None:
+            return super().spin(seconds)
+        return _spin_epoll(self._selector.fileno(), seconds)  # type: ignore[attr-defined,unused-ignore]
 
 
 class KQueuePoller(Poller):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 import time
@@ -35,6 +36,7 @@ from ws4py.manager import (
     default_poller,
 )
 from ws4py.messaging import BinaryMessage, TextMessage
+from ws4py.pollers import READ
 from ws4py.websocket import EchoWebSocket, WebSocket
 
 
@@ -436,29 +438,34 @@ def test_an_idle_manager_with_100_connections_uses_no_cpu(server: Server) -> Non
 
 
 class RecordingPoller(EPollPoller):
-    """A real epoll poller that records each poll: its timeout, and whether it found anything."""
+    """A real epoll poller that records each wait: ``"poll None"``, ``"poll 0"`` (its
+    timeout) or ``"spin"`` (busy polling) on entry, whether it found anything on return."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.timeouts: list[float | None] = []  # on entry
-        self.found: list[bool] = []  # on return
+        self.entered: list[str] = []
+        self.found: list[bool] = []
 
     def poll(self, timeout: float | None = None) -> list[tuple[Any, int]]:
-        self.timeouts.append(timeout)
+        self.entered.append(f"poll {timeout if timeout is None else round(timeout, 3):}")
         ready = super().poll(timeout)
         self.found.append(bool(ready))
         return ready
 
+    def spin(self, seconds: float) -> bool:
+        self.entered.append("spin")
+        ready = super().spin(seconds)
+        self.found.append(ready)
+        return ready
+
     def sleeping(self) -> bool:
         """Whether its thread is in a poll with no timeout that has not returned."""
-        timeouts = self.timeouts
-        return len(timeouts) == len(self.found) + 1 and timeouts[-1] is None
+        entered = self.entered
+        return len(entered) == len(self.found) + 1 and entered[-1] == "poll None"
 
 
-def _polls_after_a_message(
-    server: Server, busy_poll: float, cpus: set[int] | None = None
-) -> list[tuple[float | None, bool]]:
-    """A client manager's polls, from the one that wakes for a message to the one it sleeps in;
+def _polls_after_a_message(server: Server, busy_poll: float, cpus: set[int] | None = None) -> list[tuple[str, bool]]:
+    """A client manager's waits, from the one that wakes for a message to the one it sleeps in;
     its thread bound to ``cpus`` if given."""
     poller = RecordingPoller()
     m = WebSocketManager(poller, busy_poll=busy_poll)
@@ -479,7 +486,7 @@ def _polls_after_a_message(
         ws.send("wake up")
         client.wait_messages(1)
         wait_until(poller.sleeping, what="the manager to sleep again")
-        return list(zip(poller.timeouts[mark:], poller.found[mark:], strict=False))  # the last has not returned
+        return list(zip(poller.entered[mark:], poller.found[mark:], strict=False))  # the last has not returned
     finally:
         m.stop()
         m.join(TIMEOUT)
@@ -487,22 +494,19 @@ def _polls_after_a_message(
 
 def test_after_a_message_the_manager_polls_without_sleeping_before_it_sleeps(serve: ServeFactory) -> None:
     server = serve(busy_poll=0)  # a server that never holds the busy polling itself
-    polls = _polls_after_a_message(server, busy_poll=0.05)
-    assert polls[0] == (None, True), polls  # woken by the message
-    spins = polls[1:]
-    assert len(spins) >= 2, f"no busy polling after the message: {polls}"
-    assert all(timeout == 0 and not found for timeout, found in spins), polls
+    # Woken by the message, then polling without sleeping for 50 ms (nothing more comes), then asleep.
+    assert _polls_after_a_message(server, busy_poll=0.05) == [("poll None", True), ("spin", False)]
 
 
 def test_with_busy_poll_0_the_manager_sleeps_right_after_a_message(serve: ServeFactory) -> None:
-    assert _polls_after_a_message(serve(busy_poll=0), busy_poll=0) == [(None, True)]
+    assert _polls_after_a_message(serve(busy_poll=0), busy_poll=0) == [("poll None", True)]
 
 
 @pytest.mark.skipif(len(getattr(os, "sched_getaffinity", lambda _: ())(0)) < 2, reason="needs two CPUs")
 def test_a_manager_bound_to_one_cpu_never_polls_busily(serve: ServeFactory) -> None:
     """On one CPU busy polling would only delay the peer it waits for."""
     one_cpu = {min(os.sched_getaffinity(0))}
-    assert _polls_after_a_message(serve(busy_poll=0), busy_poll=0.05, cpus=one_cpu) == [(None, True)]
+    assert _polls_after_a_message(serve(busy_poll=0), busy_poll=0.05, cpus=one_cpu) == [("poll None", True)]
 
 
 def test_only_one_manager_of_the_process_polls_busily_at_a_time(serve: ServeFactory) -> None:
@@ -520,14 +524,14 @@ def test_only_one_manager_of_the_process_polls_busily_at_a_time(serve: ServeFact
         (first, first_peer, first_poller), (second, second_peer, second_poller) = sides
         first_peer.send("spin")
         first.wait_messages(1)
-        wait_until(lambda: first_poller.timeouts[-1] == 0, what="the first manager to poll busily")
+        wait_until(lambda: first_poller.entered[-1] == "spin", what="the first manager to poll busily")
         mark = len(second_poller.found)
         second_peer.send("sleep")
         second.wait_messages(1)
         wait_until(second_poller.sleeping, what="the second manager to sleep again")
-        polls = list(zip(second_poller.timeouts[mark:], second_poller.found[mark:], strict=False))
-        assert polls == [(None, True)], f"the second manager polled busily beside the first: {polls[:5]}..."
-        assert first_poller.timeouts[-1] == 0, "the first manager stopped polling busily within its 0.5 s"
+        polls = list(zip(second_poller.entered[mark:], second_poller.found[mark:], strict=False))
+        assert polls == [("poll None", True)], f"the second manager polled busily beside the first: {polls}"
+        assert first_poller.entered[-1] == "spin", "the first manager stopped polling busily within its 0.5 s"
     finally:
         for m in managers:
             m.stop()
@@ -584,6 +588,24 @@ def test_each_poller_drives_a_client_manager(server: Server, poller_cls: type) -
         m.stop()
         m.join(TIMEOUT)
     assert not m.is_alive()
+
+
+@pytest.mark.parametrize("poller_cls", POLLERS, ids=[cls.__name__ for cls in POLLERS])
+def test_spin_tells_when_a_socket_becomes_ready_and_leaves_its_event_to_poll(poller_cls: type) -> None:
+    if poller_cls.selector_class is None:
+        pytest.skip(f"{poller_cls.__name__} is not available here")
+    poller = poller_cls()
+    a, b = socket.socketpair()
+    try:
+        poller.register(a.fileno(), READ, "a")
+        assert poller.spin(0.01) is False  # nothing: polled for 10 ms, then gave up
+        threading.Timer(0.02, b.send, (b"x",)).start()
+        assert poller.spin(5.0) is True  # the byte came while it polled
+        assert poller.poll(0) == [("a", READ)]  # and its event is still there
+    finally:
+        poller.release()
+        a.close()
+        b.close()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kqueue exists on BSD and macOS")
