@@ -20,12 +20,15 @@ from ws4py.server.wsgiutils import WebSocketWSGIApplication
 from ws4py.websocket import EchoWebSocket
 
 WebSocketApp = WebSocketWSGIApplication(handler_cls=EchoWebSocket)
+#: The plain requests the application has started on (each in its own thread), in order.
+_started: list[str] = []
 
 
 def _app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
     """``/ws`` upgrades; anything else answers with its request body upper-cased."""
     if environ["PATH_INFO"] == "/ws":
         return WebSocketApp(environ, start_response)  # type: ignore[no-any-return]
+    _started.append(environ["PATH_INFO"])
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
     start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
@@ -109,8 +112,14 @@ def test_a_plain_request_whose_body_never_comes_is_dropped_after_request_timeout
 
 def test_plain_requests_past_max_plain_requests_are_answered_503_not_given_a_thread() -> None:
     with _serving(WebSocketWSGIRequestHandler, max_plain_requests=2) as port:
+        _started.clear()
         stalled = [_stalled_post(port) for _ in range(2)]
         try:
+            # Both hold their threads (the application waits for their bodies) before the third comes.
+            deadline = time.monotonic() + TIMEOUT
+            while len(_started) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(_started) == 2, "the stalled requests never reached the application"
             with socket.create_connection(("127.0.0.1", port), TIMEOUT) as third:
                 third.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 assert _answer(third).startswith(b"HTTP/1.1 503 ")
