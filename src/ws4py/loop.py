@@ -86,8 +86,10 @@ class EventLoop:
     def __init__(
         self, poller: Poller | None = None, *, read_size: int | None = None, busy_poll: float | None = None
     ) -> None:
-        if busy_poll is not None and not busy_poll >= 0:
-            raise ValueError(f"busy_poll must be 0 or more seconds, not {busy_poll!r}")
+        if busy_poll is not None:
+            if not busy_poll >= 0:
+                raise ValueError(f"busy_poll must be 0 or more seconds, not {busy_poll!r}")
+            self.busy_poll = busy_poll
         self.poller = poller if poller is not None else default_poller()
         #: Held while :attr:`channels` changes, to take snapshots from other threads.
         self.lock = threading.Lock()
@@ -98,8 +100,6 @@ class EventLoop:
         self.finished = False
         if read_size is not None:
             self.read_size = read_size
-        if busy_poll is not None:
-            self.busy_poll = busy_poll
         self.read_buffer = memoryview(bytearray(self.read_size))
         self._entries: dict[int, _Entry] = {}  # id(channel) -> entry
         self._calls: deque[Callable[[], Any]] = deque()
