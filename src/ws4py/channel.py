@@ -75,8 +75,13 @@ class Channel(Protocol):
     def on_attached(self) -> None:
         """The loop registered the channel (it may already have bytes to handle)."""
 
-    def on_readable(self) -> None:
-        """The socket is readable (or at its end)."""
+    def on_readable(self) -> bool | None:
+        """The socket is readable (or at its end).
+
+        ``False`` if the read found nothing after all (it would have blocked):
+        a loop that reads ahead of the readiness events (:class:`ws4py.geventloop.GreenletLoop`)
+        then waits for the next one.
+        """
 
     def on_writable(self) -> None:
         """The socket is writable, or the channel asked :meth:`Loop.flush_soon`."""

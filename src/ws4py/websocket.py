@@ -105,6 +105,7 @@ class WebSocket(ClassicCallbacks):
         "_pending_input",
         "_ping_due",
         "_ping_seq",
+        "_read_blocked",
         "_sender",
         "_terminated",
         "environ",
@@ -168,6 +169,7 @@ class WebSocket(ClassicCallbacks):
         self._dirty = False
         self._terminated = False
         self._opened = False
+        self._read_blocked = False  # the last read found nothing (see on_readable)
 
     # -- callbacks ---------------------------------------------------------
     # opened, received_message, ponged and closed: see ClassicCallbacks.
@@ -512,6 +514,7 @@ class WebSocket(ClassicCallbacks):
                             n = read_pending(sock, view, n)
                     data = view[:n]
             except WOULD_BLOCK:
+                self._read_blocked = True
                 return True
             except OSError as error:
                 self._broken = True
@@ -633,12 +636,14 @@ class WebSocket(ClassicCallbacks):
         if self._out:
             self.on_writable()  # a 101 response, what opened() sent: in one system call
 
-    def on_readable(self) -> None:
+    def on_readable(self) -> bool:
         # The answers this read caused are corked: the loop calls on_writable()
         # before it waits again, and they go out in one system call.
+        self._read_blocked = False
         self.once()
         if self._broken or self.protocol.state is _CLOSED:
             self._settle()
+        return not self._read_blocked
 
     def on_writable(self) -> None:
         self._dirty = False

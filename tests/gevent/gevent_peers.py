@@ -301,6 +301,53 @@ def check(name: str, results: dict[str, str | None], function: Any) -> None:
         results[name] = f"{type(exc).__name__}: {exc}"
 
 
+def answered_at_once(read_ahead: int, count: int) -> tuple[int, list[int]]:
+    """``count`` messages from a peer that writes the next one while the loop handles the last,
+    through a :class:`~ws4py.geventloop.GreenletLoop` with ``read_ahead``, beside a greenlet that
+    yields in a loop: the turns of the hub meanwhile, and per message how often that greenlet had run."""
+    import socket as socket_module
+
+    from ws4py.geventloop import GreenletLoop
+
+    frame = bytes([0x82, 0x84, 0, 0, 0, 0]) + b"ping"  # a client's frame, masked with a zero key
+    server_end, peer = socket_module.socketpair()
+    handled: list[int] = []
+    others: list[int] = []
+    turns: list[int] = []
+
+    class AnsweredAtOnce(WebSocket):
+        def received_message(self, message: Any) -> None:
+            handled.append(len(others))
+            if len(handled) < count:
+                peer.sendall(frame)
+
+    def other() -> None:
+        while len(handled) < count:
+            others.append(1)
+            gevent.sleep(0)
+
+    websocket = AnsweredAtOnce(server_end)
+    loop = GreenletLoop()
+    loop.read_ahead = read_ahead
+    websocket.bind_loop(loop)
+    prepare = gevent.get_hub().loop.prepare()
+    prepare.start(lambda: turns.append(1))  # once per turn of the hub
+    driver = gevent.spawn(loop.run, websocket)
+    side = gevent.spawn(other)
+    try:
+        peer.sendall(frame)
+        with gevent.Timeout(5, AssertionError(f"{len(handled)} of {count} messages handled in 5 s")):
+            while len(handled) < count:
+                gevent.sleep(0.001)
+    finally:
+        prepare.stop()
+        websocket.terminate()
+        driver.join(2)
+        side.kill()
+        peer.close()
+    return len(turns), handled
+
+
 def client_checks(args: list[str]) -> None:
     """The gevent client's behaviour, each check in a greenlet of its own (JSON results)."""
     import ssl
@@ -407,7 +454,22 @@ def client_checks(args: list[str]) -> None:
         finally:
             GreenletLoop.busy_poll = default
 
+    def loop_reads_ahead_then_lets_the_hub_run() -> None:
+        """A peer that answers at once (here: the next frame written while the loop is still
+        handling the last one) has its messages read without a turn of the hub each, up to
+        ``read_ahead`` in a row; then the hub runs, and so do the other greenlets."""
+        from ws4py.geventloop import GreenletLoop
+
+        count = 40
+        turns, handled = answered_at_once(GreenletLoop.read_ahead, count)
+        assert turns < count // 4, f"{turns} turns of the hub for {count} messages read ahead"
+        # (the first two messages come through the hub; reading ahead starts with the third)
+        assert handled[-1] > handled[2], "the other greenlet never ran while the messages were read ahead"
+        turns, handled = answered_at_once(0, count)
+        assert turns >= count, f"read_ahead=0: {turns} turns of the hub for {count} messages"
+
     for name, function in [
+        ("loop_reads_ahead_then_lets_the_hub_run", loop_reads_ahead_then_lets_the_hub_run),
         ("hub_polls_busily_after_a_read_then_sleeps", hub_polls_busily_after_a_read_then_sleeps),
         ("heartbeat_pings_answered", heartbeat_pings_answered),
         ("echo_text_and_binary", echo_text_and_binary),

@@ -31,13 +31,16 @@ def checks(gevent_server: GeventServer, gevent_tls: tuple[GeventServer, str]) ->
         "wss_with_the_ca",
         "wss_untrusted_refused",
         "hub_polls_busily_after_a_read_then_sleeps",
+        "loop_reads_ahead_then_lets_the_hub_run",
     ],
 )
 def test_gevent_client(check: str, checks: dict[str, Any]) -> None:
     """connect/send/receive/close; receive() None after the close (and after the server's 1011);
     the heartbeat's pings (the greenlet loop's timers) answered;
     wss:// verified against the CA given; an untrusted certificate refused with a clear error;
-    after a read the hub polls without sleeping for ``GreenletLoop.busy_poll``, then sleeps again."""
+    after a read the hub polls without sleeping for ``GreenletLoop.busy_poll``, then sleeps again;
+    the loop reads a peer that answers at once without a turn of the hub per message, within
+    ``GreenletLoop.read_ahead`` reads in a row."""
     assert check in checks, checks
     assert checks[check] is None, checks[check]
 
