@@ -20,6 +20,7 @@ __all__ = [
     "Response",
     "HeadReader",
     "check_field",
+    "parse_fields",
     "serialize_request",
     "serialize_response",
     "REASONS",
@@ -70,7 +71,12 @@ class Response:
     body: bytes = b""
 
 
-def _parse_fields(lines: list[bytes], max_headers: int) -> Headers:
+def parse_fields(lines: list[bytes], max_headers: int = MAX_HEADERS) -> Headers:
+    """The header fields of a head's ``lines`` (without their CRLF), checked as RFC 9112 has them.
+
+    :class:`~ws4py.exc.HandshakeError` for a line that is no valid field, an
+    obsolete line folding, or more than ``max_headers`` fields (431).
+    """
     if len(lines) > max_headers:
         raise HandshakeError(f"more than {max_headers} header fields", 431)
     headers = Headers()
@@ -143,14 +149,14 @@ class HeadReader:
             raise HandshakeError(f"invalid request line: {start[:100]!r}")
         if not _VERSION.fullmatch(parts[2]):
             raise HandshakeError("the WebSocket handshake needs HTTP/1.1 or later")
-        headers = _parse_fields(lines[1:], self.max_headers)
+        headers = parse_fields(lines[1:], self.max_headers)
         return Request(parts[0].decode("ascii"), parts[1].decode("ascii"), headers)
 
     def _response(self, lines: list[bytes]) -> Response:
         match = _STATUS_LINE.fullmatch(lines[0])
         if match is None:
             raise HandshakeError(f"invalid status line: {lines[0][:100]!r}", 0)
-        headers = _parse_fields(lines[1:], self.max_headers)
+        headers = parse_fields(lines[1:], self.max_headers)
         return Response(int(match.group(2)), match.group(3).decode("latin-1"), headers)
 
 
