@@ -276,8 +276,9 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         )
         + (
             "gevent floor (reference), in the 16 B and 1 KiB echo rows: monkey-patched gevent, ws4py's handshake, "
-            "then per read `recv_into`, C parsing and framing and one `sendall`, nothing else, sleeping in the hub "
-            "between reads; what no gevent server written in Python that sleeps between reads can beat, not a "
+            "then per read `recv_into` (a gevent read: it tries the socket first and sleeps in the hub only when "
+            "there is nothing), C parsing and framing and one `sendall`, nothing else; what no gevent server written "
+            "in Python that sleeps between reads can beat, not a "
             'competitor. Its column "gevent floor / 0.6.0" says which gevent targets are within reach of that design: '
             "a missed gevent target the floor misses too is marked *out of reach in Python*. "
             if "gevent-floor" in by_key
