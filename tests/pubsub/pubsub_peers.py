@@ -20,13 +20,12 @@ if sys.argv[1] == "gevent":
 
     monkey.patch_all()
 
-import signal  # noqa: E402
-import threading  # noqa: E402
-from typing import Any  # noqa: E402
+import signal
+import threading
 
-from ws4py.messaging import Message  # noqa: E402
-from ws4py.pubsub import Broker, Gap, broker_from_url, get_broker, set_broker  # noqa: E402
-from ws4py.websocket import WebSocket  # noqa: E402
+from ws4py.messaging import Message
+from ws4py.pubsub import Broker, Gap, broker_from_url, get_broker, set_broker
+from ws4py.websocket import WebSocket
 
 
 def report_gap(gap: Gap) -> None:
@@ -87,9 +86,9 @@ def serve_threaded() -> None:
 
 
 def serve_gevent() -> None:
-    import gevent
     import gevent.event
 
+    import gevent
     from ws4py.server.geventserver import WebSocketServer
 
     server = WebSocketServer(("127.0.0.1", 0), websocket_class=RoomWebSocket, log=None)

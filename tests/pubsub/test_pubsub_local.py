@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import threading
 import weakref
 from typing import Any
 
 import pytest
 from aio_support import HOST, serving
-from pubsub_support import eventually, run, within, wait_until
+from pubsub_support import eventually, run, wait_until, within
 from threaded_support import RawClient, RecordingClient, RecordingWebSocket, start_server
 
 from ws4py.async_websocket import WebSocket as AsyncWebSocket

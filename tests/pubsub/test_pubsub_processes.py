@@ -7,8 +7,8 @@ import time
 
 import pytest
 from pubsub_support import RoomServer, run, within
-from redis_support import RedisServer
 
+from redis_support import RedisServer
 from ws4py.asyncio import ClientConnection, connect
 from ws4py.pubsub import publish
 
