@@ -49,7 +49,8 @@ def test_sharded_pubsub_delivers_a_channel_on_each_master(redis_cluster: RedisCl
                 assert received == [f"{how} on {c}" for c in channels for how in ("broker", "one-shot")]
                 await client.close()
                 await eventually(
-                    lambda: all(n.numsub(c) == 0 for n, c in zip(redis_cluster.nodes, channels)), "SUNSUBSCRIBEd"
+                    lambda: all(n.numsub(c) == 0 for n, c in zip(redis_cluster.nodes, channels, strict=True)),
+                    "SUNSUBSCRIBEd",
                 )
 
     run(main())

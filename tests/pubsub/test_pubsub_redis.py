@@ -170,6 +170,32 @@ def test_redis_dropping_a_slow_subscriber_past_its_output_buffer_limit_the_broke
     run(main(), timeout=60)
 
 
+def test_a_reader_waits_for_a_busy_event_loop_and_redis_holds_the_backlog(redis_server: RedisServer) -> None:
+    """No queue grows in the process: while the loop is busy, Redis holds what is not read yet; nothing is lost."""
+    total, size = 500, 65536  # 32 MB, more than the sockets' buffers hold
+
+    async def main() -> None:
+        gaps = Gaps()
+        with (
+            RedisBroker(redis_server.url, on_gap=gaps, max_pending=4) as broker,
+            RedisBroker(redis_server.url) as publisher,
+        ):
+            async with room(broker, write_limit=256 * 1024 * 1024) as (client,):
+                for n in range(total):  # the event loop is busy all along
+                    publisher.publish("room", f"{n:06d}".ljust(size, "x"))
+                held = max(
+                    int(field.removeprefix("omem="))
+                    for field in redis_server.cli("CLIENT", "LIST", "TYPE", "pubsub").split()
+                    if field.startswith("omem=")
+                )
+                assert held > 1024 * 1024, "the subscriber process took the backlog in instead of Redis"
+                received = [await within(client.recv()) for _ in range(total)]
+                assert [m[:6] for m in received] == [f"{n:06d}" for n in range(total)]
+        assert not gaps.gaps
+
+    run(main(), timeout=60)
+
+
 def test_publishing_while_redis_is_down_or_hung_raises_broker_unavailable(redis_server: RedisServer) -> None:
     with RedisBroker(redis_server.url, publish_timeout=0.5) as broker:
         broker.publish("room", "up")
@@ -207,10 +233,16 @@ def test_redis_unsubscribes_when_the_last_local_subscriber_leaves(redis_server: 
                 await clients[0].close()
                 await clients[1].close()
                 await eventually(lambda: len(broker.subscribers("room")) == 1, "two let go")
+                # Once the broker's subscriber connection has taken a later change, "room" is still there.
+                broker.subscribe(clients[2], "later")
+                await eventually(lambda: broker.subscribed("later"), "a later change taken")
                 assert redis_server.numsub("room") == 1
                 await clients[2].close()
                 await eventually(lambda: not broker.subscribers("room"), "all let go")
-                await eventually(lambda: redis_server.numsub("room") == 0, "Redis UNSUBSCRIBEd")
+                await eventually(
+                    lambda: redis_server.numsub("room") + redis_server.numsub("later") == 0, "UNSUBSCRIBEd"
+                )
                 assert not broker.subscribed("room")
+                await eventually(lambda: not redis_server.pubsub_clients(), "no subscriber connection left")
 
     run(main())
