@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -246,3 +248,45 @@ def test_redis_unsubscribes_when_the_last_local_subscriber_leaves(redis_server: 
                 await eventually(lambda: not redis_server.pubsub_clients(), "no subscriber connection left")
 
     run(main())
+
+
+FORKING = """
+import os, sys
+from ws4py.pubsub import RedisBroker, publish
+broker = RedisBroker(sys.argv[1])
+broker.publish("room", "parent")
+publish(sys.argv[1], "room", "parent one-shot")
+pid = os.fork()
+who = "child" if pid == 0 else "parent"
+broker.publish("room", who)
+publish(sys.argv[1], "room", who + " one-shot")
+print(who, broker.publisher_id, flush=True)
+if pid:
+    os.waitpid(pid, 0)
+broker.close()
+"""
+
+
+def test_a_forked_child_publishes_under_an_id_of_its_own(redis_server: RedisServer) -> None:
+    """A pre-fork server's workers must not look like one publisher: their numbers would clash."""
+    witness = redis_server.client().pubsub()
+    witness.subscribe("room")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", FORKING, redis_server.url], capture_output=True, text=True, timeout=20, check=True
+        )
+        ids = dict(line.split() for line in done.stdout.splitlines())
+        assert ids["parent"] != ids["child"]
+        envelopes = []
+        while len(envelopes) < 6:
+            message = witness.get_message(timeout=5)
+            assert message is not None, "the witness missed messages"
+            if message["type"] == "message":
+                envelopes.append(decode(message["data"]))
+        by_publisher: dict[bytes, list[int]] = {}
+        for envelope in envelopes:
+            by_publisher.setdefault(envelope.publisher, []).append(envelope.seq)
+        # parent broker: 1, 2; parent one-shot: 1, 2; child broker: 1; child one-shot: 1.
+        assert sorted(by_publisher.values()) == [[1], [1], [1, 2], [1, 2]]
+    finally:
+        witness.close()

@@ -54,6 +54,7 @@ class Broker:
 
     def __init__(self, *, on_gap: Callable[[Gap], None] | None = None, max_pending: int = MAX_PENDING) -> None:
         self.on_gap = on_gap
+        self._max_pending = max_pending
         self._registry = Registry(self._channels_removed, max_pending)
 
     # -- subscribers ---------------------------------------------------------
@@ -91,6 +92,10 @@ class Broker:
         Raises :class:`BrokerUnavailable` when the message could not be sent.
         """
         raise NotImplementedError
+
+    async def apublish(self, channel: str, message: str | bytes) -> None:
+        """:meth:`publish` for asyncio code, without ever stalling the event loop on the network."""
+        self.publish(channel, message)
 
     # -- life cycle --------------------------------------------------------------
 
