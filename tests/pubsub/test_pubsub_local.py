@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import weakref
 from typing import Any
 
@@ -210,6 +211,36 @@ def test_a_threaded_subscriber_that_never_reads_is_closed_with_1008() -> None:
         stalled.close()
         server.stop()
         broker.close()
+
+
+def test_publishing_from_another_thread_goes_through_the_loop_and_gives_up_on_a_stalled_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> None:
+        broker = InProcessBroker(publish_timeout=0.2, max_pending=1)
+
+        async def handler(websocket: Connection) -> None:
+            broker.subscribe(websocket, "room")
+            await websocket.send("subscribed")
+            await websocket.wait_closed()
+
+        async with broker, serving(handler) as server:
+            port = server.sockets[0].getsockname()[1]
+            client = await within(connect(f"ws://{HOST}:{port}"))
+            assert await within(client.recv()) == "subscribed"
+            await asyncio.to_thread(broker.publish, "room", "from a thread")
+            assert await within(client.recv()) == "from a thread"
+            # The loop is stalled (this thread blocks it): one message waits, the next is given up.
+            publishing = threading.Thread(target=lambda: [broker.publish("room", f"m{n}") for n in range(2)])
+            publishing.start()
+            publishing.join(5)
+            assert not publishing.is_alive()
+            assert await within(client.recv()) == "m0"
+            await client.close()
+        assert repr(broker) == "<InProcessBroker 0 channel(s)>"
+
+    run(main())
+    assert any("was not delivered to 1 connection(s)" in r.getMessage() for r in caplog.records)
 
 
 def test_subscribe_refuses_what_is_not_a_connection_or_a_channel() -> None:

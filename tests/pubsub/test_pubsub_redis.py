@@ -198,6 +198,34 @@ def test_a_reader_waits_for_a_busy_event_loop_and_redis_holds_the_backlog(redis_
     run(main(), timeout=60)
 
 
+def test_a_message_that_is_not_an_envelope_is_dropped_and_a_failing_on_gap_is_logged(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def on_gap(gap: object) -> None:
+        raise RuntimeError("a broken on_gap")
+
+    async def main() -> None:
+        with RedisBroker(redis_server.url, on_gap=on_gap) as broker:
+            async with room(broker) as (client,):
+                raw = redis_server.client()
+                try:
+                    assert raw.publish("room", b"not ws4py's") == 1
+                finally:
+                    raw.close()
+                assert publish(redis_server.url, "room", "one") == 1
+                redis_server.cli("CLIENT", "KILL", "TYPE", "pubsub")
+                publish(redis_server.url, "room", "missed")
+                await eventually(lambda: redis_server.numsub("room") == 1, "subscribed again")
+                assert publish(redis_server.url, "room", "three") == 1
+                assert await receive_until(client, "three") == ["one", "three"]
+
+    run(main())
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("that is not ws4py's" in m for m in messages)
+    assert any("missed 1 message(s) from publisher" in m for m in messages)
+    assert any("on_gap failed" in m for m in messages)
+
+
 def test_publishing_while_redis_is_down_or_hung_raises_broker_unavailable(redis_server: RedisServer) -> None:
     with RedisBroker(redis_server.url, publish_timeout=0.5) as broker:
         broker.publish("room", "up")
@@ -236,9 +264,13 @@ def test_redis_unsubscribes_when_the_last_local_subscriber_leaves(redis_server: 
                 await clients[1].close()
                 await eventually(lambda: len(broker.subscribers("room")) == 1, "two let go")
                 # Once the broker's subscriber connection has taken a later change, "room" is still there.
-                broker.subscribe(clients[2], "later")
+                (last,) = broker.subscribers("room")
+                broker.subscribe(last, "later")
                 await eventually(lambda: broker.subscribed("later"), "a later change taken")
                 assert redis_server.numsub("room") == 1
+                broker.unsubscribe(last, "room")
+                await eventually(lambda: redis_server.numsub("room") == 0, "room UNSUBSCRIBEd")
+                assert redis_server.numsub("later") == 1
                 await clients[2].close()
                 await eventually(lambda: not broker.subscribers("room"), "all let go")
                 await eventually(

@@ -44,7 +44,6 @@ class Link(threading.Thread):
         lock: threading.Lock,
         stopping: threading.Event,
         backoff: tuple[float, float],
-        failed: Callable[[Link], None] | None = None,
     ) -> None:
         super().__init__(name=f"ws4py.pubsub {name}", daemon=True)
         self.redis_name = name
@@ -56,7 +55,6 @@ class Link(threading.Thread):
         self._stopping = stopping
         self._wake = threading.Event()
         self._backoff = backoff
-        self._failed = failed
         #: Confirmed subscriptions on the current connection (read by tests and ``subscribed``).
         self.confirmed: frozenset[str] = frozenset()
 
@@ -95,8 +93,6 @@ class Link(threading.Thread):
                     exc,
                     delay,
                 )
-                if self._failed is not None:
-                    self._failed(self)
                 self._stopping.wait(delay)
 
     def _serve(self, failures: int) -> None:
