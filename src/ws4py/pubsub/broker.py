@@ -6,13 +6,15 @@ import logging
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from .delivery import MAX_PENDING
 from .gaps import Gap
 from .registry import Registry
 
 __all__ = ["Broker", "BrokerUnavailable"]
+
+_B = TypeVar("_B", bound="Broker")
 
 logger = logging.getLogger("ws4py")
 
@@ -106,7 +108,7 @@ class Broker:
         """Unsubscribe everyone and stop: threads ended, sockets closed."""
         self._registry.clear()
 
-    def __enter__(self) -> Broker:
+    def __enter__(self: _B) -> _B:
         self.start()
         return self
 
@@ -115,7 +117,7 @@ class Broker:
     ) -> None:
         self.close()
 
-    async def __aenter__(self) -> Broker:
+    async def __aenter__(self: _B) -> _B:
         self.start()
         return self
 

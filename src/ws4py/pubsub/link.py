@@ -55,6 +55,7 @@ class Link(threading.Thread):
         self._stopping = stopping
         self._wake = threading.Event()
         self._backoff = backoff
+        self._failures = 0  # failures in a row: the back-off grows with them
         #: Confirmed subscriptions on the current connection (read by tests and ``subscribed``).
         self.confirmed: frozenset[str] = frozenset()
 
@@ -69,7 +70,6 @@ class Link(threading.Thread):
         self._wake.set()
 
     def run(self) -> None:
-        failures = 0
         while not self._stopping.is_set():
             with self._lock:
                 idle = not self.wanted
@@ -78,13 +78,13 @@ class Link(threading.Thread):
                 self._wake.clear()
                 continue
             try:
-                self._serve(failures)
-                failures = 0
+                self._serve()
+                self._failures = 0
             except Exception as exc:
                 # Every failure of the connection or of redis-py: connect again, later.
-                failures += 1
+                self._failures = failures = self._failures + 1
                 low, high = self._backoff
-                ceiling = min(high, low * 2 ** (failures - 1))
+                ceiling = min(high, low * 2 ** min(failures - 1, 32))
                 delay = ceiling / 2 + random.uniform(0, ceiling / 2)
                 logger.warning(
                     "pubsub: subscriber connection to %s lost (%s: %s); connecting again in %.2fs",
@@ -95,7 +95,7 @@ class Link(threading.Thread):
                 )
                 self._stopping.wait(delay)
 
-    def _serve(self, failures: int) -> None:
+    def _serve(self) -> None:
         """One connection, until nothing is wanted, the broker stops, or the connection fails."""
         client = self._make_client()
         pubsub = client.pubsub()
@@ -131,8 +131,8 @@ class Link(threading.Thread):
                 elif kind in ("subscribe", "ssubscribe"):
                     confirmed.add(channel)
                     self.confirmed = frozenset(confirmed)
-                    if failures and confirmed == subscribed:
-                        failures = 0
+                    if self._failures and confirmed == subscribed:
+                        self._failures = 0  # back: the next failure starts the back-off over
                         logger.warning(
                             "pubsub: subscribed again to %d channel(s) on %s", len(confirmed), self.redis_name
                         )
