@@ -198,6 +198,29 @@ def test_a_reader_waits_for_a_busy_event_loop_and_redis_holds_the_backlog(redis_
     run(main(), timeout=60)
 
 
+def test_subscribing_and_unsubscribing_in_quick_succession_keeps_the_connection(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        with RedisBroker(redis_server.url) as broker:
+            async with room(broker) as (client,):
+                (connection,) = broker.subscribers("room")
+                broker.subscribe(connection, "anchor")  # the subscriber connection stays all along
+                await eventually(lambda: broker.subscribed("anchor"), "anchored")
+                for _ in range(30):
+                    broker.unsubscribe(connection, "room")
+                    await asyncio.sleep(0.01 * (_ % 3))  # some changes seen one by one, some together
+                    broker.subscribe(connection, "room")
+                await eventually(lambda: redis_server.numsub("room") == 1, "subscribed in the end")
+                await eventually(lambda: broker.subscribed("room"), "confirmed")
+                assert publish(redis_server.url, "room", "still here") == 1
+                assert await within(client.recv()) == "still here"
+                assert len(redis_server.pubsub_clients()) == 1
+
+    run(main())
+    assert not [r for r in caplog.records if "lost" in r.getMessage()], "the subscriber connection was dropped"
+
+
 def test_a_message_that_is_not_an_envelope_is_dropped_and_a_failing_on_gap_is_logged(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:

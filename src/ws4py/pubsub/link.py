@@ -101,6 +101,7 @@ class Link(threading.Thread):
         pubsub = client.pubsub()
         subscribed: set[str] = set()
         confirmed: set[str] = set()
+        unsubscribing: dict[str, int] = {}  # UNSUBSCRIBEs sent, not confirmed yet
         sub, unsub = (
             (pubsub.ssubscribe, pubsub.sunsubscribe) if self._sharded else (pubsub.subscribe, pubsub.unsubscribe)
         )
@@ -117,6 +118,8 @@ class Link(threading.Thread):
                 if drop:
                     unsub(*drop)
                     subscribed -= drop
+                    for channel in drop:
+                        unsubscribing[channel] = unsubscribing.get(channel, 0) + 1
                 message = pubsub.get_message(timeout=POLL)
                 if message is None:
                     continue
@@ -137,9 +140,13 @@ class Link(threading.Thread):
                             "pubsub: subscribed again to %d channel(s) on %s", len(confirmed), self.redis_name
                         )
                 elif kind in ("unsubscribe", "sunsubscribe"):
-                    confirmed.discard(channel)
-                    self.confirmed = frozenset(confirmed)
-                    if channel in subscribed:
+                    pending = unsubscribing.pop(channel, 0)
+                    if pending > 1:
+                        unsubscribing[channel] = pending - 1
+                    if channel not in subscribed:
+                        confirmed.discard(channel)
+                        self.confirmed = frozenset(confirmed)
+                    elif not pending:
                         # Not asked for: the cluster moved the channel's slot elsewhere.
                         raise ConnectionError(f"Redis unsubscribed {channel!r} by itself")
         finally:
