@@ -194,10 +194,14 @@ def test_a_subscriber_that_never_reads_is_skipped_not_buffered() -> None:
     run(main())
 
 
+class QuicklyClosedWebSocket(SubscribingWebSocket):
+    close_timeout = 0.3  # the peer never answers the close
+
+
 def test_a_threaded_subscriber_that_never_reads_is_closed_with_1008() -> None:
     """Same policy as the threaded broadcast: past max_write_buffer the peer is closed, nothing more is buffered."""
     broker = SubscribingWebSocket.broker = InProcessBroker()
-    server = start_server(SubscribingWebSocket)
+    server = start_server(QuicklyClosedWebSocket)
     stalled = RawClient(server.port)  # never reads
     try:
         websocket = server.accept()
