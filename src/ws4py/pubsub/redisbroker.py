@@ -64,6 +64,12 @@ class RedisBroker(Broker):
     does the same on a worker thread, so that a Redis that does not answer
     never stalls the event loop.
 
+    On a cluster, the first subscription asks it for its slots (a round
+    trip; :class:`BrokerUnavailable` if no node answers), and each channel
+    stays with the master that served its slot then: after a failover or a
+    slot migration its subscriber connection keeps trying that node (a
+    known limit: make a new broker).
+
     A process forked from one with a broker (a pre-fork server) gets the
     broker without its subscribers, threads or connections, and with a
     publisher id of its own; it starts again on its first subscription.
