@@ -36,6 +36,7 @@ def test_asyncio_server_and_client_connections_receive_what_is_published() -> No
             b = await within(connect(f"ws://{HOST}:{port}", compression=None))
             broker.subscribe(a, "clients")  # a client connection frames (and masks) its own
             await eventually(lambda: len(broker.subscribers("room")) == 2, "both subscribed")
+            assert broker.subscribed("room") and not broker.subscribed("nobody")
             for n in range(5):
                 broker.publish("room", f"text {n}")
             broker.publish("room", b"\x00binary")

@@ -86,6 +86,10 @@ class Broker:
         """The connections of this process subscribed to ``channel``."""
         return self._registry.subscribers(channel)
 
+    def subscribed(self, channel: str) -> bool:
+        """Whether this process receives what is published on ``channel`` now (a Redis broker: Redis confirmed it)."""
+        return bool(self._registry.subscribers(channel))
+
     # -- publishing ------------------------------------------------------------
 
     def publish(self, channel: str, message: str | bytes) -> None:
