@@ -74,7 +74,12 @@ class Broker:
         self.start()
         new = self._registry.add(connection, channels)
         if new:
-            self._channels_added(new)
+            try:
+                self._channels_added(new)
+            except BaseException:
+                # Not subscribed after all (a Redis Cluster that did not answer): as before.
+                self._registry.remove(connection, new)
+                raise
 
     def unsubscribe(self, connection: Any, *channels: str) -> None:
         """Unsubscribe ``connection`` from ``channels``, or from every channel when none is named."""
