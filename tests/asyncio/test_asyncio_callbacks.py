@@ -146,7 +146,7 @@ async def test_opened_runs_before_a_message_that_came_with_the_request(recording
         assert str(ws.calls[1][1]) == "in the same segment"
         writer.close()
         await within(ws.closed_once)
-    assert ws.calls[-1] == ("closed", 1006, "")
+    assert ws.calls[-1] == ("closed", 1006, "Going away")  # 0.6's reason with 1006
 
 
 async def test_the_pong_goes_before_the_answer_to_a_later_message() -> None:
@@ -180,7 +180,7 @@ async def test_closed_is_called_once_with_1006_when_the_peer_drops_tcp(recording
         peer = await raw_client(port_of(server))
         ws = await first(recording)
         peer.abort()
-        assert await within(ws.closed_once) == (1006, "")
+        assert await within(ws.closed_once) == (1006, "Going away")  # 0.6's reason with 1006
         await peer.close()
     assert [call[0] for call in ws.calls].count("closed") == 1
 
@@ -310,7 +310,7 @@ async def test_terminate_drops_the_connection_without_a_close_frame(recording: t
         with pytest.raises(ConnectionClosedError) as closed:
             await within(conn.recv())
         assert closed.value.code == 1006
-        assert await within(ws.closed_once) == (1006, "")
+        assert await within(ws.closed_once) == (1006, "Going away")  # 0.6's reason with 1006
         assert ws.terminated
 
 
