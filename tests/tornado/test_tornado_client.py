@@ -19,13 +19,14 @@ from typing import Any
 import pytest
 import trustme
 import websockets.asyncio.server
-from aio_support import Accepted, serving
+from aio_support import Accepted, RawServer, serving
 from threaded_support import TIMEOUT, RecordingWebSocket, ServeFactory
 from tornado.ioloop import IOLoop
 
 from ws4py.client.tornadoclient import TornadoWebSocketClient
 from ws4py.exc import HandshakeError, StreamClosed
 from ws4py.messaging import BinaryMessage, Message, PongControlMessage
+from ws4py.protocol import CloseReceived, ConnectionFailed, TextReceived
 
 
 def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
@@ -274,5 +275,112 @@ def test_wss_verifies_the_server_certificate_by_default(tls_server_context: Any)
             client = Recording(f"wss://localhost:{port}/")  # the test CA is not trusted
             with pytest.raises(ssl.SSLCertVerificationError):
                 await asyncio.wait_for(client.connect(), TIMEOUT)
+
+    run(main())
+
+
+# -- what goes wrong on an open connection --------------------------------------------
+
+
+def test_a_protocol_error_from_the_server_fails_the_connection_with_1002() -> None:
+    async def main() -> None:
+        async with RawServer() as raw:
+            client = Recording(f"ws://127.0.0.1:{raw.port}/")
+            await asyncio.wait_for(client.connect(), TIMEOUT)
+            peer = await raw.next()
+            await peer.send(b"\xa1\x02hi")  # RSV2 set, no extension agreed
+            events = await peer.until_close()
+            assert isinstance(events[-1], CloseReceived) and events[-1].code == 1002
+            await peer.read_to_eof(timeout=1.0)  # the client half-closed after its close frame (before its 2 s timer)
+            await peer.close()  # and reads until the server's end of TCP
+            code, _ = await client.wait_closed()
+            assert code == 1002
+
+    run(main())
+
+
+def test_a_server_that_never_answers_the_close_is_dropped_after_close_timeout() -> None:
+    async def main() -> None:
+        async with RawServer() as raw:
+            client = Recording(f"ws://127.0.0.1:{raw.port}/")
+            client.close_timeout = 0.2
+            await asyncio.wait_for(client.connect(), TIMEOUT)
+            peer = await raw.next()
+            client.close(1000, "bye")
+            assert isinstance(await peer.next_event(), CloseReceived)  # and no answer
+            assert await client.wait_closed() == (1006, "Going away")
+
+    run(main())
+
+
+def test_a_callback_that_raises_closes_with_1011_and_reaches_unhandled_error() -> None:
+    class Failing(Recording):
+        def received_message(self, message: Message) -> None:
+            raise ValueError("the handler failed")
+
+    async def main() -> None:
+        async with RawServer() as raw:
+            client = Failing(f"ws://127.0.0.1:{raw.port}/")
+            await asyncio.wait_for(client.connect(), TIMEOUT)
+            peer = await raw.next()
+            await peer.send(peer.core.send_text("boom"))
+            events = await peer.until_close()
+            assert isinstance(events[-1], CloseReceived) and events[-1].code == 1011
+            await peer.send(peer.core.data_to_send())  # the echo of the close
+            await peer.close()
+            assert (await client.wait_closed())[0] == 1011
+            assert [type(error) for error in client.errors] == [ValueError]
+
+    run(main())
+
+
+def test_a_server_that_does_not_read_is_refused_more_and_closed_with_1008() -> None:
+    async def main() -> None:
+        async with RawServer() as raw:
+            client = Recording(f"ws://127.0.0.1:{raw.port}/")
+            client.max_write_buffer = 256 * 1024
+            await asyncio.wait_for(client.connect(), TIMEOUT)
+            peer = await raw.next()
+            chunk = b"x" * (256 * 1024)
+            with pytest.raises(StreamClosed):
+                for _ in range(1000):  # the socket's buffers fill up, then the bound is met
+                    client.send(chunk, binary=True)
+                    await asyncio.sleep(0)
+            events = await peer.until_close()  # reading now: everything, then the close
+            assert isinstance(events[-1], CloseReceived) and events[-1].code == 1008
+            assert not any(isinstance(event, ConnectionFailed) for event in events)
+
+    run(main())
+
+
+def test_send_from_another_thread_is_handed_to_the_ioloop() -> None:
+    async def main() -> None:
+        async with RawServer() as raw:
+            client = Recording(f"ws://127.0.0.1:{raw.port}/")
+            await asyncio.wait_for(client.connect(), TIMEOUT)
+            peer = await raw.next()
+            assert await asyncio.to_thread(client.send, "from a thread") is None
+            event = await peer.next_event()
+            assert isinstance(event, TextReceived) and event.data == "from a thread"
+            await asyncio.to_thread(client.close)
+            assert isinstance(await peer.next_event(), CloseReceived)
+            await peer.send(peer.core.data_to_send())
+            await peer.close()
+            assert (await client.wait_closed())[0] == 1000
+
+    run(main())
+
+
+def test_connects_over_a_unix_socket(tmp_path: Any) -> None:
+    path = str(tmp_path / "ws.sock")
+
+    async def main() -> None:
+        async with serving(unix=path):
+            client = Recording(f"ws+unix://{path}")
+            await asyncio.wait_for(client.connect(), TIMEOUT)
+            client.send("over unix")
+            assert str(await client.next_message()) == "over unix"
+            client.close()
+            assert (await client.wait_closed())[0] == 1000
 
     run(main())

@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -116,8 +117,9 @@ class TornadoWebSocketClient(ClassicTermination, ClassicCallbacks):
         self._started = False
         self._aborted = False  # close_connection() before the stream existed
         self._terminated = False
-        self._buffered = 0  # bytes handed to the stream, not yet written
-        self._last_write: asyncio.Future[None] | None = None
+        # The writes handed to the stream and not known to be done, oldest first, and their bytes.
+        self._writes: deque[tuple[asyncio.Future[None], int]] = deque()
+        self._buffered = 0
         self._close_timer: object | None = None
         self._local_address: Any = None
         self._peer_address: Any = None
@@ -334,24 +336,25 @@ class TornadoWebSocketClient(ClassicTermination, ClassicCallbacks):
         stream = self.io
         if stream is None or stream.closed():
             raise StreamClosed("cannot send: the connection is over")
-        size = len(data)
-        self._buffered += size
         future: asyncio.Future[None] = stream.write(data)
-        future.add_done_callback(lambda done: self._written(done, size))
-        self._last_write = future
+        future.add_done_callback(_retrieve)
+        self._writes.append((future, len(data)))
+        self._buffered += len(data)
         return future
 
-    def _written(self, done: asyncio.Future[None], size: int) -> None:
-        self._buffered -= size
-        if not done.cancelled():
-            done.exception()  # a stream that closed: the read side reports it
+    def _unwritten(self) -> int:
+        """Bytes the stream has not written yet. Its write futures are done, in order, as
+        soon as it wrote them (their callbacks come later): they tell, not the callbacks."""
+        writes = self._writes
+        while writes and writes[0][0].done():
+            self._buffered -= writes.popleft()[1]
+        return self._buffered
 
     async def _flushed(self) -> None:
         """Wait until what was written went out (bounded by the close timer)."""
-        last = self._last_write
-        if last is not None and not last.done():
+        if self._writes:
             with contextlib.suppress(StreamClosedError):
-                await last
+                await self._writes[-1][0]
 
     def _on_loop(self) -> bool:
         try:
@@ -381,7 +384,7 @@ class TornadoWebSocketClient(ClassicTermination, ClassicCallbacks):
         if self._elsewhere(self.send, payload, binary):
             return None
         protocol = self._open_protocol()
-        if self._buffered > self.max_write_buffer:
+        if self._unwritten() > self.max_write_buffer:
             self.close(1008, "write buffer overflow: the server is not reading")
             raise StreamClosed(f"cannot send: more than {self.max_write_buffer} bytes already wait to be written")
         if isinstance(payload, Message) and payload.opcode >= Opcode.CLOSE:
@@ -473,3 +476,9 @@ class TornadoWebSocketClient(ClassicTermination, ClassicCallbacks):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"
+
+
+def _retrieve(write: asyncio.Future[None]) -> None:
+    """A write that failed (the stream closed): the read side reports the end, not asyncio's log."""
+    if not write.cancelled():
+        write.exception()
