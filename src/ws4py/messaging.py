@@ -198,8 +198,10 @@ class CloseControlMessage(Message):
 
     __slots__ = ("code", "reason")
 
-    def __init__(self, code: int | None = 1000, reason: str | bytes = "") -> None:
-        if isinstance(reason, (bytes, bytearray)):
+    def __init__(self, code: int | None = 1000, reason: str | bytes | None = "") -> None:
+        if reason is None:  # 0.6 took it for no reason
+            reason = ""
+        elif isinstance(reason, (bytes, bytearray)):
             reason = bytes(reason).decode("utf-8")
         payload = b"" if not code else code.to_bytes(2, "big") + reason.encode()
         super().__init__(Opcode.CLOSE, payload, encoding="utf-8")

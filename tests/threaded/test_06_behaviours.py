@@ -192,6 +192,7 @@ def test_close_control_message_reason_is_its_text_and_its_utf8_bytes() -> None:
     assert message.data == b"\x03\xe9" + "au revoir \u2014 bye".encode()
     from_bytes = CloseControlMessage(1000, b"bytes reason")
     assert from_bytes.reason == b"bytes reason" and str(from_bytes) == "bytes reason"
+    assert CloseControlMessage(1000, None).reason == b""  # 0.6 took None for no reason
 
 
 def test_the_base_client_has_0_6s_close_connection() -> None:

@@ -33,8 +33,10 @@ Every callback runs on the IOLoop's thread; ``send``, ``ping``, ``close`` and
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
+import os
 import socket
 from collections import deque
 from collections.abc import Iterable
@@ -108,6 +110,8 @@ class TornadoWebSocketClient(ClassicTermination, ClassicCallbacks):
         self.ssl_options = dict(ssl_options or {})
         self.extra_headers = list(headers or [])
         self.exclude_headers = [name.lower() for name in exclude_headers or []]
+        #: The handshake's ``Sec-WebSocket-Key`` (base64 bytes, as in 0.6; may be replaced before connect()).
+        self.key = base64.b64encode(os.urandom(16))
         #: The stream, once the TCP connection is made.
         self.io: IOStream | None = None
         #: The handshake, once it succeeded.
@@ -224,6 +228,7 @@ class TornadoWebSocketClient(ClassicTermination, ClassicCallbacks):
             compression=DeflateOptions() if EXTENSION_NAME in self.extensions else None,
             headers=self.extra_headers,
             exclude_headers=self.exclude_headers,
+            key=self.key.decode("ascii"),
         )
         try:
             await stream.write(handshake.request_bytes())
