@@ -314,6 +314,30 @@ async def test_terminate_drops_the_connection_without_a_close_frame(recording: t
         assert ws.terminated
 
 
+async def test_0_6s_close_connection_and_termination_flags(recording: type[Recording]) -> None:
+    async with callback_server(recording) as server:
+        conn = await within(connect(url(server)))
+        ws = await first(recording)
+        assert not ws.server_terminated and not ws.client_terminated
+        ws.close(1000, "server first")
+        assert ws.server_terminated and not ws.client_terminated, "our close went out, the client's did not"
+        with pytest.raises(ConnectionClosedOK):
+            await within(conn.recv())
+        assert await within(ws.closed_once) == (1000, "")  # the client's echo of our code
+        assert ws.client_terminated and ws.server_terminated and ws.terminated
+        dropped = await within(connect(url(server)))
+        second = await within(eventually_second(recording))
+        second.close_connection()
+        with pytest.raises(ConnectionClosedError):
+            await within(dropped.recv())
+        assert await within(second.closed_once) == (1006, "Going away")
+
+
+async def eventually_second(recording: type[Recording]) -> Recording:
+    await eventually(lambda: len(recording.instances) >= 2, what="a second connection")
+    return recording.instances[1]
+
+
 async def test_drain_waits_while_the_buffer_is_over_write_limit() -> None:
     sent: list[int] = []
     stop = asyncio.Event()
