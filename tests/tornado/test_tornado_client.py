@@ -384,3 +384,20 @@ def test_connects_over_a_unix_socket(tmp_path: Any) -> None:
             assert (await client.wait_closed())[0] == 1000
 
     run(main())
+
+
+def test_a_server_that_never_answers_the_handshake_times_out() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # reads the request, answers nothing, until the client leaves
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        async with server:
+            client = Recording(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/")
+            client.open_timeout = 0.2
+            with pytest.raises(TimeoutError, match="no WebSocket handshake"):
+                await asyncio.wait_for(client.connect(), TIMEOUT)
+            assert (await client.wait_closed())[0] == 1006
+
+    run(main())

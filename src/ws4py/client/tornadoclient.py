@@ -257,7 +257,7 @@ class TornadoWebSocketClient(ClassicTermination, ClassicCallbacks):
         return stream
 
     def _failed_to_open(self, error: Exception, opened: asyncio.Future[None]) -> None:
-        if isinstance(error, asyncio.TimeoutError) and not isinstance(error, OSError):
+        if isinstance(error, (asyncio.TimeoutError, TimeoutError)) and not error.args:  # wait_for's
             error = TimeoutError(f"no WebSocket handshake with {self.url} within {self.open_timeout}s")
         self._terminated = True
         if self.io is not None:
