@@ -237,6 +237,8 @@ class TornadoWebSocketClient(ClassicTermination, ClassicCallbacks):
         except StreamClosedError as exc:
             if isinstance(exc.real_error, OSError):
                 raise exc.real_error from None
+            if self._aborted:
+                raise ConnectionAbortedError("close_connection() was called during the handshake") from None
             raise HandshakeError("the server closed the connection during the handshake", None) from None
         self.handshake = handshake
         self.protocol = handshake.connection(max_message_size=self.max_message_size)
@@ -310,14 +312,14 @@ class TornadoWebSocketClient(ClassicTermination, ClassicCallbacks):
             if messages:
                 deliver(self, messages)
             if events:
-                dispatch(self, events, protocol, self._write)
+                dispatch(self, events, protocol, self._write_quietly)
         except Exception as exc:
             self._handler_failed(exc)
         finally:
             # Even when a callback raised: the close owed to the server must still go out.
             reply = protocol.data_to_send()
-            if reply and not self._terminated:
-                self._write(reply)
+            if reply:
+                self._write_quietly(reply)
         if protocol.close_sent is not None:
             self._arm_close_timer()
 
@@ -346,6 +348,12 @@ class TornadoWebSocketClient(ClassicTermination, ClassicCallbacks):
         self._writes.append((future, len(data)))
         self._buffered += len(data)
         return future
+
+    def _write_quietly(self, data: bytes) -> None:
+        """Write an answer of the protocol (a pong, a close), unless the stream is gone:
+        then there is no one to answer, and the read side sees the end."""
+        with contextlib.suppress(StreamClosed):
+            self._write(data)
 
     def _unwritten(self) -> int:
         """Bytes the stream has not written yet. Its write futures are done, in order, as
