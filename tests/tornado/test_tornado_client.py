@@ -228,6 +228,28 @@ def test_talks_to_websockets(secure: bool, tls_ca: trustme.CA, tls_server_contex
     run(main())
 
 
+def test_negotiates_a_subprotocol_and_compression_with_websockets() -> None:
+    async def echo(ws: Any) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async def main() -> None:
+        async with websockets.asyncio.server.serve(echo, "127.0.0.1", 0, subprotocols=["chat"]) as server:
+            port = server.sockets[0].getsockname()[1]
+            client = Recording(
+                f"ws://127.0.0.1:{port}/", protocols=["superchat", "chat"], extensions=["permessage-deflate"]
+            )
+            await asyncio.wait_for(client.connect(), TIMEOUT)
+            assert client.protocols == ["chat"] and client.extensions == ["permessage-deflate"]
+            text = "compressible " * 1000
+            client.send(text)
+            assert str(await client.next_message()) == text
+            client.close()
+            assert (await client.wait_closed())[0] == 1000
+
+    run(main())
+
+
 # -- failures --------------------------------------------------------------------------
 
 
