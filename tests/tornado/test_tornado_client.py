@@ -241,6 +241,7 @@ def test_negotiates_a_subprotocol_and_compression_with_websockets() -> None:
             )
             await asyncio.wait_for(client.connect(), TIMEOUT)
             assert client.protocols == ["chat"] and client.extensions == ["permessage-deflate"]
+            assert client.protocol is not None and client.protocol.deflate is not None, "compression in use"
             text = "compressible " * 1000
             client.send(text)
             assert str(await client.next_message()) == text
