@@ -31,7 +31,7 @@ from typing import Any
 from .asyncio.endpoint import Options
 from .asyncio.handshake import ServerSide
 from .asyncio.options import deflate_options
-from .classic import ClassicCallbacks, Payload, deliver, dispatch, sendable
+from .classic import ClassicCallbacks, ClassicTermination, Payload, close_outcome, deliver, dispatch, sendable
 from .messaging import Message
 from .protocol import Connection, Event, ServerHandshake, State
 from .protocol.deflate import EXTENSION_NAME
@@ -79,7 +79,7 @@ _BINARY = Opcode.BINARY  # module globals: an enum class attribute is a slow loo
 _WHOLE = (str, bytes, bytearray, memoryview)
 
 
-class WebSocket(ClassicCallbacks):
+class WebSocket(ClassicTermination, ClassicCallbacks):
     """A WebSocket with ws4py's callbacks, driven by a :class:`WebSocketProtocol`.
 
     Override :meth:`opened`, :meth:`received_message`, :meth:`ponged`,
@@ -172,6 +172,13 @@ class WebSocket(ClassicCallbacks):
     def terminate(self) -> None:
         """Drop the connection now, without a closing handshake."""
         self.proto.abort()
+
+    def close_connection(self) -> None:
+        """:meth:`terminate` (ws4py 0.6's name): drop the connection now."""
+        self.proto.abort()
+
+    def _termination_core(self) -> Connection | None:
+        return self.proto.core
 
     async def drain(self) -> None:
         """Wait until the transport's buffer is under ``write_limit`` (or the connection is gone)."""
@@ -326,7 +333,7 @@ class WebSocketProtocol(ServerSide):
         except Exception:
             logger.exception("Error in unhandled_error() of %r", ws)
         try:
-            ws.closed(self.close_code or 1006, self.close_reason or "")
+            ws.closed(*close_outcome(self.core))
         except Exception:
             logger.exception("Error in closed() of %r", ws)
         finally:

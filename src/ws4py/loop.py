@@ -113,6 +113,9 @@ class EventLoop:
         self._wake_w.setblocking(False)
         self._wake_pending = False
         self.poller.register(self._wake_r.fileno(), READ, None)
+        #: Called (loop thread) with each channel :meth:`detach` lets go of: the owner's
+        #: books (a manager's members) follow the loop's.
+        self.on_detach: Callable[[Channel], None] | None = None
 
     # -- the channels' services (ws4py.channel.Loop) ---------------------------
 
@@ -135,6 +138,8 @@ class EventLoop:
                 del self.channels[entry.fd]
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(entry.fd)
+        if self.on_detach is not None:
+            self.on_detach(channel)
         return True
 
     def update(self, channel: Channel) -> None:
@@ -336,6 +341,10 @@ class EventLoop:
         with self.lock:
             self.channels[fd] = channel
         events = channel.wanted_events
+        if self.poller.is_registered(fd):
+            # A socket closed without being detached left its number behind, and a new one
+            # got it: register() would keep the stale entry (it ignores a repeat, as in 0.6).
+            self.poller.unregister(fd)
         self.poller.register(fd, events, entry)
         entry.events = events
         try:

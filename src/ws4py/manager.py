@@ -66,15 +66,20 @@ class WebSocketManager(threading.Thread):
         self.poller = self.loop.poller
         self.lock = self.loop.lock
         self._stop_requested = False
+        # The websockets added and not removed, by identity: what len(), in and iteration
+        # answer from, so that they are right as soon as add() or remove() returns, on any
+        # thread (the loop registers the sockets on its own thread, later). One that has
+        # terminated is no longer managed.
+        self._members: dict[int, WebSocket] = {}
+        self._members_lock = threading.Lock()
+        self.loop.on_detach = self._forget
 
     # -- public API ---------------------------------------------------------
 
     @property
     def websockets(self) -> dict[int, WebSocket]:
         """A snapshot ``{fd: websocket}`` of the managed websockets (safe to iterate)."""
-        with self.lock:
-            channels = list(self.loop.channels.items())
-        return {fd: ws for fd, ws in channels if isinstance(ws, WebSocket)}
+        return {ws.fileno(): ws for ws in self._websocket_list()}
 
     @property
     def running(self) -> bool:
@@ -85,19 +90,72 @@ class WebSocketManager(threading.Thread):
     def add(self, websocket: WebSocket) -> None:
         """Take over ``websocket``: register its socket and call its ``opened()``.
 
-        ``opened()`` runs on the manager's thread, before any other callback
-        of that websocket. Adding a websocket twice does nothing.
+        It is in the manager (``in``, ``len()``, iteration) as soon as this
+        returns; ``opened()`` runs on the manager's thread, before any other
+        callback of that websocket. Adding a websocket twice does nothing, nor
+        does adding one whose connection is over.
         """
-        if websocket.bind_loop(self.loop):
+        with self._members_lock:
+            if self._is_member(websocket):
+                return
+            bound = websocket.bind_loop(self.loop)  # ValueError without a socket: not added
+            if not bound and websocket.terminated:
+                return
+            self._members[id(websocket)] = websocket
+        if bound:
             self.loop.attach(websocket)
+        # Not bound, not over: removed a moment ago and its release has not run yet; that
+        # release sees it is a member again and leaves it on the loop.
 
     def remove(self, websocket: WebSocket) -> None:
-        """Stop watching ``websocket`` (its ``closed()`` is not called)."""
-        self.loop.call_soon(self._release, websocket)
+        """Stop watching ``websocket`` (its ``closed()`` is not called); an unknown one is ignored.
 
-    def _release(self, websocket: WebSocket) -> None:
-        if self.loop.detach(websocket):
-            websocket.unbind_loop()
+        It is out of the manager as soon as this returns. Called from another
+        thread than the manager's, it returns once the manager has let go of
+        the socket (blocking again, for its caller to use), or after
+        :attr:`release_timeout` seconds if the manager's thread is busy.
+        """
+        with self._members_lock:
+            if self._members.pop(id(websocket), None) is None:
+                return
+        loop = self.loop
+        if loop.in_loop() or loop.finished:
+            self._release(websocket)
+            return
+        released = threading.Event()
+        loop.call_soon(self._release, websocket, released)
+        if loop.thread_id is not None:  # a loop that has not started releases it when it starts
+            released.wait(self.release_timeout)
+
+    #: Seconds :meth:`remove` waits, on another thread, for the manager's thread to let go.
+    release_timeout = 5.0
+
+    def _release(self, websocket: WebSocket, released: threading.Event | None = None) -> None:
+        try:
+            with self._members_lock:
+                if id(websocket) in self._members:
+                    return  # added again meanwhile: it stays
+            if self.loop.detach(websocket):
+                websocket.unbind_loop()
+        finally:
+            if released is not None:
+                released.set()
+
+    def _forget(self, channel: Channel) -> None:
+        """The loop let go of ``channel`` (loop thread): a websocket whose connection ended
+        is no longer a member. (One being removed is not a member any more; one removed
+        and added again is not let go of.)"""
+        with self._members_lock:
+            self._members.pop(id(channel), None)
+
+    def _is_member(self, websocket: object) -> bool:
+        """Whether ``websocket`` was added, not removed, and is not over (members lock held)."""
+        if not isinstance(websocket, WebSocket) or self._members.get(id(websocket)) is not websocket:
+            return False
+        if websocket.terminated:
+            del self._members[id(websocket)]
+            return False
+        return True
 
     def broadcast(self, message: str | bytes | Message, binary: bool = False) -> None:
         """Send ``message`` to every open websocket; safe from any thread; never waits.
@@ -129,10 +187,17 @@ class WebSocketManager(threading.Thread):
         return iter(self._websocket_list())
 
     def __contains__(self, websocket: object) -> bool:
-        return isinstance(websocket, WebSocket) and self.loop.channels.get(websocket.fileno()) is websocket
+        with self._members_lock:
+            return self._is_member(websocket)
 
     def _websocket_list(self) -> list[WebSocket]:
-        return [ws for ws in list(self.loop.channels.values()) if isinstance(ws, WebSocket)]
+        """The managed websockets (those over are dropped on the way)."""
+        with self._members_lock:
+            members = list(self._members.values())
+            over = [ws for ws in members if ws.terminated]
+            for ws in over:
+                del self._members[id(ws)]
+        return [ws for ws in members if not ws.terminated] if over else members
 
     # -- the loop ------------------------------------------------------------
 
@@ -143,7 +208,7 @@ class WebSocketManager(threading.Thread):
     def _begin_stop(self) -> None:
         """On the loop: close what is open once, drop what is not a websocket, then exit
         once the closes are done or the longest close timeout has passed."""
-        websockets = self._websocket_list()
+        websockets = [ch for ch in list(self.loop.channels.values()) if isinstance(ch, WebSocket)]
         timeout = max((ws.close_timeout for ws in websockets), default=0.0)
         others: list[Channel] = [ch for ch in list(self.loop.channels.values()) if not isinstance(ch, WebSocket)]
         for channel in others:

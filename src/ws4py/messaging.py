@@ -13,6 +13,7 @@ from .protocol import frames as _frames
 from .protocol.frames import Opcode
 
 __all__ = [
+    "CloseReason",
     "Message",
     "TextMessage",
     "BinaryMessage",
@@ -163,21 +164,52 @@ class BinaryMessage(Message):
         return self.data.decode("utf-8", "replace")
 
 
+class CloseReason(str):
+    """A close frame's reason: its text, a ``str``, that also answers ws4py 0.6's ``bytes`` API.
+
+    ws4py 0.6 gave the reason as the frame's UTF-8 bytes, so its users wrote
+    ``reason.decode()``; this project gives the text. A ``CloseReason`` is both:
+    ``decode()`` returns the text, and it equals its UTF-8 bytes as well as its
+    text (``reason == b"bye"`` and ``reason == "bye"``). ``bytes(reason, "utf-8")``
+    or :meth:`str.encode` give the bytes.
+    """
+
+    __slots__ = ()
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """The text, as ``bytes.decode`` gave it in 0.6 (it is UTF-8 by RFC 6455, whatever ``encoding`` says)."""
+        return str(self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (bytes, bytearray, memoryview)):
+            return self.encode() == bytes(other)
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    # Equal to its bytes, hashed as its text: a dict or set holds reasons of one kind only.
+    __hash__ = str.__hash__
+
+
 class CloseControlMessage(Message):
-    """A close frame's content: ``code`` and ``reason`` (text)."""
+    """A close frame's content: ``code`` and ``reason`` (a :class:`CloseReason`: the text, with 0.6's
+    ``decode()``)."""
 
     __slots__ = ("code", "reason")
 
-    def __init__(self, code: int | None = 1000, reason: str | bytes = "") -> None:
-        if isinstance(reason, (bytes, bytearray)):
+    def __init__(self, code: int | None = 1000, reason: str | bytes | None = "") -> None:
+        if reason is None:  # 0.6 took it for no reason
+            reason = ""
+        elif isinstance(reason, (bytes, bytearray)):
             reason = bytes(reason).decode("utf-8")
         payload = b"" if not code else code.to_bytes(2, "big") + reason.encode()
         super().__init__(Opcode.CLOSE, payload, encoding="utf-8")
         self.code = code or 1005
-        self.reason = reason
+        self.reason = CloseReason(reason)
 
     def __str__(self) -> str:
-        return self.reason
+        return str(self.reason)
 
 
 class PingControlMessage(Message):

@@ -2,12 +2,16 @@
 
 ``poll(timeout)`` returns ``(data, events)`` pairs for the ready file
 descriptors (``data`` is what was registered with them); ``timeout=None``
-waits until something is ready. :func:`default_poller` picks the best the
-system has.
+waits until something is ready, and ``poll()`` waits at most the ``timeout``
+given to the poller's constructor (0.1 s by default, as in ws4py 0.6).
+Registering a file descriptor again, or unregistering one that is not
+registered, does nothing (as in 0.6). :func:`default_poller` picks the best
+the system has.
 """
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import time
 from collections.abc import Callable
@@ -33,27 +37,48 @@ __all__ = [
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
+#: ``poll()``'s default: the constructor's ``timeout``.
+_OWN_TIMEOUT: Any = object()
+
+
 class Poller:
-    """A :mod:`selectors` selector behind ws4py's poller interface (see the module docstring)."""
+    """A :mod:`selectors` selector behind ws4py's poller interface (see the module docstring).
+
+    ``timeout`` (seconds, ``None``: no limit) is how long :meth:`poll` waits when
+    it is given no timeout of its own.
+    """
 
     selector_class: type[selectors.BaseSelector] | None = None
 
-    def __init__(self, timeout: float | None = None) -> None:
+    def __init__(self, timeout: float | None = 0.1) -> None:
         if self.selector_class is None:
             raise OSError(f"{type(self).__name__} is not available on this system")
         self.timeout = timeout
         self._selector = self.selector_class()
 
     def register(self, fd: int, events: int = READ, data: Any = None) -> None:
-        self._selector.register(fd, events, data)
+        """Watch ``fd`` for ``events``; ``data`` comes back with it from :meth:`poll`.
+        A descriptor already registered is left as it is (:meth:`modify` changes it)."""
+        with contextlib.suppress(KeyError):  # registered already: ws4py 0.6 ignored the repeat
+            self._selector.register(fd, events, data)
+
+    def is_registered(self, fd: int) -> bool:
+        """Whether ``fd`` is watched."""
+        return fd in self._selector.get_map()
 
     def modify(self, fd: int, events: int, data: Any = None) -> None:
         self._selector.modify(fd, events, data)
 
     def unregister(self, fd: int) -> None:
-        self._selector.unregister(fd)
+        """Stop watching ``fd``; one that is not watched is ignored."""
+        with contextlib.suppress(KeyError):  # not registered (any more): ws4py 0.6 ignored it
+            self._selector.unregister(fd)
 
-    def poll(self, timeout: float | None = None) -> list[tuple[Any, int]]:
+    def poll(self, timeout: float | None = _OWN_TIMEOUT) -> list[tuple[Any, int]]:
+        """Wait up to ``timeout`` seconds (the constructor's when not given; ``None``:
+        until something is ready) and return the ready ``(data, events)`` pairs."""
+        if timeout is _OWN_TIMEOUT:
+            timeout = self.timeout
         return [(key.data, events) for key, events in self._selector.select(timeout)]
 
     def spin(self, seconds: float) -> bool:

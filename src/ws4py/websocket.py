@@ -46,7 +46,7 @@ from typing import Any
 
 from . import format_addresses
 from .channel import READ, WRITE, Loop
-from .classic import ClassicCallbacks, Payload, deliver, dispatch, sendable
+from .classic import ClassicCallbacks, ClassicTermination, Payload, close_outcome, deliver, dispatch, sendable
 from .exc import StreamClosed
 from .loop import EventLoop
 from .messaging import Message
@@ -73,7 +73,7 @@ _TEXT, _BINARY = Opcode.TEXT, Opcode.BINARY
 _OPEN, _CLOSED = State.OPEN, State.CLOSED  # likewise, per message
 
 
-class WebSocket(ClassicCallbacks):
+class WebSocket(ClassicTermination, ClassicCallbacks):
     """One WebSocket connection, with ws4py's callbacks.
 
     Subclass it and override :meth:`opened`, :meth:`received_message`,
@@ -196,6 +196,15 @@ class WebSocket(ClassicCallbacks):
     @property
     def connection(self) -> socket.socket | None:
         return self.sock
+
+    def _termination_core(self) -> Connection:
+        return self.protocol
+
+    def close_connection(self) -> None:
+        """Drop the connection now, without a closing handshake (ws4py 0.6's name): the
+        socket is closed and :meth:`closed` called once (1006 unless a close frame came)."""
+        self._broken = True  # a write in progress stops; the loop, if any, ends it
+        self.terminate()
 
     @property
     def local_address(self) -> Any:
@@ -802,8 +811,7 @@ class WebSocket(ClassicCallbacks):
                 callback()
             except Exception:
                 logger.exception("A close callback of %s failed", format_addresses(self))
-        code = protocol.close_code if protocol.close_code is not None else 1006
-        self.closed(code, protocol.close_reason)
+        self.closed(*close_outcome(protocol))
 
     def run(self) -> None:
         """Drive this websocket on the calling thread until the connection is over.

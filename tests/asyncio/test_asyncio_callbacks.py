@@ -146,7 +146,7 @@ async def test_opened_runs_before_a_message_that_came_with_the_request(recording
         assert str(ws.calls[1][1]) == "in the same segment"
         writer.close()
         await within(ws.closed_once)
-    assert ws.calls[-1] == ("closed", 1006, "")
+    assert ws.calls[-1] == ("closed", 1006, "Going away")  # 0.6's reason with 1006
 
 
 async def test_the_pong_goes_before_the_answer_to_a_later_message() -> None:
@@ -180,7 +180,7 @@ async def test_closed_is_called_once_with_1006_when_the_peer_drops_tcp(recording
         peer = await raw_client(port_of(server))
         ws = await first(recording)
         peer.abort()
-        assert await within(ws.closed_once) == (1006, "")
+        assert await within(ws.closed_once) == (1006, "Going away")  # 0.6's reason with 1006
         await peer.close()
     assert [call[0] for call in ws.calls].count("closed") == 1
 
@@ -310,8 +310,32 @@ async def test_terminate_drops_the_connection_without_a_close_frame(recording: t
         with pytest.raises(ConnectionClosedError) as closed:
             await within(conn.recv())
         assert closed.value.code == 1006
-        assert await within(ws.closed_once) == (1006, "")
+        assert await within(ws.closed_once) == (1006, "Going away")  # 0.6's reason with 1006
         assert ws.terminated
+
+
+async def test_0_6s_close_connection_and_termination_flags(recording: type[Recording]) -> None:
+    async with callback_server(recording) as server:
+        conn = await within(connect(url(server)))
+        ws = await first(recording)
+        assert not ws.server_terminated and not ws.client_terminated
+        ws.close(1000, "server first")
+        assert ws.server_terminated and not ws.client_terminated, "our close went out, the client's did not"
+        with pytest.raises(ConnectionClosedOK):
+            await within(conn.recv())
+        assert await within(ws.closed_once) == (1000, "")  # the client's echo of our code
+        assert ws.client_terminated and ws.server_terminated and ws.terminated
+        dropped = await within(connect(url(server)))
+        second = await within(eventually_second(recording))
+        second.close_connection()
+        with pytest.raises(ConnectionClosedError):
+            await within(dropped.recv())
+        assert await within(second.closed_once) == (1006, "Going away")
+
+
+async def eventually_second(recording: type[Recording]) -> Recording:
+    await eventually(lambda: len(recording.instances) >= 2, what="a second connection")
+    return recording.instances[1]
 
 
 async def test_drain_waits_while_the_buffer_is_over_write_limit() -> None:

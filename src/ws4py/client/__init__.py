@@ -19,7 +19,26 @@ from ..protocol.deflate import EXTENSION_NAME
 from ..protocol.uri import parse_uri
 from ..websocket import WebSocket
 
-__all__ = ["WebSocketBaseClient"]
+__all__ = ["WebSocketBaseClient", "client_ssl_context"]
+
+
+def client_ssl_context(options: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS context a client's ``ssl_options`` describe (see :class:`WebSocketBaseClient`):
+    the server's certificate and name verified unless ``cert_reqs`` is ``ssl.CERT_NONE``."""
+    context: ssl.SSLContext | None = options.get("context")
+    if context is not None:
+        return context
+    context = ssl.create_default_context(cafile=options.get("ca_certs"))
+    if options.get("certfile"):
+        context.load_cert_chain(options["certfile"], options.get("keyfile"))
+    if options.get("cert_reqs") == ssl.CERT_NONE:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif "check_hostname" in options:
+        context.check_hostname = bool(options["check_hostname"])
+    if options.get("ciphers"):
+        context.set_ciphers(options["ciphers"])
+    return context
 
 
 class WebSocketBaseClient(WebSocket):
@@ -132,21 +151,7 @@ class WebSocketBaseClient(WebSocket):
         return sock
 
     def _ssl_context(self) -> ssl.SSLContext:
-        options = self.ssl_options
-        context: ssl.SSLContext | None = options.get("context")
-        if context is not None:
-            return context
-        context = ssl.create_default_context(cafile=options.get("ca_certs"))
-        if options.get("certfile"):
-            context.load_cert_chain(options["certfile"], options.get("keyfile"))
-        if options.get("cert_reqs") == ssl.CERT_NONE:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        elif "check_hostname" in options:
-            context.check_hostname = bool(options["check_hostname"])
-        if options.get("ciphers"):
-            context.set_ciphers(options["ciphers"])
-        return context
+        return client_ssl_context(self.ssl_options)
 
     def handshake_ok(self) -> None:
         """Called by :meth:`connect` once the handshake succeeded.
