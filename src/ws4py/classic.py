@@ -98,8 +98,14 @@ class ClassicTermination:
         """The core of the connection, ``None`` before there is one."""
         raise NotImplementedError
 
+    def _marks(self) -> int:
+        try:
+            return self._terminated_marks
+        except AttributeError:  # the slot is set by the first mark only
+            return 0
+
     def _side_done(self, server: bool) -> bool:
-        if getattr(self, "_terminated_marks", 0) & (2 if server else 1) or self.terminated:
+        if self._marks() & (2 if server else 1) or self.terminated:
             return True
         core = self._termination_core()
         if core is None:
@@ -109,7 +115,7 @@ class ClassicTermination:
 
     def _mark(self, server: bool, value: bool) -> None:
         bit = 2 if server else 1
-        marks = getattr(self, "_terminated_marks", 0)
+        marks = self._marks()
         self._terminated_marks = (marks | bit) if value else (marks & ~bit)
 
     @property
