@@ -57,7 +57,7 @@ class ChatApp:
         else:
             # Redis's publish waits for its answer: one thread does it, in order, off the event loop.
             self._publisher = ThreadPoolExecutor(1, thread_name_prefix="chat-publish")
-            self.presence = Presence(self.broker, lambda: self.room.here, self.publish)
+            self.presence = Presence(self.broker, lambda: self.room.here, self.publish, hold=[CHANNEL])
             self.room = Room(self.presence.elsewhere)
 
     def serve_options(self, host: str | None, port: int, origins: Iterable[str] = ()) -> dict[str, Any]:

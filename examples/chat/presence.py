@@ -13,7 +13,10 @@ right: a join or leave on another worker is counted once its note arrives.
 A process hears the channel like any subscriber: through a WebSocket
 connection subscribed to it. Here that is a connection to itself, on a Unix
 socket of its own (the broker delivers to connections, not to functions),
-which :class:`Presence` reads.
+which :class:`Presence` reads. That connection also holds the room's own
+channel (``hold``), so the process is subscribed to it from the start: the
+first peer's ``join`` is heard by its own process too (a Redis subscription
+takes a round trip; one made by the first peer would come after its join).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import logging
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from ws4py.asyncio import ClientConnection, Connection, ServerConnection, connect, serve
@@ -45,13 +48,19 @@ class Presence:
     """The peers joined on the other processes (:meth:`elsewhere`), from their notes on :data:`CHANNEL`.
 
     ``here()``: this process's own count; ``publish(channel, text)``: how to
-    publish without holding up the event loop.
+    publish without holding up the event loop; ``hold``: more channels this
+    process stays subscribed to while it runs.
     """
 
     def __init__(
-        self, broker: Broker, here: Callable[[], int], publish: Callable[[str, str], Awaitable[None]]
+        self,
+        broker: Broker,
+        here: Callable[[], int],
+        publish: Callable[[str, str], Awaitable[None]],
+        hold: Iterable[str] = (),
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
+        self._channels = (CHANNEL, *hold)
         self._broker = broker
         self._here = here
         self._publish = publish
@@ -75,7 +84,19 @@ class Presence:
         assert isinstance(conn, ClientConnection)
         self._listener = conn
         self._tasks = [asyncio.create_task(self._hear(conn)), asyncio.create_task(self._heartbeat())]
+        await self._subscribed()
         await self.changed(ask=True)
+
+    async def _subscribed(self, timeout: float = 5.0) -> None:
+        # A Redis broker says when Redis confirmed a subscription; serving starts after that (or the timeout).
+        subscribed = getattr(self._broker, "subscribed", None)
+        deadline = time.monotonic() + timeout
+        while subscribed is not None and time.monotonic() < deadline:
+            if all(subscribed(channel) for channel in self._channels):
+                return
+            await asyncio.sleep(0.02)
+        if subscribed is not None:
+            logger.warning("chat: the broker has not confirmed the subscriptions after %.0f s; serving anyway", timeout)
 
     async def stop(self) -> None:
         """Tell the others this process has no one any more; stop listening."""
@@ -102,12 +123,12 @@ class Presence:
 
     async def _subscribe(self, conn: ServerConnection) -> None:
         # The server side of this process's own connection: the broker writes the notes to it.
-        self._broker.subscribe(conn, CHANNEL)
+        self._broker.subscribe(conn, *self._channels)
         await conn.wait_closed()
 
     async def _hear(self, conn: Connection) -> None:
         async for text in conn:
-            with contextlib.suppress(ValueError, TypeError, KeyError):
+            with contextlib.suppress(ValueError, TypeError, KeyError):  # the held channels' messages, too
                 note = json.loads(text)
                 worker, here = str(note["worker"]), int(note["here"])
                 if worker == self.id:

@@ -58,10 +58,12 @@ def asyncio_app(target: Any, spec: str, host: str | None, port: int, *, factory:
         raise CliError(f"{spec} is a threaded WebSocket class: serve it with --threaded")
     if factory and callable(target):
         try:
-            made = target()
-        except TypeError as exc:
-            raise CliError(f"{spec} is not an async handler, and calling it as a factory failed: {exc}") from None
-        return asyncio_app(made, f"{spec}()", host, port, factory=False)
+            inspect.signature(target).bind()
+        except TypeError:
+            raise CliError(f"{spec} is not an async def handler(connection), nor a factory without arguments") from None
+        except ValueError:
+            pass  # no signature to check (a builtin): call it and see
+        return asyncio_app(target(), f"{spec}()", host, port, factory=False)
     raise CliError(f"{spec} is not an async def handler(connection), an application object or a factory of one")
 
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import inspect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import CliError
 
 if TYPE_CHECKING:
     from ..pubsub import Broker
 
-__all__ = ["close_broker", "make_broker", "start_broker"]
+__all__ = ["close_broker", "open_broker"]
 
 
-def make_broker(url: str | None) -> Broker | None:
-    """The broker ``url`` names, made the process's default (``None``: leave the default alone)."""
+def open_broker(url: str | None) -> Broker | None:
+    """Make the broker ``url`` names the process's default and start it (``None``: leave the default alone).
+
+    Starting does not wait for Redis: a worker serves while its broker connects.
+    """
     if url is None:
         return None
     from ..pubsub import broker_from_url, set_broker  # only a worker with --broker needs it (and redis-py)
@@ -24,47 +26,14 @@ def make_broker(url: str | None) -> Broker | None:
     except (ValueError, ImportError) as exc:
         raise CliError(f"--broker {url!r}: {exc}") from None
     set_broker(broker)
+    broker.start()
     return broker
 
 
-async def start_broker(broker: Broker | None) -> None:
-    """Start ``broker`` from a running event loop (its ``start()`` may be a coroutine)."""
+def close_broker(broker: Broker | None) -> None:
+    """Close ``broker`` (its subscriptions, threads and sockets) and unset it."""
     if broker is not None:
-        await _maybe_await(broker.start())
+        from ..pubsub import set_broker
 
-
-async def close_broker(broker: Broker | None) -> None:
-    """Close ``broker`` and let the process's default be made again (asyncio side)."""
-    if broker is not None:
-        await _maybe_await(broker.close())
-        _unset()
-
-
-def start_broker_sync(broker: Broker | None) -> None:
-    """Start ``broker`` from plain threads (the threaded server)."""
-    if broker is not None:
-        _no_coroutine(broker.start())
-
-
-def close_broker_sync(broker: Broker | None) -> None:
-    """Close ``broker`` from plain threads (the threaded server)."""
-    if broker is not None:
-        _no_coroutine(broker.close())
-        _unset()
-
-
-async def _maybe_await(result: Any) -> None:
-    if inspect.isawaitable(result):
-        await result
-
-
-def _no_coroutine(result: Any) -> None:
-    if inspect.iscoroutine(result):
-        result.close()
-        raise CliError("this broker must be started from asyncio: serve without --threaded")
-
-
-def _unset() -> None:
-    from ..pubsub import set_broker
-
-    set_broker(None)
+        broker.close()
+        set_broker(None)

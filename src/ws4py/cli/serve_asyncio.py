@@ -7,7 +7,7 @@ import signal
 
 from ..asyncio import serve
 from .apps import asyncio_app
-from .brokers import close_broker, make_broker, start_broker
+from .brokers import close_broker, open_broker
 from .target import load
 from .worker import WorkerConfig, announce, listen_error
 
@@ -32,9 +32,8 @@ async def _serve(config: WorkerConfig, target: object) -> None:
         loop.add_signal_handler(sig, request_stop)
     if config.parent_fd is not None:
         loop.add_reader(config.parent_fd, request_stop)  # readable: end of file, the supervisor is gone
-    broker = make_broker(config.broker_url)
+    broker = open_broker(config.broker_url)
     try:
-        await start_broker(broker)
         app = asyncio_app(target, config.spec, config.host, config.port)
         await app.startup()
         try:
@@ -58,4 +57,4 @@ async def _serve(config: WorkerConfig, target: object) -> None:
         finally:
             await app.shutdown()
     finally:
-        await close_broker(broker)
+        close_broker(broker)

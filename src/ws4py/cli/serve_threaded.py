@@ -13,7 +13,7 @@ from ..server.wsgirefserver import WebSocketWSGIRequestHandler, WSGIServer
 from ..server.wsgiutils import WebSocketWSGIApplication
 from ..websocket import WebSocket
 from .apps import threaded_app
-from .brokers import close_broker_sync, make_broker, start_broker_sync
+from .brokers import close_broker, open_broker
 from .target import load
 from .worker import WorkerConfig, announce, listen_error
 
@@ -34,21 +34,19 @@ class _Server(WSGIServer):
 def run_threaded(config: WorkerConfig) -> None:
     """Serve the WebSocket class ``config.spec`` names until SIGTERM, SIGINT or the supervisor's end."""
     handler_cls = threaded_app(load(config.spec), config.spec)
-    broker = make_broker(config.broker_url)
-    start_broker_sync(broker)
+    broker = open_broker(config.broker_url)
     try:
         _serve(config, handler_cls)
     finally:
-        close_broker_sync(broker)
+        close_broker(broker)
 
 
 def _serve(config: WorkerConfig, handler_cls: type[WebSocket]) -> None:
     # Each connection gets the command line's close timeout: the manager waits that long at shutdown.
     timed = type(handler_cls.__name__, (handler_cls,), {"close_timeout": config.close_timeout})
     host = config.host or ""
-    server_cls = type("Server", (_Server,), {"reuse_port": config.reuse_port})
-    if ":" in host:
-        server_cls.address_family = socket.AF_INET6
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    server_cls = type("Server", (_Server,), {"reuse_port": config.reuse_port, "address_family": family})
     try:
         server = server_cls((host, config.port), WebSocketWSGIRequestHandler)
     except OSError as exc:
