@@ -108,11 +108,15 @@ def _header(text: str) -> tuple[str, str]:
 
 
 def _read_lines(session: Session, screen: Screen, interactive: bool) -> None:
+    session.connected.wait(session.args.timeout + 1.0)
     while not session.finished.is_set():
+        screen.reading = True
         try:
             line = input(PROMPT if interactive else "")
         except EOFError:
             return
+        finally:
+            screen.reading = False
         if session.finished.is_set():
             return
         if line.startswith("/") and not line.startswith("//"):
@@ -161,13 +165,17 @@ class Screen:
         self._out = out
         self._interactive = interactive
         self._lock = threading.Lock()
+        #: Whether the main thread waits in input(), its prompt shown.
+        self.reading = False
 
     def show(self, text: str) -> None:
         """Print ``text``; in a terminal, put the prompt and the half-typed line back under it."""
         with self._lock:
-            if self._interactive:
+            if self._interactive and self.reading:
                 typed = readline.get_line_buffer() if readline is not None else ""
                 self._out.write(f"\r\x1b[K{text}\n{PROMPT}{typed}")
+            elif self._interactive:
+                self._out.write(f"\r\x1b[K{text}\n")
             else:
                 self._out.write(text + "\n")
             self._out.flush()
@@ -183,6 +191,8 @@ class Session:
         self.status = 0
         #: Set when the session is over (closed, failed, or given up).
         self.finished = threading.Event()
+        #: Set once connected (or finished): lines are read from then on, none is sent into the void.
+        self.connected = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._conn: Connection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -192,9 +202,19 @@ class Session:
         threading.Thread(target=self._run, name="ws4py-connect", daemon=True).start()
 
     def _run(self) -> None:
+        if hasattr(signal, "pthread_sigmask"):
+            # Ctrl-C must reach the main thread, in input(): the kernel may pick any thread that takes it.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        loop = self._loop
         try:
-            self._loop.run_until_complete(self._main())
+            loop.run_until_complete(self._main())
+            # A close the main thread asked for may still be finishing: let it, boundedly.
+            pending = asyncio.all_tasks(loop)
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending, timeout=self.args.timeout))
         finally:
+            loop.close()
+            self.connected.set()
             self.finished.set()
             if not self._closing:
                 # The server ended it: wake the main thread out of input() (Ctrl-C's way in).
@@ -227,6 +247,7 @@ class Session:
         self._conn = conn
         extra = f" (subprotocol {conn.subprotocol})" if conn.subprotocol else ""
         self.screen.show(f"{stamp()} connected to {self.args.url}{extra}; /help for commands, Ctrl-D to quit")
+        self.connected.set()
         try:
             async for message in conn:
                 if isinstance(message, str):
@@ -237,6 +258,7 @@ class Session:
             pass
         finally:
             self._conn = None
+        await conn.wait_closed()  # the closing handshake's end (within the close timeout)
         code, reason = conn.close_code, conn.close_reason or ""
         self.screen.show(f"{stamp()} connection closed: {code} {reason}".rstrip())
         if not self._closing:
