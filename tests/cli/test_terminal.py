@@ -134,3 +134,28 @@ def test_connect_insecure_accepts_a_test_certificate_and_the_default_refuses_it(
         refused.close()
         trusting.close()
         server.close()
+
+
+def test_connect_reconnect_comes_back_after_the_server_restarts() -> None:
+    port = free_port()
+    first = serve("cli_apps:pid_echo", "--port", str(port))
+    terminal = Terminal("connect", "--reconnect", f"ws://127.0.0.1:{port}/")
+    second = None
+    try:
+        terminal.expect(r"connected to ws://")
+        assert first.stop() == 0
+        terminal.expect(r"connection closed: 1001 server shutting down")
+        terminal.expect(r"reconnecting in")
+        second = serve("cli_apps:pid_echo", "--port", str(port))
+        terminal.expect(r"connected to ws://(.|\n)*connected to ws://")
+        terminal.type("again\r")
+        terminal.expect(STAMPED + rf"{second.process.pid} again")
+        terminal.type("\x03")
+        terminal.expect(r"connection closed: 1000")
+        assert terminal.wait() == 0
+        assert second.stop() == 0
+    finally:
+        terminal.close()
+        first.close()
+        if second is not None:
+            second.close()
