@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio_app(target, args.app, args.host, args.port)  # raises the error that says why
 
     def worker_args(port: int, ready_fd: int, parent_fd: int) -> list[str]:
-        own = [args.app, "--host", args.host, "--port", str(port), "--close-timeout", str(args.close_timeout)]
+        own = ["--log-level", args.log_level, "serve", args.app, "--host", args.host, "--port", str(port)]
+        own += ["--close-timeout", str(args.close_timeout)]
         own += ["--reuse-port", "--ready-fd", str(ready_fd), "--parent-fd", str(parent_fd)]
         for name in ("broker", "certfile", "keyfile", "cafile"):
             value = getattr(args, name)
