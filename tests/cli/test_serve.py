@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import ssl
+import time
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,28 @@ def test_sigterm_closes_every_connection_with_1001_and_exits_0() -> None:
         asyncio.run(scenario())
         assert server.stop() == 0
         assert "ws4py serve: stopped" in server.output
+    finally:
+        server.close()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie waiting for its new parent to reap it does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_end_when_their_supervisor_is_killed() -> None:
+    server = serve("cli_apps:pid_echo", "--port", str(free_port()), "--workers", "2")
+    try:
+        workers = [int(m.group(1)) for m in server.wait_for(r"worker (\d+) ready", count=2)]
+        kill_pid(server.process.pid)
+        deadline = time.monotonic() + STEP
+        while any(map(_running, workers)):
+            assert time.monotonic() < deadline, "workers outlived their supervisor"
+            time.sleep(0.02)
     finally:
         server.close()
 
