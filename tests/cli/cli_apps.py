@@ -15,6 +15,10 @@ async def pid_echo(conn: ServerConnection) -> None:
         await conn.send(f"{os.getpid()} {message!s}")
 
 
+def not_async(conn: ServerConnection) -> None:
+    """A handler written without ``async``: ``serve`` must say so, not start workers that die."""
+
+
 class PidEchoWebSocket(WebSocket):
     """The same on the threaded stack (``--threaded``)."""
 

@@ -44,13 +44,15 @@ def test_each_command_has_help(command: str, capsys: pytest.CaptureFixture[str])
         ("no_such_module:app", "cannot import 'no_such_module': no module named 'no_such_module'"),
         ("cli_apps:missing", "module 'cli_apps' has no attribute 'missing'"),
         ("cli_apps:PidEchoWebSocket", "is a threaded WebSocket class: serve it with --threaded"),
+        ("cli_apps:not_async", "is not an async def handler(connection), nor a factory without arguments"),
     ],
 )
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_bad_app_is_a_clear_error(
-    spec: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    spec: str, message: str, workers: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(Path(__file__).parent)
-    assert main(["serve", spec, "--port", str(free_port())]) == 2
+    assert main(["serve", spec, "--port", str(free_port()), "--workers", workers]) == 2
     assert message in capsys.readouterr().err
 
 

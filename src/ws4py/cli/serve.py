@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .apps import asyncio_app, threaded_app
+from .apps import check_asyncio_target, threaded_app
 from .errors import CliError
 from .serve_asyncio import run_asyncio
 from .serve_threaded import run_threaded
@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
     target = load(args.app)
     if args.threaded:
         threaded_app(target, args.app)
-    elif not callable(target) and getattr(target, "handler", None) is None:
-        asyncio_app(target, args.app, args.host, args.port)  # raises the error that says why
+    else:
+        check_asyncio_target(target, args.app)
 
     def worker_args(port: int, ready_fd: int, parent_fd: int) -> list[str]:
         own = ["--log-level", args.log_level, "serve", args.app, "--host", args.host, "--port", str(port)]
