@@ -34,3 +34,9 @@ class DiesAtStartup:
 
     async def startup(self) -> None:
         raise RuntimeError("this application cannot start")
+
+
+async def echo(conn: ServerConnection) -> None:
+    """Echo each message as it came (text or binary)."""
+    async for message in conn:
+        await conn.send(message)

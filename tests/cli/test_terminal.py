@@ -159,3 +159,28 @@ def test_connect_reconnect_comes_back_after_the_server_restarts() -> None:
         first.close()
         if second is not None:
             second.close()
+
+
+def test_connect_binary_lines_hex_display_and_commands() -> None:
+    port = free_port()
+    server = serve("cli_apps:echo", "--port", str(port))
+    terminal = Terminal("connect", "--binary", "--header", "X-Test: 1", f"ws://127.0.0.1:{port}/")
+    try:
+        terminal.expect(r"connected to ws://")
+        terminal.type("abc\r")  # --binary: a line goes out as its UTF-8 bytes
+        terminal.expect(STAMPED + re.escape("[binary, 3 bytes] 61 62 63"))
+        terminal.type("/hex 01ff\r")
+        terminal.expect(STAMPED + re.escape("[binary, 2 bytes] 01 ff"))
+        terminal.type("/hex zz\r")
+        terminal.expect(r"not hex: /hex wants pairs of hex digits")
+        terminal.type("/help\r")
+        terminal.expect(r"/close \[CODE \[WHY\]\]")
+        terminal.type("/close 999\r")
+        terminal.expect(r"not closed: 999 may not be sent")
+        terminal.type("/close 4000 done here\r")
+        terminal.expect(r"connection closed: 4000")
+        assert terminal.wait() == 0
+        assert server.stop() == 0
+    finally:
+        terminal.close()
+        server.close()

@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 from ..asyncio import Connection, connect
 from ..exc import ConnectionClosed, HandshakeError
+from ..protocol.close_codes import is_valid_on_wire
 from .errors import CliError
 from .tls import client_context
 
@@ -144,6 +145,11 @@ def _command(session: Session, screen: Screen, line: str) -> bool:
             code = int(code_text) if code_text else 1000
         except ValueError:
             screen.show("/close wants a close code, such as /close 1000 bye")
+            return True
+        if not is_valid_on_wire(code) or len(reason.encode()) > 123:
+            screen.show(
+                f"not closed: {code} may not be sent, or the reason is over 123 bytes (1000-1003, 3000-4999...)"
+            )
             return True
         session.close(code, reason)
         return False
