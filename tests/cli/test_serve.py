@@ -56,16 +56,19 @@ def test_a_bad_app_is_a_clear_error(
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(
+    "options",
+    [["cli_apps:pid_echo"], ["cli_apps:pid_echo", "--workers", "2"], ["cli_apps:PidEchoWebSocket", "--threaded"]],
+)
 def test_a_port_in_use_is_a_clear_error(
-    workers: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    options: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(Path(__file__).parent)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["serve", "cli_apps:pid_echo", "--port", str(port), "--workers", workers]) == 1
+        assert main(["serve", *options, "--port", str(port)]) == 1
     assert f"cannot listen on 127.0.0.1:{port}: the address is in use" in capsys.readouterr().err
 
 
@@ -159,8 +162,9 @@ def _running(pid: int) -> bool:
         return False
 
 
-def test_workers_end_when_their_supervisor_is_killed() -> None:
-    server = serve("cli_apps:pid_echo", "--port", str(free_port()), "--workers", "2")
+@pytest.mark.parametrize("app", [["cli_apps:pid_echo"], ["cli_apps:PidEchoWebSocket", "--threaded"]])
+def test_workers_end_when_their_supervisor_is_killed(app: list[str]) -> None:
+    server = serve(*app, "--port", str(free_port()), "--workers", "2")
     try:
         workers = [int(m.group(1)) for m in server.wait_for(r"worker (\d+) ready", count=2)]
         kill_pid(server.process.pid)
