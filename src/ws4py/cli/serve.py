@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .apps import check_asyncio_target, threaded_app
@@ -108,5 +109,8 @@ def run(args: argparse.Namespace) -> int:
                 own += [f"--{name}", value]
         return [*own, "--threaded"] if args.threaded else own
 
+    if args.broker is None and not os.environ.get("WS4PY_BROKER"):
+        # ws4py.pubsub's default then: one in-process broker per worker, which see nothing of each other.
+        print("ws4py serve: no --broker: each worker publishes to its own connections only", file=sys.stderr)
     sys.stdout.flush()
     return Supervisor(config, args.workers, worker_args).run()
