@@ -6,9 +6,9 @@
 - :class:`RedisCluster`: three masters started with ``--cluster-enabled yes``
   and joined by ``redis-cli --cluster create ... --cluster-yes``.
 
-Both are stopped and their files removed by :meth:`stop` (the fixtures of
-tests/pubsub/conftest.py do it). Import this module from a conftest that puts
-``tests/`` on ``sys.path`` (tests/pubsub/conftest.py does).
+Both are stopped and their files removed by :meth:`stop`. The fixture
+:func:`redis_server` (a Redis of the test's own) is shared: a conftest that puts
+``tests/`` on ``sys.path`` imports it (tests/pubsub/conftest.py, tests/cli/conftest.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
@@ -195,3 +198,13 @@ class RedisCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis of the test's own: a free port, nothing saved, stopped and its files removed after."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

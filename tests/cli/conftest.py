@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,7 @@ if str(HERE) not in sys.path:
 if str(TESTS) not in sys.path:
     sys.path.append(str(TESTS))  # last: tests/asyncio... must not shadow the packages of the same names
 
-from redis_support import RedisServer  # noqa: E402
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """A Redis of the test's own (helper A's RedisServer: a free port, nothing saved, its files removed)."""
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+from redis_support import redis_server  # noqa: E402, F401 (the shared fixture)
 
 
 @pytest.fixture(autouse=True)

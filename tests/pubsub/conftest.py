@@ -18,7 +18,7 @@ for _folder in (TESTS / "asyncio", TESTS / "threaded", TESTS / "faults"):
 if str(TESTS) not in sys.path:
     sys.path.append(str(TESTS))
 
-from redis_support import RedisCluster, RedisServer  # noqa: E402
+from redis_support import RedisCluster, RedisServer, redis_server  # noqa: E402, F401 (redis_server: the shared fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -30,16 +30,6 @@ def no_leaked_pubsub_threads() -> Iterator[None]:
     for thread in [t for t in threading.enumerate() if t.name.startswith("ws4py.pubsub") and t not in before]:
         thread.join(max(0.0, deadline - time.monotonic()))
         assert not thread.is_alive(), f"{thread.name} outlived the test"
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """A Redis of the test's own."""
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
