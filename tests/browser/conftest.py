@@ -1,6 +1,6 @@
 """Headless Chromium for the chat tests: one browser for the module, a fresh context per test.
 
-Debian's ``/usr/bin/chromium`` (``scripts/ensure_chromium.sh`` installs it on
+Debian's ``/usr/bin/chromium`` (``scripts/ensure_debian.sh`` installs it on
 CI) driven by Python Playwright, never a downloaded browser. Without it the
 tests fail, unless the environment sets ``WS4PY_SKIP_BROWSER=1``.
 """
@@ -38,7 +38,7 @@ def browser() -> Iterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
         message = (
             f"headless Chromium is needed for the chat tests and {CHROMIUM} is missing: "
-            "run scripts/ensure_chromium.sh (scripts/test does), or set WS4PY_SKIP_BROWSER=1 to skip them"
+            "run scripts/ensure_debian.sh /usr/bin/chromium chromium (scripts/test does), or set WS4PY_SKIP_BROWSER=1 to skip them"
         )
         if os.environ.get("WS4PY_SKIP_BROWSER") == "1":
             pytest.skip(message)

@@ -6,7 +6,7 @@ echo and sends a last text message ``report:<JSON>``; each test serves the
 page and gets the report its own way (asyncio, CherryPy, gevent), then uses
 :func:`open_page` to run Chromium on it.
 
-Chromium (``/usr/bin/chromium``, installed by ``scripts/ensure_chromium.sh``)
+Chromium (``/usr/bin/chromium``, installed by ``scripts/ensure_debian.sh``, which ``scripts/test`` runs)
 runs as ``chromium --headless=new --no-sandbox --disable-gpu`` in a process
 group of its own, killed at the end, with its profile, cache and settings in
 the test's directory. Without it the test fails, unless the environment sets
@@ -43,7 +43,7 @@ def chromium_executable() -> str:
         return found
     message = (
         "headless Chromium is needed for the browser interop test and /usr/bin/chromium is missing: "
-        "run scripts/ensure_chromium.sh (scripts/test does), or set WS4PY_SKIP_BROWSER=1 to skip this test"
+        "run scripts/ensure_debian.sh /usr/bin/chromium chromium (scripts/test does), or set WS4PY_SKIP_BROWSER=1 to skip this test"
     )
     if os.environ.get("WS4PY_SKIP_BROWSER") == "1":
         pytest.skip(message)
