@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Generator
 
-from .framing import OPCODE_BINARY, OPCODE_CONTINUATION, OPCODE_TEXT, Chunk, header_stages
+from .framing import OPCODE_BINARY, OPCODE_TEXT, Chunk, header_stages
 from .messaging import (
     BinaryMessage,
     CloseControlMessage,
@@ -91,8 +91,6 @@ class Stream:
         # The frame arriving: its header so far and how much of its payload is still to come.
         self._header = bytearray()
         self._payload_left = 0
-        # The opcode of the fragmented message arriving, 0 when none.
-        self._fragmented = 0
 
     @property
     def parser(self) -> Generator[int, Chunk, None]:
@@ -125,7 +123,8 @@ class Stream:
                     data = data.encode("latin-1")  # 0.6 read a str by the ordinals of its characters
                 self.messages = []
                 events = connection.receive_data(data)
-                self._track(data)
+                if not self.errors and self.closing is None:
+                    self._track(data)
                 self._dispatch(events)
         except GeneratorExit:
             pass
@@ -163,13 +162,10 @@ class Stream:
                     header.clear()
 
     def _frame_arrived(self, first_byte: int) -> None:
-        """A frame is in: note a fragmented message that starts (0.6 showed it as an incomplete message)."""
-        opcode, fin = first_byte & 0x0F, first_byte & 0x80
-        if opcode in (OPCODE_TEXT, OPCODE_BINARY) and not fin:
-            self._fragmented = opcode
+        """A frame is in: a fragmented message that starts is shown as an incomplete message, as 0.6 did."""
+        opcode = first_byte & 0x0F
+        if not first_byte & 0x80 and opcode in (OPCODE_TEXT, OPCODE_BINARY):
             self.message = TextMessage() if opcode == OPCODE_TEXT else BinaryMessage()
-        elif opcode == OPCODE_CONTINUATION and fin:
-            self._fragmented = 0
 
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:
