@@ -144,26 +144,29 @@ class Frame:
 
     def _parsing(self) -> Generator[int | None, Chunk, None]:
         got = bytearray()
+        header = 0  # the header's length once it is all in
         while True:
-            stages = header_stages(got)
-            if len(stages) == 4 and len(got) >= stages[3]:
-                need = stages[3] + self.payload_length - len(got)
+            if header:
+                need = header + self.payload_length - len(got)
                 if need <= 0:
                     break
             else:
-                need = next(end for end in stages if end > len(got)) - len(got)
+                need = next(end for end in header_stages(got) if end > len(got)) - len(got)
             chunk = yield need
             if not chunk:
                 continue
             if isinstance(chunk, str):
                 chunk = chunk.encode("latin-1")  # 0.6 read a str by the ordinals of its characters
             got += chunk
-            self._read_header(got)
-            stages = header_stages(got)
-            if len(got) >= stages[-1] and len(stages) == 4:
+            if not header:
+                self._read_header(got)
+                stages = header_stages(got)
+                if len(stages) == 4 and len(got) >= stages[3]:
+                    header = stages[3]
+            if header:
                 # Only this frame's bytes: 0.6's parser never took the next frame's either.
-                del got[stages[3] + self.payload_length :]
-        self.body = bytes(got[stages[3] :])
+                del got[header + self.payload_length :]
+        self.body = bytes(got[header:])
         yield None
 
     def _read_header(self, got: bytearray) -> None:

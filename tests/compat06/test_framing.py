@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from compat06_support import DATA_64K, DATA_256, RFC_EXAMPLES, RFC_KEY, feed, fields
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,44 +31,6 @@ from ws4py.protocol import Connection, ConnectionFailed, Role, frame_fragments
 from ws4py.protocol import frames as core_frames
 
 pytestmark = pytest.mark.usefixtures("codec")
-
-RFC_KEY = bytes.fromhex("37fa213d")
-DATA_256 = os.urandom(256)
-DATA_64K = os.urandom(65536)
-
-#: RFC 6455 section 5.7: (opcode, body, masking key, fin) and the frame's bytes.
-RFC_EXAMPLES = {
-    "unmasked text": ((OPCODE_TEXT, b"Hello", None, 1), bytes.fromhex("810548656c6c6f")),
-    "masked text": ((OPCODE_TEXT, b"Hello", RFC_KEY, 1), bytes.fromhex("818537fa213d7f9f4d5158")),
-    "first fragment": ((OPCODE_TEXT, b"Hel", None, 0), bytes.fromhex("010348656c")),
-    "last fragment": ((OPCODE_CONTINUATION, b"lo", None, 1), bytes.fromhex("80026c6f")),
-    "unmasked ping": ((OPCODE_PING, b"Hello", None, 1), bytes.fromhex("890548656c6c6f")),
-    "masked pong": ((OPCODE_PONG, b"Hello", RFC_KEY, 1), bytes.fromhex("8a8537fa213d7f9f4d5158")),
-    "256 bytes binary": ((OPCODE_BINARY, DATA_256, None, 1), bytes.fromhex("827e0100") + DATA_256),
-    "64 KiB binary": ((OPCODE_BINARY, DATA_64K, None, 1), bytes.fromhex("827f0000000000010000") + DATA_64K),
-}
-
-FIELDS = ("fin", "rsv1", "rsv2", "rsv3", "opcode", "payload_length", "masking_key", "body")
-
-
-def fields(frame: Any) -> dict[str, Any]:
-    return {name: getattr(frame, name) for name in FIELDS}
-
-
-def feed(frame_class: Any, data: bytes, mode: str) -> tuple[list[Any], Any]:
-    """Parse ``data`` with a new ``frame_class()``; return what its parser asked for at each step, and the frame.
-
-    ``mode``: ``"exact"`` sends what the parser asks for (what 0.6's stream did),
-    ``"bytes"`` one byte at a time, ``"whole"`` everything at once.
-    """
-    frame = frame_class()
-    asked = [next(frame.parser)]  # what the started parser asks first (the property starts it)
-    pos = 0
-    while asked[-1] is not None:
-        size = {"exact": asked[-1], "bytes": 1, "whole": len(data)}[mode]
-        asked.append(frame.parser.send(data[pos : pos + size]))
-        pos += size
-    return asked, frame
 
 
 @pytest.mark.parametrize("name", RFC_EXAMPLES)
