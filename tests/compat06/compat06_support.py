@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ws4py.framing import OPCODE_BINARY, OPCODE_CONTINUATION, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT
 
-__all__ = ["DATA_64K", "DATA_256", "FIELDS", "RFC_EXAMPLES", "RFC_KEY", "feed", "fields"]
+__all__ = ["DATA_64K", "DATA_256", "FIELDS", "RFC_EXAMPLES", "RFC_KEY", "expected_failures", "feed", "fields"]
 
 RFC_KEY = bytes.fromhex("37fa213d")
 DATA_256 = os.urandom(256)
@@ -46,3 +49,22 @@ def feed(frame_class: Any, data: bytes, mode: str) -> tuple[list[Any], Any]:
         asked.append(frame.parser.send(data[pos : pos + size]))
         pos += size
     return asked, frame
+
+
+def expected_failures(path: Path) -> dict[str, str]:
+    """The tests listed in ``path`` (tests/compat06/expected_failures.txt): id -> reason.
+
+    One a line: the test's id in the downloaded suite's folder, a space, why; ``#`` comments.
+    """
+    listed: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        test_id, _, reason = line.partition(" ")
+        if not reason.strip():
+            raise pytest.UsageError(f"{path}:{number}: {test_id} has no reason")
+        if test_id in listed:
+            raise pytest.UsageError(f"{path}:{number}: {test_id} is listed twice")
+        listed[test_id] = reason.strip()
+    return listed

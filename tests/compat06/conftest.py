@@ -31,6 +31,7 @@ from pathlib import Path
 from types import FrameType, ModuleType
 
 import pytest
+from compat06_support import expected_failures
 
 from ws4py.protocol import frames
 
@@ -100,24 +101,8 @@ def reference_module(name: str) -> ModuleType:
     return module
 
 
-def expected_failures() -> dict[str, str]:
-    """The listed tests: id (relative to :data:`UPSTREAM`) -> reason."""
-    listed: dict[str, str] = {}
-    for number, line in enumerate(EXPECTED_FAILURES.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        test_id, _, reason = line.partition(" ")
-        if not reason.strip():
-            raise pytest.UsageError(f"{EXPECTED_FAILURES}:{number}: {test_id} has no reason")
-        if test_id in listed:
-            raise pytest.UsageError(f"{EXPECTED_FAILURES}:{number}: {test_id} is listed twice")
-        listed[test_id] = reason.strip()
-    return listed
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    listed = expected_failures()
+    listed = expected_failures(EXPECTED_FAILURES)
     seen_files: set[str] = set()
     found: set[str] = set()
     for item in items:

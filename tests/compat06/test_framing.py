@@ -190,3 +190,13 @@ def test_mask_is_the_codecs_and_its_own_inverse() -> None:
     assert isinstance(masked, bytearray)
     assert masked == core_frames.apply_mask(b"Hello", RFC_KEY) == bytes.fromhex("7f9f4d5158")
     assert frame.unmask(masked) == b"Hello"
+
+
+def test_parser_reads_chunks_that_cross_a_fields_end() -> None:
+    # Two header bytes and half the key, then the rest of the key: 0.6 took two bytes
+    # of the key into the payload here (docs/differences-from-0.6.md).
+    wire = RFC_EXAMPLES["masked text"][1]
+    frame = Frame()
+    for chunk in (wire[0:4], wire[4:6], wire[6:]):
+        frame.parser.send(chunk)
+    assert (frame.masking_key, frame.unmask(frame.body)) == (RFC_KEY, b"Hello")
