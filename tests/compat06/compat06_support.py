@@ -45,6 +45,7 @@ def feed(frame_class: Any, data: bytes, mode: str) -> tuple[list[Any], Any]:
     asked = [next(frame.parser)]  # what the started parser asks first (the property starts it)
     pos = 0
     while asked[-1] is not None:
+        assert pos < len(data), f"the parser asks for {asked[-1]} bytes more than the frame has"
         size = {"exact": asked[-1], "bytes": 1, "whole": len(data)}[mode]
         asked.append(frame.parser.send(data[pos : pos + size]))
         pos += size
