@@ -29,12 +29,13 @@ __all__ = [
     "OPCODE_PONG",
 ]
 
-OPCODE_CONTINUATION = Opcode.CONTINUATION
-OPCODE_TEXT = Opcode.TEXT
-OPCODE_BINARY = Opcode.BINARY
-OPCODE_CLOSE = Opcode.CLOSE
-OPCODE_PING = Opcode.PING
-OPCODE_PONG = Opcode.PONG
+# Plain ints, as in 0.6 (the core's Opcode members are IntEnums, whose repr differs).
+OPCODE_CONTINUATION: int = Opcode.CONTINUATION.value
+OPCODE_TEXT: int = Opcode.TEXT.value
+OPCODE_BINARY: int = Opcode.BINARY.value
+OPCODE_CLOSE: int = Opcode.CLOSE.value
+OPCODE_PING: int = Opcode.PING.value
+OPCODE_PONG: int = Opcode.PONG.value
 
 _NO_LIMIT = 2**63 - 1
 #: What the parser is fed: bytes-like, or (as 0.6 took it) a str of code points below 256.

@@ -200,3 +200,9 @@ def test_parser_reads_chunks_that_cross_a_fields_end() -> None:
     for chunk in (wire[0:4], wire[4:6], wire[6:]):
         frame.parser.send(chunk)
     assert (frame.masking_key, frame.unmask(frame.body)) == (RFC_KEY, b"Hello")
+
+
+def test_opcodes_are_0_6_s_plain_ints() -> None:
+    opcodes = (OPCODE_CONTINUATION, OPCODE_TEXT, OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG)
+    assert opcodes == (0x0, 0x1, 0x2, 0x8, 0x9, 0xA)
+    assert all(type(opcode) is int for opcode in opcodes)
