@@ -239,3 +239,16 @@ def test_closing_the_parser_releases_what_the_stream_held() -> None:
     assert stream.message is None
     stream.parser.send(masked(OPCODE_TEXT, b"y"))  # a new parser, from scratch
     assert stream.message is not None and stream.message.data == b"y"
+
+
+def test_builders_agree_with_the_core_on_the_rfc_examples() -> None:
+    server, client = Connection(Role.SERVER), Connection(Role.CLIENT)
+    stream = Stream()
+    assert stream.ping("Hello") == server.send_ping(b"Hello") == RFC_EXAMPLES["unmasked ping"][1]
+    assert stream.text_message("Hello").single() == server.send_text("Hello") == RFC_EXAMPLES["unmasked text"][1]
+    # Masked: each picks its own key; with the same key, the same bytes.
+    ours, core = Stream(always_mask=True).pong("Hello"), client.send_pong(b"Hello")
+    assert ours[:2] == core[:2] == RFC_EXAMPLES["masked pong"][1][:2]
+    assert frame(OPCODE_PONG, b"Hello", key=ours[2:6]) == ours
+    assert frame(OPCODE_PONG, b"Hello", key=RFC_KEY) == RFC_EXAMPLES["masked pong"][1]
+    assert core_frames.apply_mask(core[6:], core[2:6]) == core_frames.apply_mask(ours[6:], ours[2:6]) == b"Hello"
