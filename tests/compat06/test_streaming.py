@@ -132,6 +132,12 @@ def test_one_send_of_several_messages_loses_none() -> None:
     assert stream.message is stream.messages[-1]
     stream.parser.send(masked(OPCODE_PING, b""))
     assert stream.messages == [] and stream.message is not None and stream.message.data == b"thr"
+    # A whole message, then the first fragment of the next: the latest is the one arriving.
+    stream.parser.send(masked(OPCODE_TEXT, b"four") + masked(OPCODE_BINARY, b"fi", fin=False))
+    assert [m.data for m in stream.messages] == [b"four"]
+    assert isinstance(stream.message, BinaryMessage) and not stream.has_message
+    stream.parser.send(masked(OPCODE_CONTINUATION, b"ve") + masked(OPCODE_PING, b""))
+    assert stream.has_message and stream.message.data == b"five"
 
 
 def test_close_frames_and_what_follows_them() -> None:
