@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Generator
 
-from .framing import OPCODE_BINARY, OPCODE_TEXT, Chunk, header_stages
+from .framing import OPCODE_BINARY, OPCODE_CONTINUATION, OPCODE_TEXT, Chunk, header_stages
 from .messaging import (
     BinaryMessage,
     CloseControlMessage,
@@ -91,6 +91,8 @@ class Stream:
         # The frame arriving: its header so far and how much of its payload is still to come.
         self._header = bytearray()
         self._payload_left = 0
+        # The fragmented message arriving (0.6 showed it as an incomplete message), or None.
+        self._partial: Message | None = None
 
     @property
     def parser(self) -> Generator[int, Chunk, None]:
@@ -126,6 +128,8 @@ class Stream:
                 if not self.errors and self.closing is None:
                     self._track(data)
                 self._dispatch(events)
+                if self._partial is not None:
+                    self.message = self._partial  # the latest: it started after any completed here
         except GeneratorExit:
             pass
         self._release()
@@ -162,10 +166,12 @@ class Stream:
                     header.clear()
 
     def _frame_arrived(self, first_byte: int) -> None:
-        """A frame is in: a fragmented message that starts is shown as an incomplete message, as 0.6 did."""
-        opcode = first_byte & 0x0F
-        if not first_byte & 0x80 and opcode in (OPCODE_TEXT, OPCODE_BINARY):
-            self.message = TextMessage() if opcode == OPCODE_TEXT else BinaryMessage()
+        """A frame is in: note the fragmented message that starts or ends."""
+        opcode, fin = first_byte & 0x0F, first_byte & 0x80
+        if not fin and opcode in (OPCODE_TEXT, OPCODE_BINARY):
+            self._partial = TextMessage() if opcode == OPCODE_TEXT else BinaryMessage()
+        elif fin and opcode == OPCODE_CONTINUATION:
+            self._partial = None
 
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:
@@ -195,6 +201,7 @@ class Stream:
         self.closing = None
         self.errors = []
         self._header.clear()
+        self._partial = None
 
     def _cleanup(self) -> None:
         """Close the parser and free what the stream holds."""
