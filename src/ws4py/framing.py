@@ -56,15 +56,13 @@ def header_stages(header: bytes | bytearray) -> tuple[int, ...]:
 
 
 def frame_error(header: bytes | bytearray) -> tuple[int, str] | None:
-    """The core's verdict on the frame header starting ``header``, as far as it goes.
+    """The core's verdict on the frame header starting ``header`` (one byte or more), as far as it goes.
 
     ``None`` while nothing is wrong yet, else the ``(close code, reason)`` the
     codec fails the frame with. The codec needs two bytes: a first byte alone
     is checked as the header of an empty frame (the second byte says nothing
     about the first's rules).
     """
-    if not header:
-        return None
     if len(header) == 1:
         header = bytes((header[0], 0))
     masked = bool(header[1] & 0x80)

@@ -206,3 +206,12 @@ def test_opcodes_are_0_6_s_plain_ints() -> None:
     opcodes = (OPCODE_CONTINUATION, OPCODE_TEXT, OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG)
     assert opcodes == (0x0, 0x1, 0x2, 0x8, 0x9, 0xA)
     assert all(type(opcode) is int for opcode in opcodes)
+
+
+def test_cleanup_closes_the_parser_and_mask_needs_a_key() -> None:
+    frame = Frame()
+    assert frame.parser.send(b"") == 1  # nothing sent: still the first byte
+    frame._cleanup()
+    assert frame.parser.send(b"\x81") == 1  # a new parser: the second byte
+    with pytest.raises(ValueError):
+        Frame().mask(b"data")

@@ -127,6 +127,7 @@ def test_parser_asks_for_what_the_frame_needs_as_0_6_did(name: str) -> None:
 
 def test_one_send_of_several_messages_loses_none() -> None:
     stream = Stream()
+    assert stream.parser.send(b"") == 1 and stream.message is None  # nothing sent, nothing changes
     stream.parser.send(masked(OPCODE_TEXT, b"one") + masked(OPCODE_BINARY, b"two") + masked(OPCODE_TEXT, b"thr"))
     assert [m.data for m in stream.messages] == [b"one", b"two", b"thr"]
     assert stream.message is stream.messages[-1]
