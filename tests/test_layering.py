@@ -47,7 +47,13 @@ KNOWN_PRIVATE_IMPORTS: frozenset[tuple[str, str]] = frozenset()
 #: ``module._name`` or ``getattr(module, "_name")`` on another ws4py module object.
 KNOWN_PRIVATE_MODULE_ATTRIBUTES: frozenset[tuple[str, str]] = frozenset()
 #: ``obj._name`` where ``_name`` is defined by other ws4py modules only (not ``self``/``cls``).
-KNOWN_PRIVATE_ATTRIBUTES: frozenset[tuple[str, str]] = frozenset()
+KNOWN_PRIVATE_ATTRIBUTES: frozenset[tuple[str, str]] = frozenset(
+    {
+        # 0.6's get_connection(): the socket the standard library's socket.SocketIO keeps as
+        # _sock (no public name has it), not the _sock of ws4py.server.wsgirefserver's class.
+        ("ws4py.compat", "_sock"),
+    }
+)
 #: Modules that ``import ws4py.protocol`` loads and should not (through the package root).
 KNOWN_CORE_IMPORT_LOADS: frozenset[str] = frozenset()
 # --- end of known violations ----------------------------------------------------------------

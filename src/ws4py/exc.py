@@ -28,11 +28,14 @@ class WebSocketException(Exception):
 
 
 class ProtocolException(WebSocketException):
-    """The peer broke RFC 6455 or RFC 7692; ``code`` is the close code to fail with."""
+    """The peer broke RFC 6455 or RFC 7692; ``code`` is the close code to fail with.
+
+    ``reason`` may be left out, as 0.6's code did (``raise ProtocolException()``).
+    """
 
     code: int = 1002
 
-    def __init__(self, reason: str, code: int | None = None) -> None:
+    def __init__(self, reason: str = "", code: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         if code is not None:
