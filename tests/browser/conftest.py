@@ -38,7 +38,8 @@ def browser() -> Iterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
         message = (
             f"headless Chromium is needed for the chat tests and {CHROMIUM} is missing: "
-            "run scripts/ensure_debian.sh /usr/bin/chromium chromium (scripts/test does), or set WS4PY_SKIP_BROWSER=1 to skip them"
+            "run scripts/ensure_debian.sh /usr/bin/chromium chromium (scripts/test does), "
+            "or set WS4PY_SKIP_BROWSER=1 to skip them"
         )
         if os.environ.get("WS4PY_SKIP_BROWSER") == "1":
             pytest.skip(message)

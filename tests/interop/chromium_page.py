@@ -43,7 +43,8 @@ def chromium_executable() -> str:
         return found
     message = (
         "headless Chromium is needed for the browser interop test and /usr/bin/chromium is missing: "
-        "run scripts/ensure_debian.sh /usr/bin/chromium chromium (scripts/test does), or set WS4PY_SKIP_BROWSER=1 to skip this test"
+        "run scripts/ensure_debian.sh /usr/bin/chromium chromium (scripts/test does), "
+        "or set WS4PY_SKIP_BROWSER=1 to skip this test"
     )
     if os.environ.get("WS4PY_SKIP_BROWSER") == "1":
         pytest.skip(message)
