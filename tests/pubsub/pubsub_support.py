@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
+from peer_process import PeerProcess
 from ws4py.pubsub import Gap
 
 T = TypeVar("T")
@@ -77,61 +80,12 @@ def call_bounded(function: Callable[[], T], timeout: float = TIMEOUT) -> T:
     return value  # type: ignore[no-any-return]
 
 
-PEERS = __import__("pathlib").Path(__file__).resolve().parent / "pubsub_peers.py"
+PEERS = Path(__file__).resolve().parent / "pubsub_peers.py"
 
 
-class RoomServer:
+class RoomServer(PeerProcess):
     """``pubsub_peers.py KIND BROKER`` in a subprocess; its stdout lines are kept in :attr:`lines`."""
 
     def __init__(self, kind: str, broker: str) -> None:
-        import os
-        import subprocess
-        import sys
-
-        env = {**os.environ, "GEVENT_RESOLVER": "block", "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, str(PEERS), kind, broker],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert self.process.stdout is not None
-        first = self.process.stdout.readline()
-        if not first.startswith("ready "):
-            self.process.kill()
-            raise AssertionError(f"the {kind} server did not start: {first!r} {self.process.stderr.read()}")  # type: ignore[union-attr]
-        self.port = int(first.split()[1])
+        super().__init__([sys.executable, str(PEERS), kind, broker], f"{kind} server", TIMEOUT)
         self.url = f"ws://127.0.0.1:{self.port}/"
-        self.lines: list[str] = []
-        self.errors: list[str] = []
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.process.stdout, self.lines), daemon=True),
-            threading.Thread(target=self._read, args=(self.process.stderr, self.errors), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    @staticmethod
-    def _read(stream: Any, into: list[str]) -> None:
-        for line in stream:
-            into.append(line)
-
-    def stop(self) -> int:
-        """SIGTERM; the exit status."""
-        import signal
-        import subprocess
-
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(TIMEOUT)
-        for reader in self._readers:
-            reader.join(TIMEOUT)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
-        return self.process.returncode
