@@ -10,8 +10,10 @@ callbacks client:
 - ``recv()`` returns what ``received_message`` got (``str`` or ``bytes``), in
   order, then raises what ``connect``'s would once ``closed()`` was called
   (``ConnectionClosedOK`` for 1000, 1001 and 1005, else ``ConnectionClosedError``);
-- ``send()`` is ``ws.send()`` then ``await ws.drain()``; ``close()`` is
-  ``ws.close()`` then ``await ws.wait_closed()``.
+- ``send()`` is ``ws.send()`` (binary unless given ``str``; an iterable of the
+  kind of its first chunk) then ``await ws.drain()``; ``close()`` is
+  ``ws.close()`` then ``await ws.wait_closed()``; ``ping()`` an awaitable
+  resolved by ``ponged`` with the round trip.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from ws4py.async_websocket import WebSocket, connect
 from ws4py.exc import ConnectionClosedError, ConnectionClosedOK
-from ws4py.messaging import Message
+from ws4py.messaging import Message, PongControlMessage
 
 _OK_CODES = (1000, 1001, 1005)
 
@@ -35,9 +37,16 @@ class Inbox(WebSocket):
         # Unbounded, for tests only: each test reads what it made the peer send.
         self.inbox: asyncio.Queue[str | bytes | tuple[int, str]] = asyncio.Queue()
         self.errors: list[BaseException] = []
+        # The pings in flight: payload -> (the future of the round trip, when it was sent).
+        self.pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
 
     def received_message(self, message: Message) -> None:
         self.inbox.put_nowait(message.data if message.is_binary else str(message))
+
+    def ponged(self, pong: PongControlMessage) -> None:
+        waiter, sent = self.pings.pop(bytes(pong.data), (None, 0.0))
+        if waiter is not None and not waiter.done():
+            waiter.set_result(asyncio.get_running_loop().time() - sent)
 
     def closed(self, code: int, reason: str | None = None) -> None:
         self.inbox.put_nowait((code, str(reason or "")))
@@ -63,8 +72,22 @@ class CallbacksConnection:
         return item
 
     async def send(self, message: Any) -> None:
-        self.ws.send(message, binary=not isinstance(message, str))
+        if isinstance(message, (str, bytes, bytearray, memoryview)):
+            self.ws.send(message, binary=not isinstance(message, str))
+        else:
+            # An iterable of chunks (an async one gathered first: the classic send takes a plain one),
+            # of the kind of its first chunk, as connect's send has it.
+            chunks = [chunk async for chunk in message] if hasattr(message, "__aiter__") else list(message)
+            self.ws.send(chunks, binary=bool(chunks) and not isinstance(chunks[0], str))
         await self.ws.drain()
+
+    async def ping(self, data: bytes = b"") -> asyncio.Future[float]:
+        """Like ``connect``'s ``ping``: an awaitable of the round trip, resolved by ``ponged``."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[float] = loop.create_future()
+        self.ws.pings[bytes(data)] = (waiter, loop.time())
+        self.ws.ping(data)
+        return waiter
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.ws.close(code, reason)
