@@ -30,7 +30,9 @@ come in the same order with the same close codes. What the callbacks send
 while they run, to their own connection or any other of the same thread's
 loop (a broadcast written as ``for ws in clients: ws.send(m)``), is held
 and written when they return: one write per connection, in order. Sends
-made outside a callback (a task, a timer) are written at once.
+made outside a callback (a task, a timer) are written when it yields (or
+every :data:`~ws4py.asyncio.writing.CORK_LIMIT` frames): a task that sends
+many messages pays one system call for them.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from .asyncio.client import connect as _ClientSettings
 from .asyncio.endpoint import Endpoint, Options
 from .asyncio.handshake import ClientSide, ServerSide
 from .asyncio.options import deflate_options
+from .asyncio.writing import CORK_LIMIT
 from .classic import ClassicCallbacks, ClassicTermination, Payload, close_outcome, deliver, dispatch, sendable
 from .messaging import Message
 from .protocol import ClientHandshake, Connection, Event, ServerHandshake, State
@@ -177,6 +180,10 @@ class WebSocket(ClassicTermination, ClassicCallbacks):
 
         Raises :class:`~ws4py.exc.StreamClosed` once the connection is closing.
         """
+        kind = type(payload)
+        if kind is str or kind is bytes:  # the usual case, without sendable's checks
+            self.proto.send_message(payload, binary and kind is bytes)  # type: ignore[arg-type]
+            return
         is_binary, data = sendable(payload, binary)
         if isinstance(data, _WHOLE):
             self.proto.send_message(data, is_binary)
@@ -388,10 +395,13 @@ class CallbacksProtocol(Endpoint):
             else:
                 frame = core.send_text(data)
             pending = self._pending
-            if pending is not None:
-                pending.append(frame)
-            else:
+            if pending is None:
                 self.write_frame(frame)
+            else:
+                pending.append(frame)
+                # Corked by a task that sends many without yielding: a write every CORK_LIMIT frames.
+                if len(pending) >= CORK_LIMIT and not self._loop_cork.running:
+                    self.flush_frames()
             return
         self.write_large_frame(*core.frame_parts(data, binary))
 
@@ -403,14 +413,14 @@ class CallbacksProtocol(Endpoint):
             super().write_frame_soon(data)
 
     def write_frame(self, data: bytes) -> None:
-        """Write ``data`` now, or when the running callbacks return (see the module docstring)."""
+        """Write ``data`` when the running callbacks return, or else when the running task yields
+        (see the module docstring)."""
         pending = self._pending
         if pending is None:
             cork = self._loop_cork
             if not cork.running:
-                transport = self._transport
-                assert transport is not None
-                transport.write(data)
+                # A task or a timer: what it sends until it yields goes out in one write.
+                super().write_frame_soon(data)
                 return
             pending = self._pending = []
             cork.corked.append(self)
