@@ -248,7 +248,7 @@ class CallbacksProtocol(Endpoint):
     :class:`WebSocketClientProtocol` (client) add their side's handshake.
     """
 
-    __slots__ = ("_loop_cork", "handler_cls", "ws")
+    __slots__ = ("_held_pongs", "_loop_cork", "handler_cls", "ws")
 
     def __init__(
         self,
@@ -261,6 +261,8 @@ class CallbacksProtocol(Endpoint):
         self.handler_cls = handler_cls
         #: The websocket, made when the opening handshake succeeds (``None`` before, or if it failed).
         self.ws: WebSocket | None = None
+        # The pongs owed while the transport is over write_limit (the last batch only, RFC 6455 5.5.3).
+        self._held_pongs = b""
 
     async def wait_closed(self) -> None:
         """Wait until the transport is gone (the websocket's ``closed()`` has run by then)."""
@@ -297,7 +299,7 @@ class CallbacksProtocol(Endpoint):
             if messages:
                 deliver(ws, messages)
             if events:
-                dispatch(ws, events, core, self.write_frame, self._pong_received)
+                dispatch(ws, events, core, self._write_pongs, self._pong_received)
         except Exception as exc:
             self._callback_failed(exc)
         finally:
@@ -315,7 +317,7 @@ class CallbacksProtocol(Endpoint):
         assert ws is not None and core is not None
         outermost = self._begin_callbacks()
         try:
-            dispatch(ws, events, core, self.write_frame, self._pong_received)
+            dispatch(ws, events, core, self._write_pongs, self._pong_received)
         except Exception as exc:
             self._callback_failed(exc)
         finally:
@@ -370,19 +372,20 @@ class CallbacksProtocol(Endpoint):
 
     # -- writing -------------------------------------------------------------
 
-    def pause_writing(self) -> None:
-        # The peer does not read what the callbacks send: stop reading what it
-        # sends too, so an echo waits in the kernel instead of in our buffers.
-        super().pause_writing()
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            transport.pause_reading()
+    def _write_pongs(self, pongs: bytes) -> None:
+        """Write the pongs of a ping now, or, while the peer does not read, hold the last ones:
+        a peer that sends pings and never reads cannot grow the buffer (as :meth:`_flush_core` has it)."""
+        if self._write_paused:
+            self._held_pongs = pongs  # answers the most recent ping: enough (RFC 6455 5.5.3)
+        else:
+            self.write_frame(pongs)
 
     def resume_writing(self) -> None:
+        pongs, self._held_pongs = self._held_pongs, b""
+        core = self._core
+        if pongs and core is not None and core.close_sent is None:  # never a pong after our close
+            self.write_frame(pongs)
         super().resume_writing()
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            transport.resume_reading()
 
     def send_message(self, data: str | bytes | bytearray | memoryview, binary: bool) -> None:
         """Send one whole message: binary when ``binary`` (a ``str`` is then encoded), else text."""
@@ -471,6 +474,22 @@ class WebSocketProtocol(ServerSide, CallbacksProtocol):
         )
         super().__init__(handler_cls, options or _DEFAULT_OPTIONS, handshake)
 
+    def pause_writing(self) -> None:
+        # The peer does not read what the callbacks send: stop reading what it
+        # sends too, so an echo waits in the kernel instead of in our buffers.
+        # (Not on the client: a client that bursts to such a server would stop
+        # reading its echoes while the server stops reading it, a deadlock.)
+        super().pause_writing()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
 
 class WebSocketClientProtocol(ClientSide, CallbacksProtocol):
     """The asyncio protocol for one client connection with a ``handler_cls`` websocket.
@@ -485,7 +504,11 @@ class WebSocketClientProtocol(ClientSide, CallbacksProtocol):
 
     ``options`` sets the limits and timers
     (:class:`~ws4py.asyncio.endpoint.Options`; ``max_queue`` and
-    ``max_queue_bytes`` do not apply: nothing is queued).
+    ``max_queue_bytes`` do not apply: nothing is queued). Unlike the server
+    side, it goes on reading while the server does not read what it sends
+    (pongs then wait in the core): stopping would deadlock it with a server
+    that does the same. What its callbacks send meanwhile is for them to
+    bound with ``await ws.drain()``.
     """
 
     __slots__ = ("_opened_waiter",)

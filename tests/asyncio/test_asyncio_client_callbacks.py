@@ -435,6 +435,41 @@ async def test_a_server_that_floods_pings_and_never_reads_cannot_grow_the_client
             await within(ws.wait_closed())
 
 
+class Counts(WebSocket):
+    def opened(self) -> None:
+        self.received = 0
+
+    def received_message(self, message: Message) -> None:
+        self.received += 1
+
+
+class SmallBuffersEcho(EchoWebSocket):
+    def opened(self) -> None:
+        for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+            self.sock.setsockopt(socket.SOL_SOCKET, option, 16 * KIB)
+
+
+async def test_a_burst_to_the_callbacks_echo_server_does_not_deadlock() -> None:
+    # The callbacks server stops reading while its echoes are not read; a client that
+    # stopped reading too while its burst is not read would wait for it forever.
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: WebSocketProtocol(SmallBuffersEcho, compression=None), HOST, 0)
+    try:
+        ws = await within(connect(f"ws://{HOST}:{port_of(server)}/", Counts, compression=None))
+        for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+            ws.sock.setsockopt(socket.SOL_SOCKET, option, 16 * KIB)
+        count = 64
+        for _ in range(count):  # 4 MiB, far more than the kernel buffers both ways
+            ws.send(bytes(64 * KIB), binary=True)
+        await within(ws.drain())
+        await eventually(lambda: ws.received == count, what="every echo")
+        ws.close()
+        await within(ws.wait_closed())
+    finally:
+        server.close()
+        await within(server.wait_closed())
+
+
 @pytest.fixture(scope="module")
 def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server context, client context): a certificate for ``localhost`` from a test CA."""
