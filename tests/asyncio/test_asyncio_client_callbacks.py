@@ -324,7 +324,7 @@ async def test_the_client_callbacks_are_called_as_the_server_callbacks_are(name:
     assert [call[0] for call in client_calls].count("closed") == 1 and client_calls[-1][0] == "closed"
 
 
-async def test_the_peer_sees_the_pong_and_the_close_codes_it_expects() -> None:
+async def test_the_client_ends_each_fault_with_its_close_code_and_answers_pings_before_its_own() -> None:
     # The codes of the scenarios without a fixed list above, on the client side.
     for name, code in (("reserved-opcode-1002", 1002), ("max-size-1009", 1009)):
         calls, seen = await play("client", name)
