@@ -525,7 +525,15 @@ class WebSocketClientProtocol(ClientSide, CallbacksProtocol):
         return self._opened_waiter
 
     def _opened(self) -> None:
-        super()._opened()
+        try:
+            super()._opened()
+        except Exception as exc:
+            # handler_cls(proto) raised: no websocket, so no callback to tell; whoever
+            # waits for the opening (connect) raises it, and the connection is dropped.
+            if not self._opened_waiter.done():
+                self._opened_waiter.set_exception(exc)
+            self.abort()
+            return
         if not self._opened_waiter.done():
             self._opened_waiter.set_result(None)
 

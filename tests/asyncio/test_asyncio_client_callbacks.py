@@ -656,3 +656,14 @@ async def test_a_server_that_ends_the_connection_at_once_gives_closed_after_open
         peer.writer.close()  # FIN, no close frame
         await within(ws.wait_closed())
         assert ws.calls == [("opened",), ("closed", 1006, "Going away")]
+
+
+class BrokenInit(WebSocket):
+    def __init__(self, proto: Any) -> None:
+        raise LookupError("a bug in __init__")
+
+
+async def test_a_handler_whose_constructor_raises_makes_connect_raise_that_error() -> None:
+    async with serving() as server:
+        with pytest.raises(LookupError, match="a bug in __init__"):
+            await within(connect(f"ws://{HOST}:{port_of(server)}/", BrokenInit, open_timeout=None))
