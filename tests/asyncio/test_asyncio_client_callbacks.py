@@ -667,3 +667,11 @@ async def test_a_handler_whose_constructor_raises_makes_connect_raise_that_error
     async with serving() as server:
         with pytest.raises(LookupError, match="a bug in __init__"):
             await within(connect(f"ws://{HOST}:{port_of(server)}/", BrokenInit, open_timeout=None))
+
+
+async def test_subprotocols_are_offered_and_the_agreed_one_is_in_protocols() -> None:
+    async with serving(subprotocols=["chat.v2", "chat.v1"]) as server:
+        ws = await within(connect(f"ws://{HOST}:{port_of(server)}/", Recording, subprotocols=["chat.v1"]))
+        assert ws.protocols == ["chat.v1"]
+        ws.close()
+        await within(ws.wait_closed())
