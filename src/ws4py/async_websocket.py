@@ -1,4 +1,4 @@
-"""ws4py's callback-style WebSocket on asyncio: ``received_message`` and friends, with no task per connection.
+"""ws4py's callback-style WebSocket on asyncio, server and client: ``received_message`` and friends, no task each.
 
 The documented snippet::
 
@@ -10,35 +10,60 @@ The documented snippet::
         loop.create_server(lambda: WebSocketProtocol(EchoWebSocket), "", 9007))
     loop.run_forever()
 
-:class:`WebSocketProtocol` is an :class:`asyncio.Protocol` that does the
-opening handshake with the same core and limits as :mod:`ws4py.asyncio`,
-then calls the handler's callbacks straight from ``data_received``. What
-the callbacks send while they run, to their own connection or any other of
-the same thread's loop (a broadcast written as ``for ws in clients:
-ws.send(m)``), is held and written when they return: one write per
-connection, in order. Sends made outside a callback (a task, a timer) are
-written at once.
+and its client twin::
+
+    from ws4py.async_websocket import WebSocket, connect
+
+    class Feed(WebSocket):
+        def received_message(self, message):
+            print(message)
+
+    ws = await connect("wss://example.com/feed", Feed)
+    ws.send("subscribe")
+    await ws.wait_closed()
+
+:class:`WebSocketProtocol` (server) and :class:`WebSocketClientProtocol`
+(client) are :class:`asyncio.Protocol` objects that do the opening handshake
+with the same core and limits as :mod:`ws4py.asyncio`, then call the
+handler's callbacks straight from ``data_received``; both sides' callbacks
+come in the same order with the same close codes. What the callbacks send
+while they run, to their own connection or any other of the same thread's
+loop (a broadcast written as ``for ws in clients: ws.send(m)``), is held
+and written when they return: one write per connection, in order. Sends
+made outside a callback (a task, a timer) are written when it yields (or
+every :data:`~ws4py.asyncio.writing.CORK_LIMIT` frames): a task that sends
+many messages pays one system call for them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl as ssl_module
 import weakref
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from .asyncio.endpoint import Options
-from .asyncio.handshake import ServerSide
+from .asyncio.client import connect as _ClientSettings
+from .asyncio.endpoint import Endpoint, Options
+from .asyncio.handshake import ClientSide, ServerSide
 from .asyncio.options import deflate_options
+from .asyncio.writing import CORK_LIMIT
 from .classic import ClassicCallbacks, ClassicTermination, Payload, close_outcome, deliver, dispatch, sendable
 from .messaging import Message
-from .protocol import Connection, Event, ServerHandshake, State
+from .protocol import ClientHandshake, Connection, Event, ServerHandshake, State
 from .protocol.deflate import EXTENSION_NAME
 from .protocol.fragments import OutgoingFragments
 from .protocol.frames import LARGE_PAYLOAD, Opcode
 
-__all__ = ["EchoWebSocket", "WebSocket", "WebSocketProtocol"]
+__all__ = [
+    "CallbacksProtocol",
+    "EchoWebSocket",
+    "WebSocket",
+    "WebSocketClientProtocol",
+    "WebSocketProtocol",
+    "connect",
+]
 
 logger = logging.getLogger("ws4py")
 
@@ -47,7 +72,7 @@ class _LoopCork:
     """While callbacks run on one event loop: the other connections they sent to.
 
     Each of those holds its frames in its ``_pending`` until the outermost
-    callback returns (:meth:`WebSocketProtocol._end_callbacks`). One per loop,
+    callback returns (:meth:`CallbacksProtocol._end_callbacks`). One per loop,
     so it is only ever used from the loop's thread.
     """
 
@@ -55,7 +80,7 @@ class _LoopCork:
 
     def __init__(self) -> None:
         self.running = False
-        self.corked: list[WebSocketProtocol] = []
+        self.corked: list[CallbacksProtocol] = []
 
     def flush(self) -> None:
         """One write for each connection corked (the list emptied first: a flush may cork none again)."""
@@ -80,7 +105,7 @@ _WHOLE = (str, bytes, bytearray, memoryview)
 
 
 class WebSocket(ClassicTermination, ClassicCallbacks):
-    """A WebSocket with ws4py's callbacks, driven by a :class:`WebSocketProtocol`.
+    """A WebSocket with ws4py's callbacks, driven by a :class:`CallbacksProtocol` (server or client side).
 
     Override :meth:`opened`, :meth:`received_message`, :meth:`ponged`,
     :meth:`closed` and :meth:`unhandled_error` (their meaning is
@@ -91,7 +116,7 @@ class WebSocket(ClassicTermination, ClassicCallbacks):
     connection with 1011.
     """
 
-    def __init__(self, proto: WebSocketProtocol) -> None:
+    def __init__(self, proto: CallbacksProtocol) -> None:
         self.proto = proto
 
     def unhandled_error(self, error: BaseException) -> None:
@@ -155,6 +180,10 @@ class WebSocket(ClassicTermination, ClassicCallbacks):
 
         Raises :class:`~ws4py.exc.StreamClosed` once the connection is closing.
         """
+        kind = type(payload)
+        if kind is str or kind is bytes:  # the usual case, without sendable's checks
+            self.proto.send_message(payload, binary and kind is bytes)  # type: ignore[arg-type]
+            return
         is_binary, data = sendable(payload, binary)
         if isinstance(data, _WHOLE):
             self.proto.send_message(data, is_binary)
@@ -185,6 +214,10 @@ class WebSocket(ClassicTermination, ClassicCallbacks):
         self.proto.flush_frames()
         await self.proto.drain()
 
+    async def wait_closed(self) -> None:
+        """Wait until the connection is over (``closed()`` has been called by then)."""
+        await self.proto.wait_closed()
+
     # -- for ws4py.asyncio.broadcast, which takes these websockets themselves ----
 
     def broadcast_core(self) -> Connection | str:
@@ -192,7 +225,7 @@ class WebSocket(ClassicTermination, ClassicCallbacks):
         return self.proto.broadcast_core()
 
     def write_frame_soon(self, data: bytes) -> None:
-        """See :meth:`WebSocketProtocol.write_frame_soon`."""
+        """See :meth:`CallbacksProtocol.write_frame_soon`."""
         self.proto.write_frame_soon(data)
 
     def __repr__(self) -> str:
@@ -206,36 +239,32 @@ class EchoWebSocket(WebSocket):
         self.send(message)
 
 
-class WebSocketProtocol(ServerSide):
-    """The asyncio protocol for one server connection with a ``handler_cls`` websocket.
+class CallbacksProtocol(Endpoint):
+    """The asyncio protocol of one connection, either side, whose websocket is a ``handler_cls``.
 
-    ``loop.create_server(lambda: WebSocketProtocol(EchoWebSocket), host, port)``.
-    The handshake accepts permessage-deflate unless ``compression=None``
-    (another value is a ``ValueError``), offers ``subprotocols`` and checks
-    ``origins`` like :func:`ws4py.asyncio.serve`; ``options`` sets the limits
-    and timers (:class:`~ws4py.asyncio.endpoint.Options`).
+    Runs the callbacks straight from ``data_received`` (no task, queue or
+    future per message) and holds what they send until they return (see the
+    module docstring). :class:`WebSocketProtocol` (server) and
+    :class:`WebSocketClientProtocol` (client) add their side's handshake.
     """
 
     __slots__ = ("_loop_cork", "handler_cls", "ws")
 
     def __init__(
         self,
-        handler_cls: type[WebSocket] = WebSocket,
-        *,
-        subprotocols: Sequence[str] | None = None,
-        compression: str | None = "deflate",
-        origins: Iterable[str | None] | None = None,
-        options: Options | None = None,
+        handler_cls: type[WebSocket],
+        options: Options,
+        handshake: ServerHandshake | ClientHandshake,
     ) -> None:
-        handshake = ServerHandshake(
-            subprotocols=subprotocols,
-            compression=deflate_options(compression),
-            origins=origins,
-        )
-        super().__init__(options or _DEFAULT_OPTIONS, handshake)
+        super().__init__(options, handshake)
         self._loop_cork = _cork_of(self._loop)
         self.handler_cls = handler_cls
+        #: The websocket, made when the opening handshake succeeds (``None`` before, or if it failed).
         self.ws: WebSocket | None = None
+
+    async def wait_closed(self) -> None:
+        """Wait until the transport is gone (the websocket's ``closed()`` has run by then)."""
+        await asyncio.shield(self._closed)
 
     # -- events to callbacks -------------------------------------------------
 
@@ -366,10 +395,13 @@ class WebSocketProtocol(ServerSide):
             else:
                 frame = core.send_text(data)
             pending = self._pending
-            if pending is not None:
-                pending.append(frame)
-            else:
+            if pending is None:
                 self.write_frame(frame)
+            else:
+                pending.append(frame)
+                # Corked by a task that sends many without yielding: a write every CORK_LIMIT frames.
+                if len(pending) >= CORK_LIMIT and not self._loop_cork.running:
+                    self.flush_frames()
             return
         self.write_large_frame(*core.frame_parts(data, binary))
 
@@ -381,14 +413,14 @@ class WebSocketProtocol(ServerSide):
             super().write_frame_soon(data)
 
     def write_frame(self, data: bytes) -> None:
-        """Write ``data`` now, or when the running callbacks return (see the module docstring)."""
+        """Write ``data`` when the running callbacks return, or else when the running task yields
+        (see the module docstring)."""
         pending = self._pending
         if pending is None:
             cork = self._loop_cork
             if not cork.running:
-                transport = self._transport
-                assert transport is not None
-                transport.write(data)
+                # A task or a timer: what it sends until it yields goes out in one write.
+                super().write_frame_soon(data)
                 return
             pending = self._pending = []
             cork.corked.append(self)
@@ -411,4 +443,137 @@ class WebSocketProtocol(ServerSide):
         self.write_frame(self._open_core().send_ping(payload, unique=False))
 
 
+class WebSocketProtocol(ServerSide, CallbacksProtocol):
+    """The asyncio protocol for one server connection with a ``handler_cls`` websocket.
+
+    ``loop.create_server(lambda: WebSocketProtocol(EchoWebSocket), host, port)``.
+    The handshake accepts permessage-deflate unless ``compression=None``
+    (another value is a ``ValueError``), offers ``subprotocols`` and checks
+    ``origins`` like :func:`ws4py.asyncio.serve`; ``options`` sets the limits
+    and timers (:class:`~ws4py.asyncio.endpoint.Options`).
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        handler_cls: type[WebSocket] = WebSocket,
+        *,
+        subprotocols: Sequence[str] | None = None,
+        compression: str | None = "deflate",
+        origins: Iterable[str | None] | None = None,
+        options: Options | None = None,
+    ) -> None:
+        handshake = ServerHandshake(
+            subprotocols=subprotocols,
+            compression=deflate_options(compression),
+            origins=origins,
+        )
+        super().__init__(handler_cls, options or _DEFAULT_OPTIONS, handshake)
+
+
+class WebSocketClientProtocol(ClientSide, CallbacksProtocol):
+    """The asyncio protocol for one client connection with a ``handler_cls`` websocket.
+
+    :func:`connect` makes one and connects it; for ``loop.create_connection``
+    use, give it the opening handshake to send::
+
+        handshake = ClientHandshake("example.com", "/feed", port=80)
+        transport, proto = await loop.create_connection(
+            lambda: WebSocketClientProtocol(MyWebSocket, handshake), "example.com", 80)
+        await proto.opened  # proto.ws is the websocket, opened() has run
+
+    ``options`` sets the limits and timers
+    (:class:`~ws4py.asyncio.endpoint.Options`; ``max_queue`` and
+    ``max_queue_bytes`` do not apply: nothing is queued).
+    """
+
+    __slots__ = ("_opened_waiter",)
+
+    def __init__(
+        self, handler_cls: type[WebSocket], handshake: ClientHandshake, *, options: Options | None = None
+    ) -> None:
+        super().__init__(handler_cls, options or _DEFAULT_CLIENT_OPTIONS, handshake)
+        self._opened_waiter: asyncio.Future[None] = self._loop.create_future()
+
+    @property
+    def opened(self) -> asyncio.Future[None]:
+        """Resolves once the opening handshake succeeded (and ``ws.opened()`` ran); raises what made it fail."""
+        return self._opened_waiter
+
+    def _opened(self) -> None:
+        super()._opened()
+        if not self._opened_waiter.done():
+            self._opened_waiter.set_result(None)
+
+    def _handshake_failed(self, exc: BaseException) -> None:
+        if not self._opened_waiter.done():
+            self._opened_waiter.set_exception(exc)
+
+
+_W = TypeVar("_W", bound=WebSocket)
+
+
+async def connect(
+    uri: str,
+    handler_cls: type[_W] = WebSocket,  # type: ignore[assignment]
+    *,
+    additional_headers: Iterable[tuple[str, str]] | dict[str, str] | None = None,
+    origin: str | None = None,
+    subprotocols: Sequence[str] | None = None,
+    compression: str | None = "deflate",
+    ssl: ssl_module.SSLContext | None = None,
+    server_hostname: str | None = None,
+    proxy: str | None = None,
+    unix: str | None = None,
+    open_timeout: float | None = 10.0,
+    close_timeout: float | None = 10.0,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
+    max_size: int | None = Options.max_size,
+    write_limit: int = Options.write_limit,
+    logger: logging.Logger | None = None,
+) -> _W:
+    """Connect to ``uri`` (``ws://`` or ``wss://``); the ``handler_cls`` websocket, once open.
+
+    ``ws = await connect("wss://example.com/feed", MyWebSocket)``: its
+    ``opened()`` has run when this returns, and its callbacks run from then on
+    as the server's do (:class:`WebSocketProtocol`); ``closed()`` is called once
+    the connection is over (``await ws.wait_closed()`` waits for that).
+    The options mean what they mean for :class:`ws4py.asyncio.connect`:
+    ``additional_headers``, ``origin``, ``subprotocols``, ``compression``,
+    ``ssl``/``server_hostname``, ``proxy`` (``http://``, ``socks5://``,
+    ``socks4://``), ``unix``, ``open_timeout`` (connecting plus the handshake),
+    ``close_timeout``, ``ping_interval``/``ping_timeout``, ``max_size``,
+    ``write_limit``. A failed handshake raises (:class:`~ws4py.exc.HandshakeError`,
+    ``OSError``, ``TimeoutError``) and calls no callback.
+    """
+    settings = _ClientSettings(
+        uri,
+        additional_headers=additional_headers,
+        origin=origin,
+        subprotocols=subprotocols,
+        compression=compression,
+        ssl=ssl,
+        server_hostname=server_hostname,
+        proxy=proxy,
+        unix=unix,
+        open_timeout=open_timeout,
+        close_timeout=close_timeout,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        max_size=max_size,
+        write_limit=write_limit,
+        logger=logger or _DEFAULT_CLIENT_OPTIONS.logger,
+    )
+    proto = WebSocketClientProtocol(handler_cls, settings.client_handshake(), options=settings.options)
+    opening = settings.open_protocol(proto, proto.opened)
+    if open_timeout is None:
+        await opening
+    else:
+        await asyncio.wait_for(opening, open_timeout)
+    return cast(_W, proto.ws)
+
+
 _DEFAULT_OPTIONS = Options(logger=logging.getLogger("ws4py.async_websocket"))
+_DEFAULT_CLIENT_OPTIONS = Options(logger=logging.getLogger("ws4py.async_websocket.client"))

@@ -26,6 +26,9 @@ from typing import Any
 
 import pytest
 import uvloop
+from callbacks_client import open_callbacks_client
+
+from ws4py.asyncio import connect
 
 DEFAULT_TIMEOUT = 20.0
 #: How long pending tasks and open descriptors get to go away after a test.
@@ -54,6 +57,19 @@ def pytest_configure(config: pytest.Config) -> None:
 def loop_factory(request: pytest.FixtureRequest) -> LoopFactory:
     """The event loop the test runs on: asyncio's default loop, then uvloop."""
     return LOOP_FACTORIES[request.param]
+
+
+# -- the clients ------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["connect", "callbacks"])
+def open_client(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``ws4py.asyncio.connect``, then the callbacks client in its shape (tests/asyncio/callbacks_client.py).
+
+    For the tests of what both clients must do alike: options, refusals,
+    timeouts, proxies, TLS, limits.
+    """
+    return connect if request.param == "connect" else open_callbacks_client
 
 
 # -- leaks -----------------------------------------------------------------------------

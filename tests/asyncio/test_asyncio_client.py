@@ -1,4 +1,8 @@
-"""connect(): the three ways to use it, headers, refusals, timeouts, reconnection, proxies, unix and TLS."""
+"""connect(): the three ways to use it, headers, refusals, timeouts, reconnection, proxies, unix and TLS.
+
+The tests taking ``open_client`` run against the callbacks client too
+(``ws4py.async_websocket.connect``, through tests/asyncio/callbacks_client.py).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import shutil
 import socket
 import ssl
 import tempfile
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, cast
 
 import pytest
@@ -72,10 +76,10 @@ async def test_await_connect_returns_an_open_connection() -> None:
         assert conn.closed
 
 
-async def test_async_with_connect_closes_with_1000_on_exit() -> None:
+async def test_async_with_connect_closes_with_1000_on_exit(open_client: Callable[..., Any]) -> None:
     accepted = Accepted(idle)
     async with serving(accepted) as server:
-        async with connect(url(server)) as conn:
+        async with open_client(url(server)) as conn:
             server_side = await accepted.next()
         assert conn.closed
         await within(server_side.wait_closed())
@@ -98,18 +102,18 @@ async def test_async_with_connect_closes_on_an_exception_too() -> None:
     [{"X-Token": "secret", "X-Trace": "abc"}, [("X-Token", "secret"), ("X-Trace", "abc")]],
     ids=["dict", "list"],
 )
-async def test_additional_headers_reach_the_server(headers: Any) -> None:
+async def test_additional_headers_reach_the_server(headers: Any, open_client: Callable[..., Any]) -> None:
     accepted = Accepted(idle)
-    async with serving(accepted) as server, connect(url(server), additional_headers=headers):
+    async with serving(accepted) as server, open_client(url(server), additional_headers=headers):
         request = (await accepted.next()).request
         assert request is not None
         assert request.headers["X-Token"] == "secret"
         assert request.headers["X-Trace"] == "abc"
 
 
-async def test_origin_and_the_host_header() -> None:
+async def test_origin_and_the_host_header(open_client: Callable[..., Any]) -> None:
     accepted = Accepted(idle)
-    async with serving(accepted) as server, connect(url(server, "/a?b=c"), origin="https://app.example"):
+    async with serving(accepted) as server, open_client(url(server, "/a?b=c"), origin="https://app.example"):
         request = (await accepted.next()).request
         assert request is not None
         assert request.headers["Origin"] == "https://app.example"
@@ -117,16 +121,16 @@ async def test_origin_and_the_host_header() -> None:
         assert request.target == "/a?b=c"
 
 
-async def test_a_uri_without_a_path_asks_for_the_root() -> None:
+async def test_a_uri_without_a_path_asks_for_the_root(open_client: Callable[..., Any]) -> None:
     accepted = Accepted(idle)
-    async with serving(accepted) as server, connect(f"ws://{HOST}:{port_of(server)}"):
+    async with serving(accepted) as server, open_client(f"ws://{HOST}:{port_of(server)}"):
         request = (await accepted.next()).request
         assert request is not None and request.target == "/"
 
 
-async def test_compression_none_offers_no_extension() -> None:
+async def test_compression_none_offers_no_extension(open_client: Callable[..., Any]) -> None:
     accepted = Accepted(idle)
-    async with serving(accepted) as server, connect(url(server), compression=None) as conn:
+    async with serving(accepted) as server, open_client(url(server), compression=None) as conn:
         assert conn.request is not None and "Sec-WebSocket-Extensions" not in conn.request.headers
         assert conn.response is not None and "Sec-WebSocket-Extensions" not in conn.response.headers
 
@@ -154,35 +158,37 @@ async def test_an_unsupported_proxy_scheme_raises_value_error() -> None:
 # -- refusals and timeouts ----------------------------------------------------------------
 
 
-async def test_a_refused_handshake_raises_handshake_error_with_the_status() -> None:
+async def test_a_refused_handshake_raises_handshake_error_with_the_status(open_client: Callable[..., Any]) -> None:
     def refuse(conn: Connection, request: Request) -> Response:
         return conn.respond(403, "forbidden here")
 
     async with serving(process_request=refuse) as server:
         with pytest.raises(HandshakeError) as refused:
-            await within(connect(url(server)))
+            await within(open_client(url(server)))
         assert refused.value.status == 403
         assert ("Connection", "close") in refused.value.headers
 
 
-async def test_a_server_that_is_not_there_raises_connection_refused() -> None:
+async def test_a_server_that_is_not_there_raises_connection_refused(open_client: Callable[..., Any]) -> None:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         port = sock.getsockname()[1]  # bound, not listening: refused
         with pytest.raises(ConnectionRefusedError):
-            await within(connect(f"ws://{HOST}:{port}/"))
+            await within(open_client(f"ws://{HOST}:{port}/"))
 
 
-async def test_open_timeout_bounds_the_handshake_with_a_listener_that_never_answers() -> None:
+async def test_open_timeout_bounds_the_handshake_with_a_listener_that_never_answers(
+    open_client: Callable[..., Any],
+) -> None:
     with socket.socket() as listener:
         listener.bind((HOST, 0))
         listener.listen()  # the kernel accepts; nobody ever reads or answers
         port = listener.getsockname()[1]
         with pytest.raises(asyncio.TimeoutError):  # TimeoutError itself since Python 3.11
-            await within(connect(f"ws://{HOST}:{port}/", open_timeout=0.2), 5.0)
+            await within(open_client(f"ws://{HOST}:{port}/", open_timeout=0.2), 5.0)
 
 
-async def test_the_client_refuses_a_response_that_is_not_a_websocket_upgrade() -> None:
+async def test_the_client_refuses_a_response_that_is_not_a_websocket_upgrade(open_client: Callable[..., Any]) -> None:
     async def not_websocket(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
@@ -192,16 +198,16 @@ async def test_the_client_refuses_a_response_that_is_not_a_websocket_upgrade() -
     server = await asyncio.start_server(not_websocket, HOST, 0)
     try:
         with pytest.raises(HandshakeError) as refused:
-            await within(connect(url(server)))
+            await within(open_client(url(server)))
         assert refused.value.status == 200
     finally:
         server.close()
         await server.wait_closed()
 
 
-async def test_the_client_max_size_fails_a_too_large_message_with_1009() -> None:
+async def test_the_client_max_size_fails_a_too_large_message_with_1009(open_client: Callable[..., Any]) -> None:
     accepted = Accepted(idle)
-    async with serving(accepted) as server, connect(url(server), max_size=1000) as conn:
+    async with serving(accepted) as server, open_client(url(server), max_size=1000) as conn:
         server_side = await accepted.next()
         await server_side.send(b"x" * 1000)
         assert await within(conn.recv()) == b"x" * 1000
@@ -213,10 +219,12 @@ async def test_the_client_max_size_fails_a_too_large_message_with_1009() -> None
         assert server_side.close_code == 1009
 
 
-async def test_the_client_keepalive_closes_with_1011_when_the_server_never_answers_pings() -> None:
+async def test_the_client_keepalive_closes_with_1011_when_the_server_never_answers_pings(
+    open_client: Callable[..., Any],
+) -> None:
     async with RawServer() as raw:
         uri = f"ws://{HOST}:{raw.port}/"
-        conn = await within(connect(uri, ping_interval=0.1, ping_timeout=0.1, close_timeout=0.2))
+        conn = await within(open_client(uri, ping_interval=0.1, ping_timeout=0.1, close_timeout=0.2))
         peer = await raw.next()
         events = await peer.until_close()
         assert isinstance(events[0], PingReceived)
@@ -319,9 +327,9 @@ async def test_async_for_does_not_retry_a_certificate_that_fails_verification(
 # -- proxies ------------------------------------------------------------------------------
 
 
-async def test_through_an_http_connect_proxy() -> None:
+async def test_through_an_http_connect_proxy(open_client: Callable[..., Any]) -> None:
     async with serving() as server, ConnectProxy() as proxy:
-        async with connect(url(server), proxy=proxy.url) as conn:
+        async with open_client(url(server), proxy=proxy.url) as conn:
             await conn.send("via CONNECT")
             assert await within(conn.recv()) == "via CONNECT"
         assert proxy.targets == [(HOST, port_of(server))]
@@ -330,28 +338,30 @@ async def test_through_an_http_connect_proxy() -> None:
         assert f"Host: {HOST}:{port_of(server)}".encode() in head
 
 
-async def test_http_proxy_credentials_go_in_proxy_authorization() -> None:
+async def test_http_proxy_credentials_go_in_proxy_authorization(open_client: Callable[..., Any]) -> None:
     async with serving() as server, ConnectProxy() as proxy:
         proxy_url = proxy.url.replace("http://", "http://us%40er:p%3Ass@")
-        async with connect(url(server), proxy=proxy_url) as conn:
+        async with open_client(url(server), proxy=proxy_url) as conn:
             await conn.send("authenticated")
             assert await within(conn.recv()) == "authenticated"
         expected = base64.b64encode(b"us@er:p:ss").decode()
         assert f"Proxy-Authorization: Basic {expected}".encode() in proxy.heads[0]
 
 
-async def test_a_proxy_refusing_connect_raises_handshake_error_with_its_status() -> None:
+async def test_a_proxy_refusing_connect_raises_handshake_error_with_its_status(open_client: Callable[..., Any]) -> None:
     async with serving() as server, ConnectProxy(refuse=407) as proxy:
         with pytest.raises(HandshakeError) as refused:
-            await within(connect(url(server), proxy=proxy.url))
+            await within(open_client(url(server), proxy=proxy.url))
         assert refused.value.status == 407
 
 
-async def test_tls_through_an_http_connect_proxy(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+async def test_tls_through_an_http_connect_proxy(
+    tls: tuple[ssl.SSLContext, ssl.SSLContext], open_client: Callable[..., Any]
+) -> None:
     server_context, client_context = tls
     async with serving(ssl=server_context) as server, ConnectProxy() as proxy:
         uri = f"wss://localhost:{port_of(server)}/"
-        async with connect(uri, ssl=client_context, proxy=proxy.url) as conn:
+        async with open_client(uri, ssl=client_context, proxy=proxy.url) as conn:
             await conn.send("tunnelled TLS")
             assert await within(conn.recv()) == "tunnelled TLS"
         assert proxy.targets == [("localhost", port_of(server))]
@@ -362,9 +372,11 @@ async def test_tls_through_an_http_connect_proxy(tls: tuple[ssl.SSLContext, ssl.
     [("socks5", None), ("socks5", ("alice", "s3cret")), ("socks4", None)],
     ids=["socks5", "socks5-auth", "socks4"],
 )
-async def test_through_a_socks_proxy(scheme: str, credentials: tuple[str, str] | None) -> None:
+async def test_through_a_socks_proxy(
+    scheme: str, credentials: tuple[str, str] | None, open_client: Callable[..., Any]
+) -> None:
     async with serving() as server, SocksProxy(credentials) as proxy:
-        async with connect(url(server), proxy=proxy.url(scheme)) as conn:
+        async with open_client(url(server), proxy=proxy.url(scheme)) as conn:
             await conn.send(f"via {scheme}")
             assert await within(conn.recv()) == f"via {scheme}"
         assert proxy.targets == [(HOST, port_of(server))]
@@ -374,10 +386,12 @@ async def test_through_a_socks_proxy(scheme: str, credentials: tuple[str, str] |
 # -- unix and TLS -------------------------------------------------------------------------------
 
 
-async def test_unix_connects_to_the_path_and_the_uri_names_the_host(short_dir: str) -> None:
+async def test_unix_connects_to_the_path_and_the_uri_names_the_host(
+    short_dir: str, open_client: Callable[..., Any]
+) -> None:
     path = os.path.join(short_dir, "ws.sock")
     accepted = Accepted(echo)
-    async with serving(accepted, unix=path), connect("ws://example.com/room", unix=path) as conn:
+    async with serving(accepted, unix=path), open_client("ws://example.com/room", unix=path) as conn:
         await conn.send("local")
         assert await within(conn.recv()) == "local"
         request = (await accepted.next()).request
@@ -386,11 +400,13 @@ async def test_unix_connects_to_the_path_and_the_uri_names_the_host(short_dir: s
         assert request.target == "/room"
 
 
-async def test_wss_with_the_test_ca(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+async def test_wss_with_the_test_ca(
+    tls: tuple[ssl.SSLContext, ssl.SSLContext], open_client: Callable[..., Any]
+) -> None:
     server_context, client_context = tls
     async with (
         serving(ssl=server_context) as server,
-        connect(f"wss://localhost:{port_of(server)}/", ssl=client_context) as conn,
+        open_client(f"wss://localhost:{port_of(server)}/", ssl=client_context) as conn,
     ):
         await conn.send("over TLS")
         assert await within(conn.recv()) == "over TLS"
@@ -398,12 +414,14 @@ async def test_wss_with_the_test_ca(tls: tuple[ssl.SSLContext, ssl.SSLContext]) 
         assert conn.transport.get_extra_info("ssl_object") is not None
 
 
-async def test_server_hostname_overrides_the_name_checked(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+async def test_server_hostname_overrides_the_name_checked(
+    tls: tuple[ssl.SSLContext, ssl.SSLContext], open_client: Callable[..., Any]
+) -> None:
     server_context, client_context = tls
     async with serving(ssl=server_context, close_timeout=0.2) as server:
         try:
             uri = f"wss://{HOST}:{port_of(server)}/"  # the certificate is for localhost only
-            async with connect(uri, ssl=client_context, server_hostname="localhost") as conn:
+            async with open_client(uri, ssl=client_context, server_hostname="localhost") as conn:
                 await conn.send("checked against localhost")
                 assert await within(conn.recv()) == "checked against localhost"
         finally:

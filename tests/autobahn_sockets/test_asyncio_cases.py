@@ -10,7 +10,12 @@ fail), once per frame codec, with asyncio testees instead of threaded ones:
 * ``callback``: the callback-style ``ws4py.async_websocket.WebSocketProtocol``
   with its ``EchoWebSocket``, on ``loop.create_server``;
 * ``client``: ``ws4py.asyncio.connect`` with an echo loop (receive, then send
-  back), against the fuzzing server.
+  back), against the fuzzing server;
+* ``callbacks`` client: ``ws4py.async_websocket.connect`` with its
+  ``EchoWebSocket``, against the fuzzing server (families 1-13, on the
+  default loop only: the two clients share their transport, which the
+  ``connect`` client's cases play on both loops and octet-wise; tests/asyncio
+  runs the callbacks client on uvloop too).
 
 The testees run on an event loop in a thread of its own (asyncio's default
 loop, then uvloop), while the fuzzer plays each case from the test's thread;
@@ -36,6 +41,7 @@ import uvloop
 from autobahn import Case, problems
 from socket_fuzzer import END_TIMEOUT, OPEN_TIMEOUT, Played, play_against_client, play_against_server
 
+import ws4py.async_websocket
 import ws4py.asyncio
 from ws4py.async_websocket import EchoWebSocket, WebSocketProtocol
 from ws4py.asyncio.endpoint import Options
@@ -189,6 +195,47 @@ class AsyncEchoClient(AsyncTestee):
 _tasks: set[asyncio.Task[None]] = set()
 
 
+class CaseCallbacksEchoClient(EchoWebSocket):
+    """The ``callbacks`` client testee's websocket: ws4py's callback-style echo, ending its testee when closed."""
+
+    testee: AsyncTestee
+
+    def closed(self, code: int, reason: str | None = None) -> None:
+        self.testee.end(code, reason)
+
+
+class AsyncCallbacksEchoClient(AsyncTestee):
+    """The ``callbacks`` client testee: ``ws4py.async_websocket.connect`` with :class:`CaseCallbacksEchoClient`."""
+
+    def __init__(self, url: str, extensions: list[str] | None, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(lambda: None if self.ws is None else self.ws.proto.core)
+        self.url = url
+        self.compression = "deflate" if extensions else None
+        self.loop = loop
+        self.ws: CaseCallbacksEchoClient | None = None
+
+    def connect(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._open(), self.loop).result(2 * OPEN_TIMEOUT)
+
+    async def _open(self) -> None:
+        # The testee is known to the websocket before any callback: a case may close at once.
+        testee = self
+
+        class Bound(CaseCallbacksEchoClient):
+            def opened(self) -> None:
+                self.testee = testee
+                testee.ws = self
+
+        await ws4py.async_websocket.connect(
+            self.url,
+            Bound,
+            compression=self.compression,
+            ping_interval=OPTIONS.ping_interval,
+            open_timeout=OPTIONS.open_timeout,
+            close_timeout=OPTIONS.close_timeout,
+        )
+
+
 # -- the testees' loop and servers -----------------------------------------------------------
 
 
@@ -276,8 +323,9 @@ def _port(testee_loop: AsyncTesteeLoop, kind: str) -> int:
     return testee_loop.serve_port if kind == "serve" else testee_loop.callback_port
 
 
-def _async_client(testee_loop: AsyncTesteeLoop) -> Callable[[str, list[str] | None], Any]:
-    return lambda url, extensions: AsyncEchoClient(url, extensions, testee_loop.loop)
+def _async_client(testee_loop: AsyncTesteeLoop, kind: str = "connect") -> Callable[[str, list[str] | None], Any]:
+    testee = AsyncEchoClient if kind == "connect" else AsyncCallbacksEchoClient
+    return lambda url, extensions: testee(url, extensions, testee_loop.loop)
 
 
 # -- the cases ---------------------------------------------------------------------------------
@@ -295,6 +343,14 @@ def test_client(case: Case, fuzzing_listener: socket.socket, testee_loop: AsyncT
     played = play_against_client(case, fuzzing_listener, _async_client(testee_loop))
     found = played.harness + problems(case, played.outcome)
     _check(case, played, found, "ws4py asyncio client")
+
+
+@pytest.mark.parametrize("testee_loop", ["asyncio"], indirect=True)
+@pytest.mark.parametrize("case", _params(PLAIN_CASES))
+def test_callbacks_client(case: Case, fuzzing_listener: socket.socket, testee_loop: AsyncTesteeLoop) -> None:
+    played = play_against_client(case, fuzzing_listener, _async_client(testee_loop, "callbacks"))
+    found = played.harness + problems(case, played.outcome)
+    _check(case, played, found, "ws4py asyncio callbacks client")
 
 
 @pytest.mark.parametrize("testee_loop", ["asyncio"], indirect=True)
@@ -325,3 +381,11 @@ def test_client_deflate(case: Case, fuzzing_listener: socket.socket, testee_loop
     played = play_against_client(case, fuzzing_listener, _async_client(testee_loop))
     found = played.harness + deflate_table.deflate_problems(case, played.outcome)
     _check(case, played, found, "ws4py asyncio client")
+
+
+@pytest.mark.parametrize("testee_loop", ["asyncio"], indirect=True)
+@pytest.mark.parametrize("case", _params(DEFLATE_CASES))
+def test_callbacks_client_deflate(case: Case, fuzzing_listener: socket.socket, testee_loop: AsyncTesteeLoop) -> None:
+    played = play_against_client(case, fuzzing_listener, _async_client(testee_loop, "callbacks"))
+    found = played.harness + deflate_table.deflate_problems(case, played.outcome)
+    _check(case, played, found, "ws4py asyncio callbacks client")

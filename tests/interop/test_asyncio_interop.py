@@ -5,9 +5,12 @@
   websocket on ``loop.create_server``), each on an event loop of its own
   thread, with the clients Node's ``ws``, ``websockets``' asyncio client and
   ``aiohttp``'s ``ClientSession.ws_connect``;
-* client: ``ws4py.asyncio.connect`` against Node's ``ws`` server,
-  ``websockets``' asyncio server and an ``aiohttp`` application
-  (``web.WebSocketResponse``), with and without permessage-deflate.
+* client: ``ws4py.asyncio.connect`` and the callbacks client
+  (``ws4py.async_websocket.connect``, in ``connect``'s shape through
+  tests/asyncio/callbacks_client.py) against Node's ``ws`` server,
+  ``websockets``' asyncio server, an ``aiohttp`` application
+  (``web.WebSocketResponse``) and ws4py's threaded server, with and without
+  permessage-deflate.
 
 The servers speak the small protocol of ``interop_peers`` (an echo, and the
 ``cmd:close``, ``cmd:ping`` and ``cmd:fragments`` commands) and record in a
@@ -21,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
@@ -49,6 +54,9 @@ from ws4py.async_websocket import WebSocket as CallbackWebSocket
 from ws4py.async_websocket import WebSocketProtocol
 from ws4py.asyncio.endpoint import Options
 from ws4py.messaging import Message, PongControlMessage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "asyncio"))
+from callbacks_client import open_callbacks_client
 
 T = TypeVar("T")
 
@@ -590,11 +598,14 @@ def start_aiohttp_server(compression: bool) -> Server:
 
 # -- ws4py's asyncio client against the other servers --------------------------------------
 
-PEER_SERVERS = ["node-ws", "websockets-asyncio", "aiohttp"]
+PEER_SERVERS = ["node-ws", "websockets-asyncio", "aiohttp", "ws4py-threaded"]
 
 
 @pytest.fixture(scope="module", params=PEER_SERVERS)
 def async_peer_server(request: pytest.FixtureRequest, compression: bool) -> Iterator[Server]:
+    if request.param == "ws4py-threaded":
+        yield request.getfixturevalue("ws4py_server")  # the session's; it accepts permessage-deflate
+        return
     if request.param == "websockets-asyncio":
         server = start_websockets_asyncio(compression)
     elif request.param == "aiohttp":
@@ -607,14 +618,26 @@ def async_peer_server(request: pytest.FixtureRequest, compression: bool) -> Iter
         server.stop()
 
 
+@pytest.fixture(params=["connect", "callbacks"])
+def client_kind(request: pytest.FixtureRequest) -> str:
+    """ws4py's asyncio client under test: ``connect``, or the callbacks client."""
+    return request.param
+
+
 def _client_run(
-    loop_name: str, peer: Server, compression: bool, body: Callable[..., Any], port: int | None = None
+    loop_name: str,
+    peer: Server,
+    compression: bool,
+    body: Callable[..., Any],
+    port: int | None = None,
+    kind: str = "connect",
 ) -> Any:
-    """Connect ws4py's client to ``peer`` on a new loop, run ``body(conn, path)``, close; return its result."""
+    """Connect ws4py's client (``kind``) to ``peer`` on a new loop, run ``body(conn, path)``, close; its result."""
     path = f"/ws4py-asyncio/{next(_paths)}"
+    open_client = ws4py.asyncio.connect if kind == "connect" else open_callbacks_client
 
     async def main() -> Any:
-        async with ws4py.asyncio.connect(
+        async with open_client(
             f"ws://127.0.0.1:{port or peer.port}{path}",
             compression="deflate" if compression else None,
             open_timeout=TIMEOUT,
@@ -630,16 +653,16 @@ async def _recv(conn: ws4py.asyncio.Connection) -> str | bytes:
     return await asyncio.wait_for(conn.recv(), TIMEOUT)
 
 
-def test_client_text_and_binary(loop_name: str, async_peer_server: Server, compression: bool) -> None:
+def test_client_text_and_binary(loop_name: str, async_peer_server: Server, compression: bool, client_kind: str) -> None:
     async def body(conn: ws4py.asyncio.Connection, path: str) -> None:
         for message in (TEXT, BINARY, "", b""):
             await conn.send(message)
             assert await _recv(conn) == message
 
-    _client_run(loop_name, async_peer_server, compression, body)
+    _client_run(loop_name, async_peer_server, compression, body, kind=client_kind)
 
 
-def test_client_large_and_many(loop_name: str, async_peer_server: Server, compression: bool) -> None:
+def test_client_large_and_many(loop_name: str, async_peer_server: Server, compression: bool, client_kind: str) -> None:
     async def body(conn: ws4py.asyncio.Connection, path: str) -> None:
         text = ("ws4py ✓ " * 30000)[:200_000]
         data = os.urandom(200_000)
@@ -655,10 +678,10 @@ def test_client_large_and_many(loop_name: str, async_peer_server: Server, compre
             await conn.send(message)
         assert [await _recv(conn) for _ in messages] == messages
 
-    _client_run(loop_name, async_peer_server, compression, body)
+    _client_run(loop_name, async_peer_server, compression, body, kind=client_kind)
 
 
-def test_client_fragmented(loop_name: str, async_peer_server: Server, compression: bool) -> None:
+def test_client_fragmented(loop_name: str, async_peer_server: Server, compression: bool, client_kind: str) -> None:
     async def body(conn: ws4py.asyncio.Connection, path: str) -> None:
         await conn.send(iter(["frag", "men", "ted ✓"]))
         assert await _recv(conn) == "fragmented ✓"
@@ -673,20 +696,22 @@ def test_client_fragmented(loop_name: str, async_peer_server: Server, compressio
             await conn.send("cmd:fragments")
             assert await _recv(conn) == "".join(FRAGMENTS)
 
-    _client_run(loop_name, async_peer_server, compression, body)
+    _client_run(loop_name, async_peer_server, compression, body, kind=client_kind)
 
 
-def test_client_pings(loop_name: str, async_peer_server: Server, compression: bool) -> None:
+def test_client_pings(loop_name: str, async_peer_server: Server, compression: bool, client_kind: str) -> None:
     async def body(conn: ws4py.asyncio.Connection, path: str) -> None:
         latency = await asyncio.wait_for(await conn.ping(b"are you there?"), TIMEOUT)
         assert 0 <= latency < TIMEOUT
         await conn.send("cmd:ping:hello from the server")
         assert await _recv(conn) == "ponged:hello from the server"
 
-    _client_run(loop_name, async_peer_server, compression, body)
+    _client_run(loop_name, async_peer_server, compression, body, kind=client_kind)
 
 
-def test_client_close_from_the_client(loop_name: str, async_peer_server: Server, compression: bool) -> None:
+def test_client_close_from_the_client(
+    loop_name: str, async_peer_server: Server, compression: bool, client_kind: str
+) -> None:
     async def body(conn: ws4py.asyncio.Connection, path: str) -> str:
         await conn.send("before the close")
         assert await _recv(conn) == "before the close"
@@ -695,11 +720,13 @@ def test_client_close_from_the_client(loop_name: str, async_peer_server: Server,
         assert conn.closed and conn.close_code == (1000 if async_peer_server.name == "aiohttp" else 4001)
         return path
 
-    path = _client_run(loop_name, async_peer_server, compression, body)
+    path = _client_run(loop_name, async_peer_server, compression, body, kind=client_kind)
     assert async_peer_server.journal.wait(path, "close")[:2] == (4001, "client says bye ✓")
 
 
-def test_client_close_from_the_server(loop_name: str, async_peer_server: Server, compression: bool) -> None:
+def test_client_close_from_the_server(
+    loop_name: str, async_peer_server: Server, compression: bool, client_kind: str
+) -> None:
     async def body(conn: ws4py.asyncio.Connection, path: str) -> None:
         await conn.send("cmd:close:4002:server says bye ✓")
         with pytest.raises(ws4py.asyncio.ConnectionClosedError) as raised:
@@ -708,10 +735,12 @@ def test_client_close_from_the_server(loop_name: str, async_peer_server: Server,
         await asyncio.wait_for(conn.wait_closed(), 2 * TIMEOUT)
         assert (conn.close_code, conn.close_reason) == (4002, "server says bye ✓")
 
-    _client_run(loop_name, async_peer_server, compression, body)
+    _client_run(loop_name, async_peer_server, compression, body, kind=client_kind)
 
 
-def test_client_permessage_deflate(loop_name: str, async_peer_server: Server, compression: bool) -> None:
+def test_client_permessage_deflate(
+    loop_name: str, async_peer_server: Server, compression: bool, client_kind: str
+) -> None:
     tap = WireTap(async_peer_server.port)
 
     async def body(conn: ws4py.asyncio.Connection, path: str) -> tuple[str, str | None]:
@@ -719,7 +748,7 @@ def test_client_permessage_deflate(loop_name: str, async_peer_server: Server, co
         assert await _recv(conn) == COMPRESSIBLE
         return path, _agreed(conn.response)
 
-    path, seen = _client_run(loop_name, async_peer_server, compression, body, tap.port)
+    path, seen = _client_run(loop_name, async_peer_server, compression, body, tap.port, client_kind)
     tap.wait()
     request = WireTap.head(tap.upstream).get("sec-websocket-extensions")
     header = WireTap.head(tap.downstream).get("sec-websocket-extensions")

@@ -7,7 +7,7 @@ import logging
 import random
 import socket
 import ssl as ssl_module
-from collections.abc import AsyncIterator, Generator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Generator, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -172,10 +172,17 @@ class connect:
         return await asyncio.wait_for(self._open(), timeout)
 
     async def _open(self) -> Connection:
-        loop = asyncio.get_running_loop()
+        conn = ClientConnection(self.options, self.client_handshake())
+        await self.open_protocol(conn, conn.opened)
+        return conn
+
+    # -- for other client protocols (the callbacks API's) ------------------------
+
+    def client_handshake(self) -> ClientHandshake:
+        """A new opening handshake with this target and these options (one per connection attempt)."""
         target = self._target
         assert target.port is not None  # not a ws+unix URI
-        handshake = ClientHandshake(
+        return ClientHandshake(
             target.host,
             target.resource,
             port=target.port,
@@ -185,24 +192,35 @@ class connect:
             headers=self._headers,
             origin=self._origin,
         )
-        conn = ClientConnection(self.options, handshake)
+
+    async def open_protocol(self, protocol: ClientSide, opened: Awaitable[None]) -> None:
+        """Connect ``protocol`` (made with :meth:`client_handshake`) as this ``connect`` would: TLS,
+        ``proxy``, ``unix``; return once ``opened`` (its handshake's outcome) is done.
+
+        Not bounded by ``open_timeout`` (the caller bounds it); on any failure
+        the connection is aborted and the error raised.
+        """
+        loop = asyncio.get_running_loop()
+        target = self._target
+        assert target.port is not None
         ssl = self._ssl
         if target.secure and ssl is None:
             ssl = ssl_module.create_default_context()
         hostname = (self._server_hostname or target.host) if ssl is not None else None
         try:
             if self._unix is not None:
-                await loop.create_unix_connection(lambda: conn, self._unix, ssl=ssl, server_hostname=hostname)
+                await loop.create_unix_connection(lambda: protocol, self._unix, ssl=ssl, server_hostname=hostname)
             elif self._proxy is not None:
                 sock = await _through_proxy(self._proxy, target.host, target.port)
-                await loop.create_connection(lambda: conn, sock=sock, ssl=ssl, server_hostname=hostname)
+                await loop.create_connection(lambda: protocol, sock=sock, ssl=ssl, server_hostname=hostname)
             else:
-                await loop.create_connection(lambda: conn, target.host, target.port, ssl=ssl, server_hostname=hostname)
-            await conn.opened
+                await loop.create_connection(
+                    lambda: protocol, target.host, target.port, ssl=ssl, server_hostname=hostname
+                )
+            await opened
         except BaseException:
-            conn.abort()
+            protocol.abort()
             raise
-        return conn
 
 
 def _worth_retrying(exc: BaseException) -> bool:
