@@ -103,7 +103,8 @@ def on_loops(
 
 # The callbacks client of issue 22 (helper E1's branch h22-cbclient): ws4py_callbacks.py imports it by the
 # name below; a checkout without it leaves the two columns out ("Not run").
-CALLBACKS_PROBE = "ws4py.async_websocket; from ws4py.async_websocket import connect as _"
+# (the probe is spliced into "import importlib.metadata, PROBE"; uvloop's column appends ", uvloop")
+CALLBACKS_PROBE = "ws4py; from ws4py.async_websocket import connect as _; import ws4py.async_websocket"
 CALLBACKS, CALLBACKS_UV = on_loops(
     "callbacks", "ws4py callbacks", "threaded", "ws4py_callbacks.py", CALLBACKS_PROBE, "ws4py"
 )
