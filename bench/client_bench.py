@@ -108,7 +108,9 @@ CALLBACKS_PROBE = "ws4py; from ws4py.async_websocket import connect as _; import
 CALLBACKS, CALLBACKS_UV = on_loops(
     "callbacks", "ws4py callbacks", "threaded", "ws4py_callbacks.py", CALLBACKS_PROBE, "ws4py"
 )
-CONNECT, CONNECT_UV = on_loops("connect", "ws4py.asyncio connect", "threaded", "ws4py_connect.py", "ws4py.asyncio", "ws4py")
+CONNECT, CONNECT_UV = on_loops(
+    "connect", "ws4py.asyncio connect", "threaded", "ws4py_connect.py", "ws4py.asyncio", "ws4py"
+)
 THREADED = client("threaded", "ws4py threaded", "threaded", "ws4py_threaded.py", "ws4py.client.threadedclient", "ws4py")
 GEVENT = client("gevent", "ws4py gevent", "integrations", "ws4py_gevent.py", "ws4py.client.geventclient", "ws4py")
 ORIG = client("orig", "ws4py 0.6.0 threaded", "ws4py-orig", "ws4py_threaded.py", "ws4py.client.threadedclient", "ws4py")
@@ -463,7 +465,7 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
         f"Machine: {machine}",
         "",
         f"Command: `{command}`; medians of {bench.repeats} interleaved run(s) per cell. "
-        "See bench/README.md (\"Clients\") for what each row and column is.",
+        'See bench/README.md ("Clients") for what each row and column is.',
         "",
         "## Targets (issue 22)",
         "",
@@ -512,8 +514,7 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
             client_share = cell.median(lambda s: s.client_share)
             server_share = cell.median(lambda s: s.server_share)
             parts.append(
-                f"{100 * (client_share or 0):.0f}% / "
-                + ("-" if server_share is None else f"{100 * server_share:.0f}%")
+                f"{100 * (client_share or 0):.0f}% / " + ("-" if server_share is None else f"{100 * server_share:.0f}%")
             )
         out.append(f"| {row.label} | " + " | ".join(parts) + " |")
     failures = [

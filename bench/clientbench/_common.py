@@ -148,7 +148,7 @@ def main(run_client: Callable[[Run], Any], description: str) -> None:
     run = Run(description)
     try:
         run_client(run)
-    except BaseException as exc:  # noqa: BLE001 - whatever the library raised is the run's error
+    except BaseException as exc:  # whatever the library raised is the run's error
         traceback.print_exc(file=sys.stderr)
         run.fail(f"{type(exc).__name__}: {exc}")
     run.fail("the runner returned without a result")

@@ -141,4 +141,3 @@ def test_right_message_is_echoed_and_counted(server: tuple[int, Path]) -> None:
     while '"messages_in": 1, "messages_out": 1' not in report.read_text():
         assert time.monotonic() < deadline, report.read_text()
         time.sleep(0.02)
-
