@@ -348,24 +348,24 @@ static void unmask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key
         dst[i] = src[i] ^ key[i & 3];
 }
 
-/* Whether the masked payload, unmasked, equals the pattern from byte `at` of a message on. */
+/* Whether the masked payload, unmasked, equals the pattern from byte `at` of a message on. The differences are
+ * or-ed together without an early exit, a loop the compiler vectorizes: checking 1 MiB takes well under the
+ * time a Python client takes to send it. */
 static int matches(const uint8_t *src, size_t n, const uint8_t key[4], size_t at) {
     uint32_t k32;
     memcpy(&k32, key, 4);
-    uint64_t k64 = (uint64_t)k32 << 32 | k32;
+    uint64_t k64 = (uint64_t)k32 << 32 | k32, diff = 0;
     const uint8_t *want = pattern + at % 26; /* the pattern repeats every 26 bytes; pattern_len > at + n + 33 */
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         uint64_t v, w;
         memcpy(&v, src + i, 8);
         memcpy(&w, want + i, 8);
-        if ((v ^ k64) != w)
-            return 0;
+        diff |= v ^ k64 ^ w;
     }
     for (; i < n; i++)
-        if ((src[i] ^ key[i & 3]) != want[i])
-            return 0;
-    return 1;
+        diff |= (uint64_t)(src[i] ^ key[i & 3] ^ want[i]);
+    return diff == 0;
 }
 
 /* Appends one frame to the output, its payload unmasked. */
