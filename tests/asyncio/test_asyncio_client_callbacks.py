@@ -4,9 +4,10 @@
   each scenario is played by a raw peer against a callbacks server, then
   against the callbacks client, and both record the same calls (order, close
   codes, ``unhandled_error``) while the peer sees the same frames.
-- Faults of its own: a server that stops reading or never reads, a
-  certificate that fails verification; what its callbacks send in one read
-  goes out in one write.
+- Faults of its own: a server that stops reading or never reads, floods
+  pings, or shows a certificate that fails verification.
+- Corking: what its callbacks send in one read goes out in one write, what
+  a task sends in one write when it yields (or every ``CORK_LIMIT`` frames).
 - Its API: ``connect`` returns the handler, ``loop.create_connection`` with
   a ``ClientHandshake``, arguments refused with ``ValueError``.
 
@@ -36,6 +37,7 @@ from ws4py.async_websocket import (
     connect,
 )
 from ws4py.asyncio.endpoint import Options
+from ws4py.asyncio.writing import CORK_LIMIT
 from ws4py.exc import StreamClosed
 from ws4py.messaging import Message, PongControlMessage
 from ws4py.protocol import (
@@ -496,12 +498,30 @@ async def test_what_the_callbacks_send_during_one_read_goes_out_in_one_write_in_
         await close_client(ws, peer)
 
 
-async def test_a_send_from_a_task_goes_out_at_once() -> None:
+async def test_what_a_task_sends_goes_out_in_one_write_when_it_yields() -> None:
     async with RawServer() as raw:
         ws = await within(connect(f"ws://{HOST}:{raw.port}/", Recording, compression=None))
         peer = await raw.next()
-        ws.send("from a task")
-        assert await peer.next_event() == TextReceived("from a task")
+        before = data_segments_sent(ws.sock)
+        for i in range(3):
+            ws.send(f"from a task {i}")
+        assert data_segments_sent(ws.sock) == before  # held until the task yields
+        assert [await peer.next_event() for _ in range(3)] == [TextReceived(f"from a task {i}") for i in range(3)]
+        assert data_segments_sent(ws.sock) - before == 1
+        await close_client(ws, peer)
+
+
+async def test_a_task_that_sends_without_yielding_writes_every_cork_limit_frames() -> None:
+    async with RawServer() as raw:
+        ws = await within(connect(f"ws://{HOST}:{raw.port}/", Recording, compression=None))
+        peer = await raw.next()
+        before = data_segments_sent(ws.sock)
+        count = 10 * CORK_LIMIT
+        for i in range(count):
+            ws.send(f"{i}")
+        # Not all held until the task yields: what a cork holds stays bounded.
+        assert data_segments_sent(ws.sock) - before >= 2
+        assert [await peer.next_event() for _ in range(count)] == [TextReceived(f"{i}") for i in range(count)]
         await close_client(ws, peer)
 
 
