@@ -141,3 +141,21 @@ def test_right_message_is_echoed_and_counted(server: tuple[int, Path]) -> None:
     while '"messages_in": 1, "messages_out": 1' not in report.read_text():
         assert time.monotonic() < deadline, report.read_text()
         time.sleep(0.02)
+
+
+def test_stream_starts_on_go_and_ends_on_a_frame_boundary_at_close(server: tuple[int, Path]) -> None:
+    port, _report = server
+    with upgraded(port, "/stream/binary/16") as sock:
+        sock.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            sock.recv(1)  # nothing before "go"
+        sock.settimeout(TIMEOUT)
+        sock.sendall(masked(0x1, b"go"))
+        assert read_frame(sock) == (0x82, PATTERN)
+        sock.sendall(masked(0x8, struct.pack("!H", 1000)))
+        while True:  # whole messages until the close frame: the stream stops between two
+            frame = read_frame(sock)
+            if frame[0] == 0x88:
+                break
+            assert frame == (0x82, PATTERN)
+        assert close_code(frame) == 1000
