@@ -41,7 +41,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import format_addresses
@@ -88,6 +88,7 @@ class WebSocket(ClassicCallbacks):
     __slots__ = (
         "__dict__",
         "_broken",
+        "_close_callbacks",
         "_close_deadline",
         "_cond",
         "_deferred",
@@ -150,6 +151,7 @@ class WebSocket(ClassicCallbacks):
         self.protocol = Connection(Role.SERVER, max_message_size=self.max_message_size)
         self._lock = threading.Lock()
         self._cond: threading.Condition | None = None
+        self._close_callbacks: list[Callable[[], object]] | None = None
         self._out: list[bytes | memoryview] = []
         self._out_size = 0
         self._pending_input = b""
@@ -738,6 +740,22 @@ class WebSocket(ClassicCallbacks):
         if loop is not None:
             loop.update_soon(self)
 
+    def add_close_callback(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` once the connection is over, before :meth:`closed` (now, if it is already).
+
+        Safe from any thread; it runs where :meth:`terminate` runs (the loop's
+        thread). For code that keeps websockets, such as :mod:`ws4py.pubsub`,
+        to let them go without the application's help. An exception it raises
+        is logged.
+        """
+        with self._lock:
+            if not self._terminated:
+                if self._close_callbacks is None:
+                    self._close_callbacks = []
+                self._close_callbacks.append(callback)
+                return
+        callback()
+
     def terminate(self) -> None:
         """End the connection now: close the socket, then call :meth:`closed` once.
 
@@ -754,6 +772,7 @@ class WebSocket(ClassicCallbacks):
                 if self._terminated:
                     return
                 self._terminated = True
+                callbacks, self._close_callbacks = self._close_callbacks, None
                 protocol = self.protocol
                 if protocol.state is not State.CLOSED:
                     protocol.receive_eof()
@@ -773,6 +792,11 @@ class WebSocket(ClassicCallbacks):
                 self.local_address, self.peer_address  # noqa: B018
             with self._lock, contextlib.suppress(OSError):  # TLS: not while a send is in OpenSSL
                 sock.close()
+        for callback in callbacks or ():
+            try:
+                callback()
+            except Exception:
+                logger.exception("A close callback of %s failed", format_addresses(self))
         code = protocol.close_code if protocol.close_code is not None else 1006
         self.closed(code, protocol.close_reason)
 

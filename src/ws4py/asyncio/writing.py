@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 
 __all__ = ["CORK_LIMIT", "WriteSide"]
 
@@ -85,6 +86,14 @@ class WriteSide(asyncio.BufferedProtocol):
     def closed(self) -> bool:
         """Whether the connection is closed (the transport is gone)."""
         return self._closed.done()
+
+    def add_close_callback(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` on the event loop once the connection is closed (soon, if it already is).
+
+        For code that keeps connections, such as :mod:`ws4py.pubsub`, to let
+        them go without the application's help.
+        """
+        self._closed.add_done_callback(lambda _: callback())
 
     def write_frame(self, data: bytes) -> None:
         """Write ``data`` now, or after the frames being gathered when corked."""
