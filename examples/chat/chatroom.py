@@ -34,7 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import threading
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,15 +99,23 @@ class Room:
 
     A peer is any hashable object standing for one connection. Thread-safe: the
     CherryPy server calls it from its manager's thread and from engine threads.
+    ``elsewhere()``: how many have joined the same room on other processes
+    (a chat on several workers, ``app.py``), counted in every ``online``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, elsewhere: Callable[[], int] | None = None) -> None:
         self._names: dict[Hashable, str] = {}
         self._lock = threading.Lock()
+        self._elsewhere = elsewhere or (lambda: 0)
 
     @property
     def online(self) -> int:
-        """How many peers have joined and are still connected."""
+        """How many peers have joined and are still connected (here and elsewhere)."""
+        return len(self._names) + self._elsewhere()
+
+    @property
+    def here(self) -> int:
+        """How many peers of this process have joined and are still connected."""
         return len(self._names)
 
     def receive(self, peer: Hashable, message: str | bytes) -> Reply:
@@ -131,7 +139,7 @@ class Room:
         """``peer``'s connection is gone: everyone learns it, if it had joined."""
         with self._lock:
             name = self._names.pop(peer, None)
-            online = len(self._names)
+            online = len(self._names) + self._elsewhere()
         if name is None:
             return Reply()
         return Reply(to_all=[encode("leave", name=name, online=online)])
@@ -145,7 +153,7 @@ class Room:
         with self._lock:
             old = self._names.get(peer)
             self._names[peer] = name
-            online = len(self._names)
+            online = len(self._names) + self._elsewhere()
         welcome = encode("welcome", name=name, online=online, max_length=MAX_TEXT)
         if old is None:
             return Reply(to_sender=[welcome], to_all=[encode("join", name=name, online=online)])
