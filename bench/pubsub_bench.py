@@ -516,7 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settle=0.3 if args.quick else 1.0,
         timeout=60 if args.quick else 180,
     )
-    count = 1_000 if args.quick else 10_000
+    count = 1_000 if args.quick else 5_000
 
     missing: dict[str, str] = {}
     peers: list[FanoutPeer] = []
