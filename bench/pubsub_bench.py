@@ -56,14 +56,14 @@ from harness import (
     Peer,
     Sample,
     Server,
-    _kill,
-    _spawn,
     dist_version,
     free_port,
     kill_all,
     machine_line,
     probe_peer,
     run_loadgen,
+    spawn,
+    stop_process,
 )
 
 DEFAULT_OUTPUT = BENCH_DIR / "results" / "pubsub.md"
@@ -144,7 +144,7 @@ class RedisServer:
     def start(self) -> None:
         argv = [REDIS_SERVER, "--bind", HOST, "--port", str(self.port), "--save", "", "--appendonly", "no"]
         with open(self.log_path, "wb") as log:
-            self.proc = _spawn(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -159,7 +159,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _kill(self.proc)
+            stop_process(self.proc)
             self.proc = None
 
 
@@ -222,7 +222,7 @@ class FanoutServer(Server):
         if self.redis is not None:
             argv += [self.peer.broker_flag, self.redis.url]
         with open(self.log_path, "wb") as log:
-            self.proc = _spawn(
+            self.proc = spawn(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.peer.servers
             )
         # Every worker must be listening before the clients come, or the first would get them all.
@@ -292,14 +292,14 @@ def measure_publish(publisher: Publisher, count: int, logdir: Path) -> Sample:
     try:
         redis.start()
         argv = [str(publisher.python), "pubsub_publish.py", publisher.key, "--url", redis.url, "--count", str(count)]
-        proc = _spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                       cwd=BENCH_DIR / "servers")  # fmt: skip
         try:
             out, err = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired as exc:
             raise MeasureError("the publisher did not finish within 120 s") from exc
         finally:
-            _kill(proc)
+            stop_process(proc)
         if proc.returncode != 0:
             raise MeasureError(f"the publisher exited with status {proc.returncode}: {err.strip()[-400:]}")
         data: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
