@@ -146,6 +146,11 @@ class RedisServer:
             client.close()
         return int(reply[1])
 
+    def pubsub_clients(self) -> set[int]:
+        """The ids of the connections subscribed to something (CLIENT LIST TYPE pubsub)."""
+        lines = self.cli("CLIENT", "LIST", "TYPE", "pubsub").splitlines()
+        return {int(line.split()[0].removeprefix("id=")) for line in lines if line.startswith("id=")}
+
 
 class RedisCluster:
     """Three masters (no replicas), every slot assigned."""
