@@ -127,7 +127,8 @@ class ChatApp:
         # broadcast() writes without waiting; a peer that does not keep up is skipped, not waited for.
         for text in reply.to_sender:
             broadcast([conn], text)
+        if self.presence is not None:
+            # The new count first: a process that hears this join, then a hello, counts the joined peer.
+            await self.presence.update()
         for text in reply.to_all:
             await self.publish(CHANNEL, text)
-        if self.presence is not None:
-            await self.presence.update()
