@@ -131,4 +131,7 @@ class RoomServer:
                 self.process.wait(TIMEOUT)
         for reader in self._readers:
             reader.join(TIMEOUT)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
         return self.process.returncode

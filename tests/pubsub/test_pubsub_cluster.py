@@ -5,9 +5,9 @@ from __future__ import annotations
 from aio_support import HOST, serving
 from pubsub_support import eventually, run, within
 
-from redis_support import RedisCluster
+from redis_support import RedisCluster, RedisServer
 from ws4py.asyncio import Connection, connect
-from ws4py.pubsub import RedisBroker, publish
+from ws4py.pubsub import BrokerUnavailable, RedisBroker, publish
 
 
 def channels_on_each_master(cluster: RedisCluster) -> list[str]:
@@ -49,7 +49,34 @@ def test_sharded_pubsub_delivers_a_channel_on_each_master(redis_cluster: RedisCl
                 assert received == [f"{how} on {c}" for c in channels for how in ("broker", "one-shot")]
                 await client.close()
                 await eventually(
-                    lambda: all(n.numsub(c) == 0 for n, c in zip(redis_cluster.nodes, channels)), "SUNSUBSCRIBEd"
+                    lambda: all(n.numsub(c) == 0 for n, c in zip(redis_cluster.nodes, channels, strict=True)),
+                    "SUNSUBSCRIBEd",
                 )
 
     run(main())
+
+
+def test_subscribing_when_no_cluster_node_answers_raises_and_leaves_nothing_subscribed() -> None:
+    nowhere = RedisServer()  # a free port, no server
+    try:
+
+        async def main() -> None:
+            with RedisBroker(f"redis+cluster://{HOST}:{nowhere.port}", publish_timeout=0.5) as broker:
+
+                async def handler(websocket: Connection) -> None:
+                    try:
+                        broker.subscribe(websocket, "room")
+                    except BrokerUnavailable:
+                        await websocket.send("unavailable")
+                    await websocket.wait_closed()
+
+                async with serving(handler) as server:
+                    port = server.sockets[0].getsockname()[1]
+                    client = await within(connect(f"ws://{HOST}:{port}"))
+                    assert await within(client.recv()) == "unavailable"
+                    assert not broker.subscribers("room") and not broker.subscribed("room")
+                    await client.close()
+
+        run(main())
+    finally:
+        nowhere.stop()

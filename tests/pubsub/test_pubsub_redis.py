@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -170,6 +172,83 @@ def test_redis_dropping_a_slow_subscriber_past_its_output_buffer_limit_the_broke
     run(main(), timeout=60)
 
 
+def test_a_reader_waits_for_a_busy_event_loop_and_redis_holds_the_backlog(redis_server: RedisServer) -> None:
+    """No queue grows in the process: while the loop is busy, Redis holds what is not read yet; nothing is lost."""
+    total, size = 500, 65536  # 32 MB, more than the sockets' buffers hold
+
+    async def main() -> None:
+        gaps = Gaps()
+        with (
+            RedisBroker(redis_server.url, on_gap=gaps, max_pending=4) as broker,
+            RedisBroker(redis_server.url) as publisher,
+        ):
+            async with room(broker, write_limit=256 * 1024 * 1024) as (client,):
+                for n in range(total):  # the event loop is busy all along
+                    publisher.publish("room", f"{n:06d}".ljust(size, "x"))
+                held = max(
+                    int(field.removeprefix("omem="))
+                    for field in redis_server.cli("CLIENT", "LIST", "TYPE", "pubsub").split()
+                    if field.startswith("omem=")
+                )
+                assert held > 1024 * 1024, "the subscriber process took the backlog in instead of Redis"
+                received = [await within(client.recv()) for _ in range(total)]
+                assert [m[:6] for m in received] == [f"{n:06d}" for n in range(total)]
+        assert not gaps.gaps
+
+    run(main(), timeout=60)
+
+
+def test_subscribing_and_unsubscribing_in_quick_succession_keeps_the_connection(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        with RedisBroker(redis_server.url) as broker:
+            async with room(broker) as (client,):
+                (connection,) = broker.subscribers("room")
+                broker.subscribe(connection, "anchor")  # the subscriber connection stays all along
+                await eventually(lambda: broker.subscribed("anchor"), "anchored")
+                for _ in range(30):
+                    broker.unsubscribe(connection, "room")
+                    await asyncio.sleep(0.01 * (_ % 3))  # some changes seen one by one, some together
+                    broker.subscribe(connection, "room")
+                await eventually(lambda: redis_server.numsub("room") == 1, "subscribed in the end")
+                await eventually(lambda: broker.subscribed("room"), "confirmed")
+                assert publish(redis_server.url, "room", "still here") == 1
+                assert await within(client.recv()) == "still here"
+                assert len(redis_server.pubsub_clients()) == 1
+
+    run(main())
+    assert not [r for r in caplog.records if "lost" in r.getMessage()], "the subscriber connection was dropped"
+
+
+def test_a_message_that_is_not_an_envelope_is_dropped_and_a_failing_on_gap_is_logged(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def on_gap(gap: object) -> None:
+        raise RuntimeError("a broken on_gap")
+
+    async def main() -> None:
+        with RedisBroker(redis_server.url, on_gap=on_gap) as broker:
+            async with room(broker) as (client,):
+                raw = redis_server.client()
+                try:
+                    assert raw.publish("room", b"not ws4py's") == 1
+                finally:
+                    raw.close()
+                assert publish(redis_server.url, "room", "one") == 1
+                redis_server.cli("CLIENT", "KILL", "TYPE", "pubsub")
+                publish(redis_server.url, "room", "missed")
+                await eventually(lambda: redis_server.numsub("room") == 1, "subscribed again")
+                assert publish(redis_server.url, "room", "three") == 1
+                assert await receive_until(client, "three") == ["one", "three"]
+
+    run(main())
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("that is not ws4py's" in m for m in messages)
+    assert any("missed 1 message(s) from publisher" in m for m in messages)
+    assert any("on_gap failed" in m for m in messages)
+
+
 def test_publishing_while_redis_is_down_or_hung_raises_broker_unavailable(redis_server: RedisServer) -> None:
     with RedisBroker(redis_server.url, publish_timeout=0.5) as broker:
         broker.publish("room", "up")
@@ -207,10 +286,62 @@ def test_redis_unsubscribes_when_the_last_local_subscriber_leaves(redis_server: 
                 await clients[0].close()
                 await clients[1].close()
                 await eventually(lambda: len(broker.subscribers("room")) == 1, "two let go")
+                # Once the broker's subscriber connection has taken a later change, "room" is still there.
+                (last,) = broker.subscribers("room")
+                broker.subscribe(last, "later")
+                await eventually(lambda: broker.subscribed("later"), "a later change taken")
                 assert redis_server.numsub("room") == 1
+                broker.unsubscribe(last, "room")
+                await eventually(lambda: redis_server.numsub("room") == 0, "room UNSUBSCRIBEd")
+                assert redis_server.numsub("later") == 1
                 await clients[2].close()
                 await eventually(lambda: not broker.subscribers("room"), "all let go")
-                await eventually(lambda: redis_server.numsub("room") == 0, "Redis UNSUBSCRIBEd")
+                await eventually(
+                    lambda: redis_server.numsub("room") + redis_server.numsub("later") == 0, "UNSUBSCRIBEd"
+                )
                 assert not broker.subscribed("room")
+                await eventually(lambda: not redis_server.pubsub_clients(), "no subscriber connection left")
 
     run(main())
+
+
+FORKING = """
+import os, sys
+from ws4py.pubsub import RedisBroker, publish
+broker = RedisBroker(sys.argv[1])
+broker.publish("room", "parent")
+publish(sys.argv[1], "room", "parent one-shot")
+pid = os.fork()
+who = "child" if pid == 0 else "parent"
+broker.publish("room", who)
+publish(sys.argv[1], "room", who + " one-shot")
+print(who, broker.publisher_id, flush=True)
+if pid:
+    os.waitpid(pid, 0)
+broker.close()
+"""
+
+
+def test_a_forked_child_publishes_under_an_id_of_its_own(redis_server: RedisServer) -> None:
+    """A pre-fork server's workers must not look like one publisher: their numbers would clash."""
+    witness = redis_server.client().pubsub()
+    witness.subscribe("room")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", FORKING, redis_server.url], capture_output=True, text=True, timeout=20, check=True
+        )
+        ids = dict(line.split() for line in done.stdout.splitlines())
+        assert ids["parent"] != ids["child"]
+        envelopes = []
+        while len(envelopes) < 6:
+            message = witness.get_message(timeout=5)
+            assert message is not None, "the witness missed messages"
+            if message["type"] == "message":
+                envelopes.append(decode(message["data"]))
+        by_publisher: dict[bytes, list[int]] = {}
+        for envelope in envelopes:
+            by_publisher.setdefault(envelope.publisher, []).append(envelope.seq)
+        # parent broker: 1, 2; parent one-shot: 1, 2; child broker: 1; child one-shot: 1.
+        assert sorted(by_publisher.values()) == [[1], [1], [1, 2], [1, 2]]
+    finally:
+        witness.close()

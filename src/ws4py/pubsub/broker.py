@@ -6,13 +6,15 @@ import logging
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from .delivery import MAX_PENDING
 from .gaps import Gap
 from .registry import Registry
 
 __all__ = ["Broker", "BrokerUnavailable"]
+
+_B = TypeVar("_B", bound="Broker")
 
 logger = logging.getLogger("ws4py")
 
@@ -54,6 +56,7 @@ class Broker:
 
     def __init__(self, *, on_gap: Callable[[Gap], None] | None = None, max_pending: int = MAX_PENDING) -> None:
         self.on_gap = on_gap
+        self._max_pending = max_pending
         self._registry = Registry(self._channels_removed, max_pending)
 
     # -- subscribers ---------------------------------------------------------
@@ -71,7 +74,12 @@ class Broker:
         self.start()
         new = self._registry.add(connection, channels)
         if new:
-            self._channels_added(new)
+            try:
+                self._channels_added(new)
+            except BaseException:
+                # Not subscribed after all (a Redis Cluster that did not answer): as before.
+                self._registry.remove(connection, new)
+                raise
 
     def unsubscribe(self, connection: Any, *channels: str) -> None:
         """Unsubscribe ``connection`` from ``channels``, or from every channel when none is named."""
@@ -83,6 +91,10 @@ class Broker:
         """The connections of this process subscribed to ``channel``."""
         return self._registry.subscribers(channel)
 
+    def subscribed(self, channel: str) -> bool:
+        """Whether this process receives what is published on ``channel`` now (a Redis broker: Redis confirmed it)."""
+        return bool(self._registry.subscribers(channel))
+
     # -- publishing ------------------------------------------------------------
 
     def publish(self, channel: str, message: str | bytes) -> None:
@@ -91,6 +103,10 @@ class Broker:
         Raises :class:`BrokerUnavailable` when the message could not be sent.
         """
         raise NotImplementedError
+
+    async def apublish(self, channel: str, message: str | bytes) -> None:
+        """:meth:`publish` for asyncio code, without ever stalling the event loop on the network."""
+        self.publish(channel, message)
 
     # -- life cycle --------------------------------------------------------------
 
@@ -101,7 +117,7 @@ class Broker:
         """Unsubscribe everyone and stop: threads ended, sockets closed."""
         self._registry.clear()
 
-    def __enter__(self) -> Broker:
+    def __enter__(self: _B) -> _B:
         self.start()
         return self
 
@@ -110,7 +126,7 @@ class Broker:
     ) -> None:
         self.close()
 
-    async def __aenter__(self) -> Broker:
+    async def __aenter__(self: _B) -> _B:
         self.start()
         return self
 

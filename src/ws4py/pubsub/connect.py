@@ -41,8 +41,10 @@ def _retry(retries: int) -> Any:
     from redis.retry import Retry
 
     # Only errors after which Redis certainly did not run the command are retried
-    # (a timeout is not: the message may have been published).
-    return Retry(NoBackoff(), retries, supported_errors=(ConnectionError,))
+    # (a timeout is not: the message may have been published). With no retry, no
+    # error is "supported": redis-py would otherwise connect again (and subscribe
+    # again) at once in its failure handler, before raising, defeating the back-off.
+    return Retry(NoBackoff(), retries, supported_errors=(ConnectionError,) if retries else ())
 
 
 def _options(timeout: float, retries: int) -> dict[str, Any]:

@@ -44,7 +44,6 @@ class Link(threading.Thread):
         lock: threading.Lock,
         stopping: threading.Event,
         backoff: tuple[float, float],
-        failed: Callable[[Link], None] | None = None,
     ) -> None:
         super().__init__(name=f"ws4py.pubsub {name}", daemon=True)
         self.redis_name = name
@@ -56,7 +55,7 @@ class Link(threading.Thread):
         self._stopping = stopping
         self._wake = threading.Event()
         self._backoff = backoff
-        self._failed = failed
+        self._failures = 0  # failures in a row: the back-off grows with them
         #: Confirmed subscriptions on the current connection (read by tests and ``subscribed``).
         self.confirmed: frozenset[str] = frozenset()
 
@@ -71,7 +70,6 @@ class Link(threading.Thread):
         self._wake.set()
 
     def run(self) -> None:
-        failures = 0
         while not self._stopping.is_set():
             with self._lock:
                 idle = not self.wanted
@@ -80,13 +78,13 @@ class Link(threading.Thread):
                 self._wake.clear()
                 continue
             try:
-                self._serve(failures)
-                failures = 0
+                self._serve()
+                self._failures = 0
             except Exception as exc:
                 # Every failure of the connection or of redis-py: connect again, later.
-                failures += 1
+                self._failures = failures = self._failures + 1
                 low, high = self._backoff
-                ceiling = min(high, low * 2 ** (failures - 1))
+                ceiling = min(high, low * 2 ** min(failures - 1, 32))
                 delay = ceiling / 2 + random.uniform(0, ceiling / 2)
                 logger.warning(
                     "pubsub: subscriber connection to %s lost (%s: %s); connecting again in %.2fs",
@@ -95,16 +93,15 @@ class Link(threading.Thread):
                     exc,
                     delay,
                 )
-                if self._failed is not None:
-                    self._failed(self)
                 self._stopping.wait(delay)
 
-    def _serve(self, failures: int) -> None:
+    def _serve(self) -> None:
         """One connection, until nothing is wanted, the broker stops, or the connection fails."""
         client = self._make_client()
         pubsub = client.pubsub()
         subscribed: set[str] = set()
         confirmed: set[str] = set()
+        unsubscribing: dict[str, int] = {}  # UNSUBSCRIBEs sent, not confirmed yet
         sub, unsub = (
             (pubsub.ssubscribe, pubsub.sunsubscribe) if self._sharded else (pubsub.subscribe, pubsub.unsubscribe)
         )
@@ -121,6 +118,8 @@ class Link(threading.Thread):
                 if drop:
                     unsub(*drop)
                     subscribed -= drop
+                    for channel in drop:
+                        unsubscribing[channel] = unsubscribing.get(channel, 0) + 1
                 message = pubsub.get_message(timeout=POLL)
                 if message is None:
                     continue
@@ -135,15 +134,19 @@ class Link(threading.Thread):
                 elif kind in ("subscribe", "ssubscribe"):
                     confirmed.add(channel)
                     self.confirmed = frozenset(confirmed)
-                    if failures and confirmed == subscribed:
-                        failures = 0
+                    if self._failures and confirmed == subscribed:
+                        self._failures = 0  # back: the next failure starts the back-off over
                         logger.warning(
                             "pubsub: subscribed again to %d channel(s) on %s", len(confirmed), self.redis_name
                         )
                 elif kind in ("unsubscribe", "sunsubscribe"):
-                    confirmed.discard(channel)
-                    self.confirmed = frozenset(confirmed)
-                    if channel in subscribed:
+                    pending = unsubscribing.pop(channel, 0)
+                    if pending > 1:
+                        unsubscribing[channel] = pending - 1
+                    if channel not in subscribed:
+                        confirmed.discard(channel)
+                        self.confirmed = frozenset(confirmed)
+                    elif not pending:
                         # Not asked for: the cluster moved the channel's slot elsewhere.
                         raise ConnectionError(f"Redis unsubscribed {channel!r} by itself")
         finally:

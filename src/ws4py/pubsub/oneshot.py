@@ -23,7 +23,10 @@ def publish(url: str, channel: str, message: str | bytes, *, timeout: float = 5.
     subscribed processes Redis handed it to (on a cluster: of the channel's shard).
 
     For a Django or Flask view, a cron job: it connects, publishes (in ws4py's
-    envelope, as this process's publisher) and disconnects. Raises
+    envelope, as this process's publisher) and disconnects (a few round
+    trips). Code that publishes often keeps a
+    :class:`~ws4py.pubsub.RedisBroker` instead (one connection, a round trip
+    per message). Raises
     :class:`~ws4py.pubsub.BrokerUnavailable` when Redis cannot take the
     message, after at most about ``timeout`` seconds.
     """

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -14,10 +17,23 @@ from .envelope import EnvelopeError, decode
 from .gaps import Gap, GapTracker
 from .link import Link
 from .publisher import Publisher
+from .registry import Registry
 
 __all__ = ["RedisBroker"]
 
 logger = logging.getLogger("ws4py")
+
+# The brokers of this process, so that a forked child starts afresh (see RedisBroker._forked).
+_brokers: weakref.WeakSet[RedisBroker] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for broker in list(_brokers):
+        broker._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class RedisBroker(Broker):
@@ -44,7 +60,19 @@ class RedisBroker(Broker):
     and waits for Redis's answer: a round trip, bounded by
     ``publish_timeout`` (about twice that at worst: one more attempt on a
     fresh connection after a connection error, when Redis certainly did not
-    take the message).
+    take the message). In an asyncio handler, ``await broker.apublish(...)``
+    does the same on a worker thread, so that a Redis that does not answer
+    never stalls the event loop.
+
+    On a cluster, the first subscription asks it for its slots (a round
+    trip; :class:`BrokerUnavailable` if no node answers), and each channel
+    stays with the master that served its slot then: after a failover or a
+    slot migration its subscriber connection keeps trying that node (a
+    known limit: make a new broker).
+
+    A process forked from one with a broker (a pre-fork server) gets the
+    broker without its subscribers, threads or connections, and with a
+    publisher id of its own; it starts again on its first subscription.
     """
 
     def __init__(
@@ -70,6 +98,20 @@ class RedisBroker(Broker):
         self._stopping = threading.Event()
         self._links: dict[str, Link] = {}
         self._channel_links: dict[str, Link] = {}
+        self._started = False
+        _brokers.add(self)
+
+    def _forked(self) -> None:
+        """In a forked child: forget the parent's subscribers, threads and connections (without closing
+        what the parent still uses), and publish under an id of its own."""
+        self._registry = Registry(self._channels_removed, self._max_pending)  # its lock may be held
+        self._publisher.renew()
+        self._gaps = GapTracker()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._links = {}
+        self._channel_links = {}
+        self._publish_client = self._topology = None
         self._started = False
 
     @property
@@ -98,6 +140,13 @@ class RedisBroker(Broker):
         if client is None:
             client = self._make_publish_client()
         self._publisher.send(client, channel, message, self._target.cluster, self.publish_timeout)
+
+    async def apublish(self, channel: str, message: str | bytes) -> None:
+        """:meth:`publish` on a worker thread, for asyncio code: the event loop never waits for Redis.
+
+        Successive ``await apublish(...)`` of one task keep their order.
+        """
+        await asyncio.to_thread(self.publish, channel, message)
 
     def _make_publish_client(self) -> Any:
         with self._lock:
@@ -189,7 +238,10 @@ class RedisBroker(Broker):
         gap = self._gaps.observe(channel, envelope.publisher, envelope.seq)
         if gap is not None:
             self._report_gap(gap)
-        self._deliver(channel, envelope.message, self._running)
+        try:
+            self._deliver(channel, envelope.message, self._running)
+        except Exception:  # a delivery's own failure is not the Redis connection's
+            logger.exception("pubsub: delivering a message on %r failed", channel)
 
     def _running(self) -> bool:
         return not self._stopping.is_set()
