@@ -1,4 +1,4 @@
-"""The chat's rules, shared by its two servers (``server.py`` on asyncio, ``../echo_cherrypy_server.py``).
+"""The chat's rules, shared by its servers (``app.py``, which ``server.py`` runs, and ``../echo_cherrypy_server.py``).
 
 No sockets here: a server hands each peer's text message to :class:`Room` and
 writes out what comes back (:class:`Reply`): some messages for that peer only,

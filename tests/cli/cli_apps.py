@@ -15,6 +15,10 @@ async def pid_echo(conn: ServerConnection) -> None:
         await conn.send(f"{os.getpid()} {message!s}")
 
 
+def not_async(conn: ServerConnection) -> None:
+    """A handler written without ``async``: ``serve`` must say so, not start workers that die."""
+
+
 class PidEchoWebSocket(WebSocket):
     """The same on the threaded stack (``--threaded``)."""
 
@@ -30,3 +34,9 @@ class DiesAtStartup:
 
     async def startup(self) -> None:
         raise RuntimeError("this application cannot start")
+
+
+async def echo(conn: ServerConnection) -> None:
+    """Echo each message as it came (text or binary)."""
+    async for message in conn:
+        await conn.send(message)

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 #: Seconds for anything a process prints, or for it to end once asked.
-TIMEOUT = 15.0
+TIMEOUT = float(os.environ.get("CLI_TIMEOUT", 15.0))
 
 
 class Command:

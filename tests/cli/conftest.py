@@ -26,3 +26,9 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _sys_path_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve`` run in this process puts the current folder on ``sys.path``, as ``python -m`` has it: not for long."""
+    monkeypatch.setattr(sys, "path", [*sys.path])

@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import ssl
+import time
 from pathlib import Path
 
 import pytest
@@ -43,26 +44,31 @@ def test_each_command_has_help(command: str, capsys: pytest.CaptureFixture[str])
         ("no_such_module:app", "cannot import 'no_such_module': no module named 'no_such_module'"),
         ("cli_apps:missing", "module 'cli_apps' has no attribute 'missing'"),
         ("cli_apps:PidEchoWebSocket", "is a threaded WebSocket class: serve it with --threaded"),
+        ("cli_apps:not_async", "is not an async def handler(connection), nor a factory without arguments"),
     ],
 )
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_bad_app_is_a_clear_error(
-    spec: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    spec: str, message: str, workers: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(Path(__file__).parent)
-    assert main(["serve", spec, "--port", str(free_port())]) == 2
+    assert main(["serve", spec, "--port", str(free_port()), "--workers", workers]) == 2
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(
+    "options",
+    [["cli_apps:pid_echo"], ["cli_apps:pid_echo", "--workers", "2"], ["cli_apps:PidEchoWebSocket", "--threaded"]],
+)
 def test_a_port_in_use_is_a_clear_error(
-    workers: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    options: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(Path(__file__).parent)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["serve", "cli_apps:pid_echo", "--port", str(port), "--workers", workers]) == 1
+        assert main(["serve", *options, "--port", str(port)]) == 1
     assert f"cannot listen on 127.0.0.1:{port}: the address is in use" in capsys.readouterr().err
 
 
@@ -143,6 +149,29 @@ def test_sigterm_closes_every_connection_with_1001_and_exits_0() -> None:
         asyncio.run(scenario())
         assert server.stop() == 0
         assert "ws4py serve: stopped" in server.output
+    finally:
+        server.close()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie waiting for its new parent to reap it does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("app", [["cli_apps:pid_echo"], ["cli_apps:PidEchoWebSocket", "--threaded"]])
+def test_workers_end_when_their_supervisor_is_killed(app: list[str]) -> None:
+    server = serve(*app, "--port", str(free_port()), "--workers", "2")
+    try:
+        workers = [int(m.group(1)) for m in server.wait_for(r"worker (\d+) ready", count=2)]
+        kill_pid(server.process.pid)
+        deadline = time.monotonic() + STEP
+        while any(map(_running, workers)):
+            assert time.monotonic() < deadline, "workers outlived their supervisor"
+            time.sleep(0.02)
     finally:
         server.close()
 

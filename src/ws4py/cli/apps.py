@@ -28,7 +28,7 @@ from typing import Any
 from ..websocket import WebSocket
 from .errors import CliError
 
-__all__ = ["AsyncioApp", "asyncio_app", "threaded_app"]
+__all__ = ["AsyncioApp", "asyncio_app", "check_asyncio_target", "threaded_app"]
 
 #: Keyword arguments of ``serve`` the command line sets itself.
 _OWN = frozenset({"host", "port", "ssl", "reuse_port", "close_timeout", "unix"})
@@ -50,10 +50,26 @@ class AsyncioApp:
 
 def asyncio_app(target: Any, spec: str, host: str | None, port: int, *, factory: bool = True) -> AsyncioApp:
     """``target`` (what ``spec`` names) as an :class:`AsyncioApp`; :class:`CliError` if it is none of the shapes."""
+    check_asyncio_target(target, spec, factory=factory)
     if inspect.iscoroutinefunction(target):
         return AsyncioApp(target)
-    if not isinstance(target, type) and getattr(target, "handler", None) is not None:
+    if _is_app_object(target):
         return _app_object(target, spec, host, port)
+    return asyncio_app(target(), f"{spec}()", host, port, factory=False)
+
+
+def check_asyncio_target(target: Any, spec: str, *, factory: bool = True) -> None:
+    """Raise :class:`CliError` if ``target`` cannot be an asyncio application; a factory is not called.
+
+    The supervisor of ``--workers`` checks this first: a wrong ``ATTR`` is one
+    clear error, not workers dying one after the other.
+    """
+    if inspect.iscoroutinefunction(target):
+        return
+    if _is_app_object(target):
+        if not inspect.iscoroutinefunction(target.handler):
+            raise CliError(f"{spec}: its handler must be an async def handler(connection)")
+        return
     if isinstance(target, type) and issubclass(target, WebSocket):
         raise CliError(f"{spec} is a threaded WebSocket class: serve it with --threaded")
     if factory and callable(target):
@@ -62,22 +78,23 @@ def asyncio_app(target: Any, spec: str, host: str | None, port: int, *, factory:
         except TypeError:
             raise CliError(f"{spec} is not an async def handler(connection), nor a factory without arguments") from None
         except ValueError:
-            pass  # no signature to check (a builtin): call it and see
-        return asyncio_app(target(), f"{spec}()", host, port, factory=False)
+            pass  # no signature to check (a builtin): calling it will tell
+        return
     raise CliError(f"{spec} is not an async def handler(connection), an application object or a factory of one")
 
 
+def _is_app_object(target: Any) -> bool:
+    return not isinstance(target, type) and getattr(target, "handler", None) is not None
+
+
 def _app_object(target: Any, spec: str, host: str | None, port: int) -> AsyncioApp:
-    handler = target.handler
-    if not inspect.iscoroutinefunction(handler):
-        raise CliError(f"{spec}: its handler must be an async def handler(connection)")
     options: dict[str, Any] = {}
     serve_options = getattr(target, "serve_options", None)
     if serve_options is not None:
         options = {k: v for k, v in dict(serve_options(host, port)).items() if k not in _OWN}
     startup = getattr(target, "startup", None) or _nothing
     shutdown = getattr(target, "shutdown", None) or _nothing
-    return AsyncioApp(handler, options, startup, shutdown)
+    return AsyncioApp(target.handler, options, startup, shutdown)
 
 
 def threaded_app(target: Any, spec: str) -> type[WebSocket]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from .apps import asyncio_app, threaded_app
+from .apps import check_asyncio_target, threaded_app
 from .errors import CliError
 from .serve_asyncio import run_asyncio
 from .serve_threaded import run_threaded
@@ -95,11 +96,12 @@ def run(args: argparse.Namespace) -> int:
     target = load(args.app)
     if args.threaded:
         threaded_app(target, args.app)
-    elif not callable(target) and getattr(target, "handler", None) is None:
-        asyncio_app(target, args.app, args.host, args.port)  # raises the error that says why
+    else:
+        check_asyncio_target(target, args.app)
 
     def worker_args(port: int, ready_fd: int, parent_fd: int) -> list[str]:
-        own = [args.app, "--host", args.host, "--port", str(port), "--close-timeout", str(args.close_timeout)]
+        own = ["--log-level", args.log_level, "serve", args.app, "--host", args.host, "--port", str(port)]
+        own += ["--close-timeout", str(args.close_timeout)]
         own += ["--reuse-port", "--ready-fd", str(ready_fd), "--parent-fd", str(parent_fd)]
         for name in ("broker", "certfile", "keyfile", "cafile"):
             value = getattr(args, name)
@@ -107,5 +109,8 @@ def run(args: argparse.Namespace) -> int:
                 own += [f"--{name}", value]
         return [*own, "--threaded"] if args.threaded else own
 
+    if args.broker is None and not os.environ.get("WS4PY_BROKER"):
+        # ws4py.pubsub's default then: one in-process broker per worker, which see nothing of each other.
+        print("ws4py serve: no --broker: each worker publishes to its own connections only", file=sys.stderr)
     sys.stdout.flush()
     return Supervisor(config, args.workers, worker_args).run()

@@ -30,8 +30,14 @@ async def _serve(config: WorkerConfig, target: object) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, request_stop)
-    if config.parent_fd is not None:
-        loop.add_reader(config.parent_fd, request_stop)  # readable: end of file, the supervisor is gone
+    parent_fd = config.parent_fd
+    if parent_fd is not None:
+
+        def parent_gone() -> None:  # readable: end of file, the supervisor is gone
+            loop.remove_reader(parent_fd)  # it stays readable: once is enough
+            request_stop()
+
+        loop.add_reader(parent_fd, parent_gone)
     broker = open_broker(config.broker_url)
     try:
         app = asyncio_app(target, config.spec, config.host, config.port)

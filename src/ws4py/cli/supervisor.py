@@ -56,7 +56,7 @@ class Supervisor:
     """Runs and replaces ``workers`` processes serving ``config`` on one port; :meth:`run` returns the exit status."""
 
     def __init__(self, config: WorkerConfig, workers: int, worker_args: Callable[[int, int, int], list[str]]) -> None:
-        """``worker_args(port, ready_fd, parent_fd)``: the command line options of one worker."""
+        """``worker_args(port, ready_fd, parent_fd)``: the command line of one worker, after ``python -m ws4py``."""
         self.config = config
         self.slots = [_Slot() for _ in range(workers)]
         self._worker_args = worker_args
@@ -112,7 +112,7 @@ class Supervisor:
         now = time.monotonic()
         for slot in self.slots:
             if slot.process is None and now >= slot.restart_at:
-                args = [sys.executable, "-m", "ws4py", "serve", *self._worker_args(port, ready_w, parent_r)]
+                args = [sys.executable, "-m", "ws4py", *self._worker_args(port, ready_w, parent_r)]
                 slot.process = subprocess.Popen(args, pass_fds=(ready_w, parent_r))
                 slot.started = now
                 slot.pids.append(slot.process.pid)

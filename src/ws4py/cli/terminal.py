@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 from ..asyncio import Connection, connect
 from ..exc import ConnectionClosed, HandshakeError
+from ..protocol.close_codes import is_valid_on_wire
 from .errors import CliError
 from .tls import client_context
 
@@ -108,11 +109,15 @@ def _header(text: str) -> tuple[str, str]:
 
 
 def _read_lines(session: Session, screen: Screen, interactive: bool) -> None:
+    session.connected.wait(session.args.timeout + 1.0)
     while not session.finished.is_set():
+        screen.reading = True
         try:
             line = input(PROMPT if interactive else "")
         except EOFError:
             return
+        finally:
+            screen.reading = False
         if session.finished.is_set():
             return
         if line.startswith("/") and not line.startswith("//"):
@@ -141,6 +146,11 @@ def _command(session: Session, screen: Screen, line: str) -> bool:
         except ValueError:
             screen.show("/close wants a close code, such as /close 1000 bye")
             return True
+        if not is_valid_on_wire(code) or len(reason.encode()) > 123:
+            screen.show(
+                f"not closed: {code} may not be sent, or the reason is over 123 bytes (1000-1003, 3000-4999...)"
+            )
+            return True
         session.close(code, reason)
         return False
     else:
@@ -161,13 +171,17 @@ class Screen:
         self._out = out
         self._interactive = interactive
         self._lock = threading.Lock()
+        #: Whether the main thread waits in input(), its prompt shown.
+        self.reading = False
 
     def show(self, text: str) -> None:
         """Print ``text``; in a terminal, put the prompt and the half-typed line back under it."""
         with self._lock:
-            if self._interactive:
+            if self._interactive and self.reading:
                 typed = readline.get_line_buffer() if readline is not None else ""
                 self._out.write(f"\r\x1b[K{text}\n{PROMPT}{typed}")
+            elif self._interactive:
+                self._out.write(f"\r\x1b[K{text}\n")
             else:
                 self._out.write(text + "\n")
             self._out.flush()
@@ -183,6 +197,8 @@ class Session:
         self.status = 0
         #: Set when the session is over (closed, failed, or given up).
         self.finished = threading.Event()
+        #: Set once connected (or finished): lines are read from then on, none is sent into the void.
+        self.connected = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._conn: Connection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -192,9 +208,19 @@ class Session:
         threading.Thread(target=self._run, name="ws4py-connect", daemon=True).start()
 
     def _run(self) -> None:
+        if hasattr(signal, "pthread_sigmask"):
+            # Ctrl-C must reach the main thread, in input(): the kernel may pick any thread that takes it.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        loop = self._loop
         try:
-            self._loop.run_until_complete(self._main())
+            loop.run_until_complete(self._main())
+            # A close the main thread asked for may still be finishing: let it, boundedly.
+            pending = asyncio.all_tasks(loop)
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending, timeout=self.args.timeout))
         finally:
+            loop.close()
+            self.connected.set()
             self.finished.set()
             if not self._closing:
                 # The server ended it: wake the main thread out of input() (Ctrl-C's way in).
@@ -227,6 +253,7 @@ class Session:
         self._conn = conn
         extra = f" (subprotocol {conn.subprotocol})" if conn.subprotocol else ""
         self.screen.show(f"{stamp()} connected to {self.args.url}{extra}; /help for commands, Ctrl-D to quit")
+        self.connected.set()
         try:
             async for message in conn:
                 if isinstance(message, str):
@@ -237,6 +264,7 @@ class Session:
             pass
         finally:
             self._conn = None
+        await conn.wait_closed()  # the closing handshake's end (within the close timeout)
         code, reason = conn.close_code, conn.close_reason or ""
         self.screen.show(f"{stamp()} connection closed: {code} {reason}".rstrip())
         if not self._closing:

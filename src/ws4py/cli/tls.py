@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 
 from .errors import CliError
@@ -18,11 +19,12 @@ def server_context(certfile: str | None, keyfile: str | None, cafile: str | None
         if keyfile is not None or cafile is not None:
             raise CliError("--keyfile and --cafile need --certfile")
         return None
+    for path in (certfile, keyfile):
+        if path is not None and not os.path.isfile(path):
+            raise CliError(f"TLS: no such file: {path}")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         context.load_cert_chain(certfile, keyfile)
-    except FileNotFoundError as exc:
-        raise CliError(f"TLS: no such file: {exc.filename}") from None
     except (ssl.SSLError, OSError) as exc:
         raise CliError(f"TLS: cannot load the certificate {certfile!r} (and its key): {exc}") from None
     if cafile is not None:

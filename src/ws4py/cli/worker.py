@@ -46,8 +46,12 @@ def url_of(config: WorkerConfig, port: int) -> str:
 def announce(config: WorkerConfig, port: int, stack: str) -> None:
     """Say that this process listens on ``port``: to the supervisor, or on stdout for the user."""
     if config.ready_fd is not None:
-        os.write(config.ready_fd, f"{os.getpid()} {port}\n".encode())
-        os.close(config.ready_fd)
+        try:
+            os.write(config.ready_fd, f"{os.getpid()} {port}\n".encode())
+        except BrokenPipeError:
+            pass  # the supervisor is gone: its other pipe's end of file stops this worker
+        finally:
+            os.close(config.ready_fd)
     else:
         print(f"ws4py serve: {config.spec} on {url_of(config, port)} ({stack}, pid {os.getpid()})", flush=True)
 
