@@ -4,7 +4,7 @@
 # websockets + redis-py on 2 processes (bench/servers/pubsub_websockets.py); then the publish throughput of one
 # synchronous publisher. Each run gets a fresh redis-server (Debian's, on PATH).
 #
-#   bench/run_pubsub.sh             full run (about 4 minutes): prints the report, writes bench/results/pubsub.md
+#   bench/run_pubsub.sh             full run (about 3 minutes): prints the report, writes bench/results/pubsub.md
 #   bench/run_pubsub.sh --quick     smoke run: 500 clients, 20 messages, one repeat, writes nothing
 #   bench/run_pubsub.sh --repeats 3 --peers inprocess,redis --output /tmp/pubsub.md
 #
