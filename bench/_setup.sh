@@ -1,6 +1,6 @@
-# Sourced by bench/run_threaded.sh, bench/run_asyncio.sh, bench/run_compare.sh, bench/run_integrations.sh and
-# bench/run_uvicorn.sh, after they set $here (bench/) and $venvs (bench/.venvs): the virtualenvs and the compiled
-# load generator.
+# Sourced by bench/run_threaded.sh, bench/run_asyncio.sh, bench/run_compare.sh, bench/run_integrations.sh,
+# bench/run_uvicorn.sh and bench/run_pubsub.sh, after they set $here (bench/) and $venvs (bench/.venvs): the
+# virtualenvs and the compiled load generator.
 
 make_venv() { # name: 0 if it was just made (or is to be refreshed: WS4PY_BENCH_UPGRADE=1)
     if [ ! -x "$venvs/$1/bin/python" ]; then

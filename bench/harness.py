@@ -127,14 +127,14 @@ def dist_version(peer: Peer, dist: str) -> str | None:
 _live: set[subprocess.Popen[Any]] = set()
 
 
-def _spawn(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+def spawn(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
     """Starts a process in its own session (its own process group), remembered until reaped."""
     proc: subprocess.Popen[Any] = subprocess.Popen(list(argv), start_new_session=True, **kwargs)
     _live.add(proc)
     return proc
 
 
-def _kill(proc: subprocess.Popen[Any]) -> None:
+def stop_process(proc: subprocess.Popen[Any]) -> None:
     """Kills the process group the harness started, and reaps the process."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -153,7 +153,7 @@ def _kill(proc: subprocess.Popen[Any]) -> None:
 
 def kill_all() -> None:
     for proc in list(_live):
-        _kill(proc)
+        stop_process(proc)
 
 
 class MeasureError(Exception):
@@ -209,7 +209,7 @@ class Server:
         if self.broadcast:
             argv.append("--broadcast")
         with open(self.log_path, "wb") as log:
-            self.proc = _spawn(
+            self.proc = spawn(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.peer.servers
             )
         deadline = time.monotonic() + SERVER_START_TIMEOUT
@@ -227,7 +227,7 @@ class Server:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _kill(self.proc)
+            stop_process(self.proc)
             self.proc = None
 
     def alive(self) -> bool:
@@ -287,7 +287,7 @@ def run_loadgen(args: Sequence[str], timeout: float, cpu: int | None = None) -> 
     """
     argv = [str(LOADGEN), *args, "--timeout", f"{timeout:g}"]
     pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
-    proc = _spawn(
+    proc = spawn(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=pin
     )
     try:
@@ -295,7 +295,7 @@ def run_loadgen(args: Sequence[str], timeout: float, cpu: int | None = None) -> 
     except subprocess.TimeoutExpired as exc:
         raise MeasureError(f"load generator did not stop within {timeout + 20:.0f} s") from exc
     finally:
-        _kill(proc)
+        stop_process(proc)
     if proc.returncode not in (0, 1):
         raise MeasureError(f"load generator exited with status {proc.returncode}: {err.strip()[-300:]}")
     return parse_result(out)
@@ -536,7 +536,7 @@ def measure_idle(row: Row, server: Server) -> Sample:
     time.sleep(0.5)
     before = server.rss_kib()
     argv = [str(LOADGEN), *loadgen_args(row, server), "--timeout", f"{row.timeout:g}"]
-    proc = _spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdin is not None
         ready, _, _ = select.select([proc.stdout], [], [], row.timeout + 20)
@@ -556,7 +556,7 @@ def measure_idle(row: Row, server: Server) -> Sample:
             raise MeasureError("load generator did not stop after the measurement") from exc
         data = parse_result(out)
     finally:
-        _kill(proc)
+        stop_process(proc)
     data["rss_before_kib"] = before
     data["rss_after_kib"] = after
     return sample_from(row, data, (after - before) / row.conns)

@@ -23,15 +23,32 @@
  *              --settle seconds, send the text "go" on the first one, time
  *              until every connection received n text messages of S bytes
  *              (a failure if nothing arrives for --stall seconds).
+ *   pubsub     --conns C --messages n --size S --interval I: publish/subscribe
+ *              fan-out through a server that publishes every text message it
+ *              receives to one channel all its connections are subscribed to
+ *              (bench/pubsub_bench.py).  Connection 0 is the publisher (and a
+ *              subscriber too).  After --settle seconds, a sync round: the
+ *              publisher sends a sync message every 100 ms until every
+ *              connection received one (so every subscription is in place,
+ *              on every server process).  Then a burst: the n messages
+ *              written at once; the time until every connection has all n.
+ *              Then paced: one message every I seconds.  Every message
+ *              carries its sequence number and the publisher's
+ *              CLOCK_MONOTONIC send time; each delivery's latency is the
+ *              receive time minus that stamp (p50/p99/max per phase), and
+ *              each connection must receive each phase's messages exactly
+ *              once and in order (a gap or a reorder fails the run).
  *
  * With --pid P, the CPU time the server process P used during the measured
  * interval is read from /proc/P/stat and reported beside the loadgen's own
- * (getrusage).
+ * (getrusage).  With --pgid G (up to 4 times) instead, the CPU time of every
+ * process in those process groups (a server with worker processes, and Redis).
  *
  * Build: gcc -O2 -Wall -Wextra -o loadgen loadgen.c
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -54,9 +71,11 @@
 #define HS_MAX 4096
 #define MAX_EVENTS 1024
 #define PATTERN_SLACK 256
+#define PUBSUB_HEAD 32 /* "B000042 000000012345678901234567": tag, sequence, stamp (ns) */
 
-enum mode { M_ECHO, M_IDLE, M_CONNECT, M_CHURN, M_BROADCAST };
-static const char *mode_names[] = {"echo", "idle", "connect", "churn", "broadcast"};
+enum mode { M_ECHO, M_IDLE, M_CONNECT, M_CHURN, M_BROADCAST, M_PUBSUB };
+static const char *mode_names[] = {"echo", "idle", "connect", "churn", "broadcast", "pubsub"};
+#define N_MODES 6
 
 enum state { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING };
 
@@ -87,8 +106,12 @@ typedef struct {
     /* echo */
     uint64_t sent, received;
     double *stamps; /* send times of the messages in flight (ring of K) */
-    /* broadcast */
+    /* broadcast; pubsub: messages of the current phase received */
     uint64_t got;
+    /* pubsub: the first bytes of the message being received (tag, sequence, stamp) */
+    uint8_t head[PUBSUB_HEAD];
+    unsigned head_len;
+    int synced; /* pubsub: a sync message arrived */
     int close_sent, close_got;
 } conn_t;
 
@@ -101,10 +124,12 @@ static struct {
     long inflight;
     long size;
     int binary;
-    double warmup, duration, drain, settle, hold, timeout, stall;
+    double warmup, duration, drain, settle, hold, timeout, stall, interval;
     long concurrency;
     long messages;
     int pid;
+    int pgids[4];
+    int npgids;
 } cfg = {
     .mode = M_ECHO,
     .host = "127.0.0.1",
@@ -121,6 +146,7 @@ static struct {
     .hold = 60.0,
     .timeout = 120.0,
     .stall = 10.0,
+    .interval = 0.02,
     .concurrency = 200,
     .messages = 100,
     .pid = 0,
@@ -154,6 +180,9 @@ static uint64_t counted; /* echoes (echo), cycles (churn) while recording */
 static uint64_t bcast_done_conns;
 static double last_progress; /* broadcast: when the last message arrived */
 static double bcast_first_done;
+/* pubsub */
+static char pubsub_tag;       /* the phase whose messages count: 'B' burst, 'P' paced (0: none yet) */
+static uint64_t synced_conns; /* connections that received a sync message */
 
 /* -- utilities ------------------------------------------------------------ */
 
@@ -163,6 +192,12 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static double cpu_self(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -170,12 +205,11 @@ static double cpu_self(void) {
            (double)ru.ru_stime.tv_usec * 1e-6;
 }
 
-/* utime + stime of process cfg.pid (all its threads), seconds; -1 if unknown */
-static double cpu_server(void) {
-    if (cfg.pid <= 0)
-        return -1.0;
+/* utime + stime of process pid (all its threads), seconds; -1 if unknown.  With pgrp: only if the process is
+ * in one of the process groups of --pgid (else 0). */
+static double cpu_of(int pid, int pgrp) {
     char path[64], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/stat", cfg.pid);
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
     int fd = open(path, O_RDONLY);
     if (fd < 0)
         return -1.0;
@@ -192,6 +226,13 @@ static double cpu_server(void) {
     int tok = 0;
     char *save = NULL;
     for (char *t = strtok_r(p + 1, " ", &save); t; t = strtok_r(NULL, " ", &save), tok++) {
+        if (tok == 2 && pgrp) { /* field 5: the process group */
+            int g = atoi(t), found = 0;
+            for (int i = 0; i < cfg.npgids; i++)
+                found |= cfg.pgids[i] == g;
+            if (!found)
+                return 0.0;
+        }
         if (tok == 11)
             utime = strtoull(t, NULL, 10);
         else if (tok == 12) {
@@ -200,6 +241,26 @@ static double cpu_server(void) {
         }
     }
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The server's CPU time, seconds: process --pid, or every process of the --pgid groups; -1 if unknown. */
+static double cpu_server(void) {
+    if (cfg.npgids == 0)
+        return cfg.pid > 0 ? cpu_of(cfg.pid, 0) : -1.0;
+    DIR *proc = opendir("/proc");
+    if (!proc)
+        return -1.0;
+    double total = 0.0;
+    struct dirent *e;
+    while ((e = readdir(proc)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        double t = cpu_of(atoi(e->d_name), 1);
+        if (t > 0)
+            total += t;
+    }
+    closedir(proc);
+    return total;
 }
 
 static uint64_t rng_state;
@@ -230,8 +291,10 @@ static void fail(const char *fmt, ...) {
     printf("{\"ok\": false, \"mode\": \"%s\", \"error\": \"%s\", \"elapsed_s\": %.3f, ", mode_names[cfg.mode], msg,
            now() - t_begin);
     print_progress();
-    if (cfg.mode == M_BROADCAST)
+    if (cfg.mode == M_BROADCAST || cfg.mode == M_PUBSUB)
         printf(", \"conns_done\": %llu", (unsigned long long)bcast_done_conns);
+    if (cfg.mode == M_PUBSUB)
+        printf(", \"synced\": %llu, \"phase\": \"%c\"", (unsigned long long)synced_conns, pubsub_tag ? pubsub_tag : 'S');
     printf("}\n");
     fflush(stdout);
     exit(1);
@@ -445,6 +508,43 @@ static void on_open(conn_t *c) {
     }
 }
 
+/* A pubsub message: "S..." (sync), or "B"/"P" + 6-digit sequence + " " + 19-digit stamp (ns), padded. */
+static void on_pubsub_message(conn_t *c) {
+    if (c->m_opcode != 0x1 || c->m_len != (uint64_t)cfg.size)
+        fail("pubsub message: opcode %d, %llu bytes (want text, %ld)", c->m_opcode, (unsigned long long)c->m_len,
+             cfg.size);
+    int64_t t = now_ns();
+    last_progress = (double)t * 1e-9;
+    char tag = (char)c->head[0];
+    if (tag == 'S') {
+        if (!c->synced) {
+            c->synced = 1;
+            synced_conns++;
+        }
+        return;
+    }
+    if (tag != 'B' && tag != 'P')
+        fail("pubsub message with an unknown tag 0x%02x", (unsigned)c->head[0]);
+    if (tag != pubsub_tag) /* a message of the burst after the paced phase began: cannot be */
+        fail("pubsub message of phase %c during phase %c", tag, pubsub_tag ? pubsub_tag : 'S');
+    uint64_t seq = 0;
+    int64_t stamp = 0;
+    for (int i = 1; i <= 6; i++)
+        seq = seq * 10 + (uint64_t)(c->head[i] - '0');
+    for (int i = 8; i < 8 + 19; i++)
+        stamp = stamp * 10 + (int64_t)(c->head[i] - '0');
+    if (seq != c->got)
+        fail("connection %ld: message %llu of phase %c arrived when %llu was due (a gap or a reorder)",
+             (long)(c - conns), (unsigned long long)seq, tag, (unsigned long long)c->got);
+    c->got++;
+    add_sample((double)(t - stamp) * 1e-3); /* µs */
+    if (c->got == (uint64_t)cfg.messages) {
+        bcast_done_conns++;
+        if (bcast_done_conns == 1)
+            bcast_first_done = (double)t * 1e-9;
+    }
+}
+
 static void on_message(conn_t *c) {
     if (cfg.mode == M_ECHO) {
         int want = cfg.binary ? 0x2 : 0x1;
@@ -477,6 +577,8 @@ static void on_message(conn_t *c) {
         } else if (c->got > (uint64_t)cfg.messages) {
             fail("connection received more than %ld messages", cfg.messages);
         }
+    } else if (cfg.mode == M_PUBSUB) {
+        on_pubsub_message(c);
     } else {
         fail("unexpected %llu-byte message (opcode %d) in %s mode", (unsigned long long)c->m_len, c->m_opcode,
              mode_names[cfg.mode]);
@@ -586,9 +688,10 @@ static void feed(conn_t *c, const uint8_t *data, size_t len) {
                 if (cfg.mode == M_ECHO && c->received < c->sent) {
                     c->expect = echo_expect(c->received);
                     c->expect_len = (uint64_t)cfg.size;
-                } else if (cfg.mode == M_BROADCAST) {
+                } else if (cfg.mode == M_BROADCAST || cfg.mode == M_PUBSUB) {
                     c->expect = NULL;
                     c->expect_len = (uint64_t)cfg.size;
+                    c->head_len = 0;
                 } else {
                     c->expect = NULL;
                     c->expect_len = UINT64_MAX;
@@ -606,10 +709,13 @@ static void feed(conn_t *c, const uint8_t *data, size_t len) {
                 fail("message longer than %llu bytes", (unsigned long long)c->expect_len);
             if (c->expect) {
                 check_echo(c, data, n);
-            } else if (cfg.mode == M_BROADCAST) {
+            } else if (cfg.mode == M_BROADCAST || cfg.mode == M_PUBSUB) {
                 for (size_t i = 0; i < n; i++)
                     if (data[i] < 0x20 || data[i] > 0x7e)
                         fail("broadcast payload is not the ASCII sent by the server");
+                if (cfg.mode == M_PUBSUB)
+                    for (size_t i = 0; i < n && c->head_len < PUBSUB_HEAD; i++)
+                        c->head[c->head_len++] = data[i];
             }
             c->m_len += n;
         }
@@ -954,13 +1060,119 @@ static void run_broadcast(void) {
     printf("}\n");
 }
 
+/* Queues one pubsub message on the publisher (connection 0): tag, sequence, send time; '.' up to --size. */
+static void pubsub_send(char tag, uint64_t seq) {
+    char msg[PUBSUB_HEAD + 126];
+    int n = snprintf(msg, sizeof msg, "%c%06llu %019lld", tag, (unsigned long long)(seq % 1000000),
+                     (long long)now_ns());
+    for (int i = n; i < cfg.size; i++)
+        msg[i] = '.';
+    queue_frame(&conns[0], 0x1, (const uint8_t *)msg, (size_t)cfg.size);
+}
+
+/* Waits until every connection has the phase's n messages; a failure after --stall seconds without one. */
+static void pubsub_wait_all(double t0, double next_send, uint64_t *sent, char tag) {
+    last_progress = now();
+    while (bcast_done_conns < (uint64_t)cfg.conns) {
+        double t = now();
+        if (*sent < (uint64_t)cfg.messages && t >= next_send + (double)*sent * cfg.interval) {
+            pubsub_send(tag, (*sent)++);
+            flush_out(&conns[0]);
+            last_progress = now();
+            continue;
+        }
+        if (t - last_progress > cfg.stall)
+            fail("stalled: no message for %.0f s after %.3f s (phase %c, %llu sent)", cfg.stall, last_progress - t0,
+                 tag, (unsigned long long)*sent);
+        int timeout_ms = 10;
+        if (*sent < (uint64_t)cfg.messages) {
+            double wait = next_send + (double)*sent * cfg.interval - t;
+            timeout_ms = wait <= 0 ? 0 : wait < 0.010 ? (int)(wait * 1000) : 10;
+        }
+        /* Few connections ready: let more data arrive before the next pass (as in broadcast), at most 0.2 ms. */
+        if (poll_once(timeout_ms) < 32 && timeout_ms > 0) {
+            struct timespec nap = {0, 200 * 1000};
+            nanosleep(&nap, NULL);
+        }
+        check_deadline();
+    }
+}
+
+static void print_latency(const char *name) {
+    sort_samples();
+    printf("\"%s_p50_us\": %.1f, \"%s_p99_us\": %.1f, \"%s_max_us\": %.1f, \"%s_samples\": %zu, ", name,
+           percentile(0.5), name, percentile(0.99), name, nsamples ? samples[nsamples - 1] : -1.0, name, nsamples);
+    nsamples = 0;
+}
+
+static void pubsub_reset(char tag) {
+    for (long i = 0; i < nslots; i++)
+        conns[i].got = 0;
+    bcast_done_conns = 0;
+    nsamples = 0;
+    pubsub_tag = tag;
+}
+
+static void run_pubsub(void) {
+    double connect_s = connect_all();
+    double settle_end = now() + cfg.settle;
+    while (now() < settle_end) {
+        poll_once(10);
+        check_deadline();
+    }
+    /* sync: until every connection got a sync message, one every 100 ms */
+    double ts = now(), next_sync = ts;
+    uint64_t syncs = 0;
+    while (synced_conns < (uint64_t)cfg.conns) {
+        if (now() >= next_sync) {
+            pubsub_send('S', syncs++);
+            flush_out(&conns[0]);
+            next_sync += 0.1;
+        }
+        if (now() - ts > cfg.stall)
+            fail("sync: %llu of %ld connections received a sync message in %.0f s", (unsigned long long)synced_conns,
+                 cfg.conns, cfg.stall);
+        poll_once(10);
+        check_deadline();
+    }
+    double sync_s = now() - ts;
+    /* burst: every message written at once */
+    pubsub_reset('B');
+    double cpu0 = cpu_self(), srv0 = cpu_server(), t0 = now();
+    for (uint64_t i = 0; i < (uint64_t)cfg.messages; i++)
+        pubsub_send('B', i);
+    flush_out(&conns[0]);
+    uint64_t sent = (uint64_t)cfg.messages;
+    pubsub_wait_all(t0, t0, &sent, 'B');
+    double t1 = now(), cpu1 = cpu_self(), srv1 = cpu_server();
+    double wall = t1 - t0, first = bcast_first_done - t0;
+    printf("{\"ok\": true, \"mode\": \"pubsub\", \"conns\": %ld, \"messages\": %ld, \"size\": %ld, "
+           "\"interval_s\": %.6f, \"connect_s\": %.4f, \"sync_s\": %.4f, \"syncs\": %llu, \"all_s\": %.6f, "
+           "\"first_conn_s\": %.6f, \"deliveries_per_s\": %.0f, ",
+           cfg.conns, cfg.messages, cfg.size, cfg.interval, connect_s, sync_s, (unsigned long long)syncs, wall, first,
+           (double)cfg.conns * (double)cfg.messages / wall);
+    print_latency("burst");
+    /* paced: one message every --interval seconds */
+    pubsub_reset('P');
+    double tp = now(), cpu2 = cpu_self(), srv2 = cpu_server();
+    sent = 0;
+    pubsub_wait_all(tp, tp, &sent, 'P');
+    double tp1 = now(), cpu3 = cpu_self(), srv3 = cpu_server();
+    printf("\"paced_s\": %.6f, \"paced_cpu_s\": %.6f, ", tp1 - tp, cpu3 - cpu2);
+    if (srv2 >= 0 && srv3 >= 0)
+        printf("\"paced_server_cpu_s\": %.4f, ", srv3 - srv2);
+    print_latency("paced");
+    print_cpu(cpu0, cpu1, srv0, srv1, wall);
+    printf("}\n");
+}
+
 /* -- main -------------------------------------------------------------------- */
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen --mode echo|idle|connect|churn|broadcast --port P [--host H] [--path /]\n"
+            "usage: loadgen --mode echo|idle|connect|churn|broadcast|pubsub --port P [--host H] [--path /]\n"
             "  [--conns N] [--inflight K] [--size S] [--binary] [--warmup S] [--duration S] [--drain S]\n"
-            "  [--concurrency M] [--messages N] [--settle S] [--stall S] [--hold S] [--pid P] [--timeout S]\n");
+            "  [--concurrency M] [--messages N] [--settle S] [--stall S] [--hold S] [--interval S] [--pid P] [--pgid G] [--timeout S]\n");
     exit(2);
 }
 
@@ -991,7 +1203,8 @@ int main(int argc, char **argv) {
         {"settle", required_argument, NULL, 'S'},   {"hold", required_argument, NULL, 'h'},
         {"timeout", required_argument, NULL, 'T'},  {"concurrency", required_argument, NULL, 'C'},
         {"messages", required_argument, NULL, 'n'}, {"pid", required_argument, NULL, 'i'},
-        {"stall", required_argument, NULL, 'x'},
+        {"stall", required_argument, NULL, 'x'},    {"interval", required_argument, NULL, 'I'},
+        {"pgid", required_argument, NULL, 'g'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -999,7 +1212,7 @@ int main(int argc, char **argv) {
         switch (opt) {
         case 'm': {
             int found = 0;
-            for (int i = 0; i < 5; i++)
+            for (int i = 0; i < N_MODES; i++)
                 if (strcmp(optarg, mode_names[i]) == 0) {
                     cfg.mode = i;
                     found = 1;
@@ -1025,7 +1238,13 @@ int main(int argc, char **argv) {
         case 'C': cfg.concurrency = parse_long(optarg, 1); break;
         case 'n': cfg.messages = parse_long(optarg, 1); break;
         case 'i': cfg.pid = (int)parse_long(optarg, 1); break;
+        case 'g':
+            if (cfg.npgids == 4)
+                usage();
+            cfg.pgids[cfg.npgids++] = (int)parse_long(optarg, 1);
+            break;
         case 'x': cfg.stall = parse_seconds(optarg); break;
+        case 'I': cfg.interval = parse_seconds(optarg); break;
         default: usage();
         }
     }
@@ -1042,6 +1261,12 @@ int main(int argc, char **argv) {
         if (cfg.mode == M_ECHO || cfg.mode == M_BROADCAST) {
             if (cfg.mode == M_BROADCAST && (cfg.size < 1 || cfg.size > 125))
                 fail("broadcast messages must be 1 to 125 bytes");
+        }
+        if (cfg.mode == M_PUBSUB) {
+            if (cfg.size < PUBSUB_HEAD || cfg.size > 125)
+                fail("pubsub messages must be %d to 125 bytes", PUBSUB_HEAD);
+            if (cfg.messages > 999999)
+                fail("pubsub: at most 999999 messages");
         }
     }
 
@@ -1094,6 +1319,7 @@ int main(int argc, char **argv) {
     case M_CONNECT: run_connect(); break;
     case M_CHURN: run_churn(); break;
     case M_BROADCAST: run_broadcast(); break;
+    case M_PUBSUB: run_pubsub(); break;
     }
     fflush(stdout);
     return 0;
