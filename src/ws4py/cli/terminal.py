@@ -222,8 +222,10 @@ class Session:
             loop.close()
             self.connected.set()
             self.finished.set()
-            if not self._closing:
-                # The server ended it: wake the main thread out of input() (Ctrl-C's way in).
+            if not self._closing and self.screen.reading:
+                # The server ended it: wake the main thread out of input() (Ctrl-C's way in). Only
+                # while it reads: a SIGINT arriving once it has left input() (a connection that
+                # failed at once) would interrupt the rest of the command.
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(os.getpid(), signal.SIGINT)
 
