@@ -47,14 +47,14 @@ from harness import (
     MeasureError,
     Peer,
     Server,
-    _kill,
-    _spawn,
     dist_version,
     fmt_num,
     fmt_size,
     kill_all,
     machine_line,
     probe_peer,
+    spawn,
+    stop_process,
 )
 
 CLIENTBENCH = BENCH_DIR / "clientbench"
@@ -269,7 +269,7 @@ def measure(peer: Client, row: Row, server: Server, log: ServerLog, logdir: Path
     ]
     stderr_path = logdir / f"{peer.key}-{row.mode}-{row.size}.stderr"
     with open(stderr_path, "wb") as stderr:
-        proc = _spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, cwd=CLIENTBENCH)
+        proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, cwd=CLIENTBENCH)
     assert proc.stdout is not None
     deadline = time.monotonic() + row.timeout
     lines: list[str] = []
@@ -298,7 +298,7 @@ def measure(peer: Client, row: Row, server: Server, log: ServerLog, logdir: Path
                     server_cpu[1], stamps[1] = process_cpu(server.pid), time.monotonic()
                     return result(json.loads(line), server_cpu, stamps, stderr_path)
     finally:
-        _kill(proc)
+        stop_process(proc)
         errors = log.errors()
         if errors:
             raise MeasureError("the server found: " + "; ".join(errors[:3]))
