@@ -12,6 +12,8 @@ the system has.
 from __future__ import annotations
 
 import contextlib
+import math
+import select
 import selectors
 import time
 from collections.abc import Callable
@@ -107,16 +109,87 @@ class PollPoller(Poller):
 
 
 class EPollPoller(Poller):
-    """:func:`select.epoll` (Linux)."""
+    """:func:`select.epoll` (Linux), used directly: :mod:`selectors`' wrapper makes a key
+    object per registration and looks one up per ready descriptor, which a loop serving
+    thousands of sockets pays on every event. Behaves as the other pollers do."""
 
     selector_class = getattr(selectors, "EpollSelector", None)
+
+    def __init__(self, timeout: float | None = 0.1) -> None:
+        if self.selector_class is None:
+            raise OSError(f"{type(self).__name__} is not available on this system")
+        self.timeout = timeout
+        self._epoll = select.epoll()
+        self._data: dict[int, tuple[Any, int]] = {}  # fd -> (data, READ/WRITE events)
+
+    def register(self, fd: int, events: int = READ, data: Any = None) -> None:
+        fd = _fd_of(fd)
+        if fd in self._data:
+            return  # ws4py 0.6 ignored the repeat
+        self._epoll.register(fd, _epoll_mask(events))
+        self._data[fd] = (data, events)
+
+    def is_registered(self, fd: int) -> bool:
+        return _fd_of(fd) in self._data
+
+    def modify(self, fd: int, events: int, data: Any = None) -> None:
+        fd = _fd_of(fd)
+        if self._data[fd][1] != events:  # KeyError when not registered, as a selector raises
+            self._epoll.modify(fd, _epoll_mask(events))
+        self._data[fd] = (data, events)
+
+    def unregister(self, fd: int) -> None:
+        fd = _fd_of(fd)
+        if self._data.pop(fd, None) is None:
+            return
+        with contextlib.suppress(OSError):  # closed already: the kernel dropped it
+            self._epoll.unregister(fd)
+
+    def poll(self, timeout: float | None = _OWN_TIMEOUT) -> list[tuple[Any, int]]:
+        if timeout is _OWN_TIMEOUT:
+            timeout = self.timeout
+        if timeout is None:
+            timeout = -1
+        elif timeout <= 0:
+            timeout = 0
+        else:  # whole milliseconds, rounded up: epoll_wait cannot wait less than one
+            timeout = math.ceil(timeout * 1e3) * 1e-3
+        table = self._data
+        ready = []
+        for fd, mask in self._epoll.poll(timeout, max(len(table), 1)):
+            entry = table.get(fd)
+            if entry is not None:
+                # An error or hang-up wakes a reader and a writer alike, as selectors reports it.
+                events = (WRITE if mask & _NOT_IN else 0) | (READ if mask & _NOT_OUT else 0)
+                ready.append((entry[0], events & entry[1]))
+        return ready
 
     def spin(self, seconds: float) -> bool:
         """:meth:`Poller.spin`, in C with the GIL released when ws4py's ``_busypoll`` is
         built: the process's other threads run meanwhile."""
         if _spin_epoll is None:
-            return super().spin(seconds)
-        return _spin_epoll(self._selector.fileno(), seconds)  # type: ignore[attr-defined,unused-ignore]
+            end = time.perf_counter() + seconds
+            while not self._epoll.poll(0, 1):
+                if time.perf_counter() >= end:
+                    return False
+            return True
+        return _spin_epoll(self._epoll.fileno(), seconds)
+
+    def release(self) -> None:
+        self._epoll.close()
+
+
+if hasattr(select, "epoll"):
+    _NOT_IN, _NOT_OUT = ~select.EPOLLIN, ~select.EPOLLOUT
+
+
+def _epoll_mask(events: int) -> int:
+    return (select.EPOLLIN if events & READ else 0) | (select.EPOLLOUT if events & WRITE else 0)
+
+
+def _fd_of(fileobj: Any) -> int:
+    """A descriptor, or what ``fileno()`` gives (a socket), as :mod:`selectors` takes either."""
+    return fileobj if type(fileobj) is int else int(fileobj.fileno())
 
 
 class KQueuePoller(Poller):

@@ -36,7 +36,7 @@ from ws4py.manager import (
     default_poller,
 )
 from ws4py.messaging import BinaryMessage, TextMessage
-from ws4py.pollers import READ
+from ws4py.pollers import READ, WRITE
 from ws4py.websocket import EchoWebSocket, WebSocket
 
 
@@ -624,6 +624,55 @@ def test_spin_tells_when_a_socket_becomes_ready_and_leaves_its_event_to_poll(pol
         poller.release()
         a.close()
         b.close()
+
+
+def _poller_story(poller_cls: type) -> list[object]:
+    """What a poller reports along one story of two socket pairs (registration, data, a write
+    interest, a peer's hang-up, a closed descriptor); every poller must tell the same one."""
+    poller = poller_cls()
+    a, b = socket.socketpair()
+    c, d = socket.socketpair()
+    seen: list[object] = []
+    try:
+        poller.register(a.fileno(), READ, "a")
+        poller.register(a.fileno(), WRITE, "again")  # a repeat is ignored, as in 0.6
+        poller.register(c, READ, "c")  # a socket object is taken for its descriptor
+        seen.append(sorted(poller.poll(0)))  # nothing to read yet
+        b.send(b"x")
+        seen.append(sorted(poller.poll(1.0)))
+        poller.modify(a.fileno(), READ | WRITE, "a+")
+        seen.append(sorted(poller.poll(1.0)))  # readable and writable, with the new data
+        d.close()  # the peer hangs up: a reader is woken
+        seen.append(sorted(poller.poll(1.0)))
+        seen.append((poller.is_registered(c.fileno()), poller.is_registered(b.fileno())))
+        poller.unregister(c.fileno())
+        poller.unregister(c.fileno())  # not registered any more: ignored
+        poller.unregister(b.fileno())  # never registered: ignored
+        with pytest.raises(KeyError):
+            poller.modify(c.fileno(), READ)
+        a_fd = a.fileno()
+        a.close()  # closed without unregistering: the kernel forgets it
+        poller.unregister(a_fd)
+        seen.append(poller.poll(0))
+    finally:
+        poller.release()
+        for s in (a, b, c, d):
+            s.close()
+    return seen
+
+
+def test_every_poller_reports_what_selectors_does() -> None:
+    expected = [
+        [],
+        [("a", READ)],
+        [("a+", READ | WRITE)],
+        [("a+", READ | WRITE), ("c", READ)],
+        (True, False),
+        [],
+    ]
+    for poller_cls in POLLERS:
+        if poller_cls.selector_class is not None:
+            assert _poller_story(poller_cls) == expected, poller_cls.__name__
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kqueue exists on BSD and macOS")
