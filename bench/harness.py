@@ -67,9 +67,12 @@ class Peer:
     max_echo_size: int | None = None  # a reference that serves only the echo rows up to this message size
     servers: Path = SERVERS  # the directory of ``script`` (bench/run_compare.sh: another revision's bench/servers)
     path: str = "/"  # the request path the load generator asks for (a framework may serve websockets on one path)
+    only_kind: str | None = None  # a reference that serves only the rows of this kind ("churn")
 
     def runs(self, row: Row) -> bool:
         """Whether this peer takes part in ``row``."""
+        if self.only_kind is not None:
+            return row.kind == self.only_kind
         return self.max_echo_size is None or (row.kind == "echo" and row.size <= self.max_echo_size)
 
     @property

@@ -104,6 +104,17 @@ PEERS = (
     Peer("thread-floor", "thread floor (reference)", OURS, "thread_floor.py", "ws4py", "ws4py", max_echo_size=KIB),
     # The least the manager's design (one epoll thread, CherryPy's websockets run on it) spends (epoll_floor.py).
     Peer("epoll-floor", "epoll floor (reference)", OURS, "epoll_floor.py", "ws4py", "ws4py", max_echo_size=KIB),
+    # The least any WebSocket server inside CherryPy spends per handshake and close (cherrypy_floor.py).
+    Peer(
+        "cherrypy-floor",
+        "CherryPy floor (reference)",
+        OURS,
+        "cherrypy_floor.py",
+        CHERRYPY,
+        "ws4py",
+        path="/ws",
+        only_kind="churn",
+    ),
     Peer("c", "C echo (reference)", binary=C_ECHO),
 )
 PEER_KEYS = [p.key for p in PEERS]
@@ -196,6 +207,7 @@ RATIOS = (
     ("gevent-floor", "orig-gevent", "gevent floor / 0.6.0"),
     ("thread-floor", "orig-cherrypy", "thread floor / 0.6.0 CherryPy"),
     ("epoll-floor", "orig-cherrypy", "epoll floor / 0.6.0 CherryPy"),
+    ("cherrypy-floor", "orig-cherrypy", "CherryPy floor / 0.6.0"),
     ("cherrypy-nobusy", "orig-cherrypy", "CherryPy: ws4py busy_poll 0 / 0.6.0"),
     ("gevent-nobusy", "orig-gevent", "gevent: ws4py busy_poll 0 / 0.6.0"),
 )
@@ -290,6 +302,15 @@ def render(bench: Bench, machine: str, missing: dict[str, str], quick: bool, arg
             "in the poller between reads: the least any Python server of that design spends; its column says which "
             "CherryPy targets are within reach, the same way. "
             if "epoll-floor" in by_key
+            else ""
+        )
+        + (
+            "CherryPy floor (reference), in the handshake row only: the same CherryPy and cheroot, the connection "
+            "taken over from cheroot as ws4py takes it, a page handler that answers 101 and checks nothing, then "
+            "one epoll thread that answers the close frame and closes the socket: no WebSocket object, manager, "
+            "callbacks or wake-up. What no WebSocket library inside CherryPy can beat; its column says how far "
+            "above ws4py 0.6.0 any can go. "
+            if "cherrypy-floor" in by_key
             else ""
         )
         + (
