@@ -47,7 +47,7 @@ def main() -> int:
     try:
         asyncio.run(run(args.uri, args.delay, args.max_delay))
     except HandshakeError as exc:
-        print(f"not retrying: {exc}", file=sys.stderr, flush=True)
+        print(f"not retrying: {exc} (HTTP status: {exc.status})", file=sys.stderr, flush=True)
         return 1
     return 0
 

@@ -441,7 +441,7 @@ def test_reconnecting_client_rides_out_a_server_restart_and_a_crash(run_example:
             server = run_example("asyncio_producer.py", str(port))
             await server.wait_for("serving on")
             await client.wait_for("connected to", times=generation)
-            await client.wait_for("< tick 2", times=generation)  # each server counts from 1
+            await client.wait_for("< tick 1", times=generation)  # each server counts from 1
             server.proc.send_signal(stop)  # SIGTERM: closed with 1001; SIGKILL: no closing handshake
             await server.wait_exit()
             await client.wait_for(f"disconnected: {code}")
