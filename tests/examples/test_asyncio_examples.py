@@ -362,3 +362,123 @@ def test_client_example_talks_to_the_consumer_producer_server(run_example: Calla
         await server.interrupt()
 
     asyncio.run(scenario())
+
+
+# -- The echo tutorial ----------------------------------------------------------------
+
+
+def test_tutorial_echo_server_and_client_talk_and_stop_on_ctrl_c(run_example: Callable[..., Example]) -> None:
+    async def scenario() -> None:
+        server, uri = await _start_server(run_example, "tutorial_echo_server.py")
+        client = run_example("tutorial_echo_client.py", uri, "hello", "how are you?")
+        assert await client.wait_exit() == 0, client.output()
+        assert client.stdout == ["< hello", "< how are you?", "closed: 1000"], client.output()
+        assert client.stderr == [], client.output()
+        async with connect(uri) as websocket:  # binary comes back as binary
+            await websocket.send(b"\x00\xff")
+            assert await asyncio.wait_for(websocket.recv(), 2) == b"\x00\xff"
+            server.proc.send_signal(signal.SIGINT)
+            with pytest.raises(ConnectionClosedOK):
+                await asyncio.wait_for(websocket.recv(), EXIT_TIMEOUT)
+            assert websocket.close_code == 1001
+        assert await server.wait_exit() == 0, server.output()
+        assert server.stderr == [], server.output()
+
+    asyncio.run(scenario())
+
+
+def test_tutorial_echo_handler_runs_under_the_command_line(run_example: Callable[..., Example]) -> None:
+    async def scenario() -> None:
+        port = _free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ws4py", "serve", "examples.tutorial_echo_server:echo", "--port", str(port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + EXIT_TIMEOUT
+            while True:
+                try:
+                    websocket = await connect(f"ws://127.0.0.1:{port}/")
+                    break
+                except OSError:
+                    assert proc.poll() is None and time.monotonic() < deadline, "serve did not come up"
+                    await asyncio.sleep(0.05)
+            await websocket.send("through python -m ws4py serve")
+            assert await asyncio.wait_for(websocket.recv(), 2) == "through python -m ws4py serve"
+            await websocket.close()
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(EXIT_TIMEOUT) == 0, proc.stderr.read() if proc.stderr else ""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+    asyncio.run(asyncio.wait_for(scenario(), 15))
+
+
+# -- The reconnecting client ------------------------------------------------------------
+
+
+async def _wait_stderr(example: Example, text: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(text in line for line in list(example.stderr)):
+        if time.monotonic() > deadline or example.proc.poll() is not None:
+            raise AssertionError(f"{example.name}: no {text!r} on stderr:\n{example.output()}")
+        await asyncio.sleep(0.02)
+
+
+def test_reconnecting_client_rides_out_a_server_restart_and_a_crash(run_example: Callable[..., Example]) -> None:
+    async def scenario() -> None:
+        port = _free_port()
+        uri = f"ws://127.0.0.1:{port}/"
+        client = run_example("reconnecting_client.py", uri, "--delay", "0.05", "--max-delay", "0.2")
+        # No server yet: each refused attempt is logged and retried.
+        await _wait_stderr(client, "retrying in")
+        for generation, (stop, code) in enumerate([(signal.SIGTERM, 1001), (signal.SIGKILL, 1006)], 1):
+            server = run_example("asyncio_producer.py", str(port))
+            await server.wait_for("serving on")
+            await client.wait_for("connected to", times=generation)
+            await client.wait_for("< tick 1", times=generation)  # each server counts from 1
+            server.proc.send_signal(stop)  # SIGTERM: closed with 1001; SIGKILL: no closing handshake
+            await server.wait_exit()
+            await client.wait_for(f"disconnected: {code}")
+        server = run_example("asyncio_producer.py", str(port))
+        await server.wait_for("serving on")
+        await client.wait_for("connected to", times=3)
+        await client.wait_for("< tick 1", times=3)
+        client.proc.send_signal(signal.SIGINT)
+        assert await client.wait_exit() == 0, client.output()
+        assert not [line for line in client.stderr if "Traceback" in line], client.output()
+        await server.interrupt()
+
+    asyncio.run(scenario())
+
+
+def test_reconnecting_client_gives_up_on_a_refusal_that_waiting_will_not_fix() -> None:
+    async def scenario() -> None:
+        from ws4py.asyncio import serve
+
+        def refuse(connection, request):  # type: ignore[no-untyped-def]
+            return connection.respond(403, "go away")
+
+        async def never(websocket) -> None:  # type: ignore[no-untyped-def]
+            raise AssertionError("the handshake was refused: no handler runs")
+
+        async with serve(never, "127.0.0.1", 0, process_request=refuse) as server:
+            port = server.sockets[0].getsockname()[1]
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(EXAMPLES / "reconnecting_client.py"),
+                f"ws://127.0.0.1:{port}/",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), EXIT_TIMEOUT)
+        assert proc.returncode == 1, (out, err)
+        assert out == b""
+        assert b"not retrying" in err and b"403" in err, err
+
+    asyncio.run(scenario())
