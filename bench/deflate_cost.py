@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -64,6 +65,18 @@ def pair(deflate: DeflateOptions | None) -> tuple[Connection, Connection]:
     return server.connection(max_message_size=None), client.connection(max_message_size=None)
 
 
+def cpu_model() -> str:
+    """The processor's name (Linux), else what ``platform`` says."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def cpu(job: Callable[[], None]) -> float:
     start = time.process_time()
     job()
@@ -103,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = 1 if args.quick else args.repeats
     print(
         f"ws4py core, codec {frames.implementation}; CPython {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}, {platform.processor() or platform.machine()}"
+        f"{platform.system()} {platform.release()}, {cpu_model()}, {os.cpu_count()} CPUs"
     )
     print(f"CPU time per message (median of {repeats}), server core; wire bytes per message as sent.\n")
     print("| message | deflate | send, CPU µs/msg | receive, CPU µs/msg | wire bytes/msg |")
