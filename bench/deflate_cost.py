@@ -36,7 +36,9 @@ COUNTS = {16: 20_000, 1024: 5_000, 64 * 1024: 200}
 SETTINGS: dict[str, DeflateOptions | None] = {
     "none": None,
     "default (15 bits, level 6, memLevel 8)": DeflateOptions(),
-    "uvicorn's (12 bits, memLevel 5)": DeflateOptions(server_max_window_bits=12, client_max_window_bits=12, memory_level=5),
+    "uvicorn's (12 bits, memLevel 5)": DeflateOptions(
+        server_max_window_bits=12, client_max_window_bits=12, memory_level=5
+    ),
     "no context takeover": DeflateOptions(server_no_context_takeover=True, client_no_context_takeover=True),
 }
 
