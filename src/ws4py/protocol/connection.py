@@ -52,6 +52,7 @@ from .utf8 import INVALID_TEXT, PartialTextCheck
 
 __all__ = ["Role", "State", "TransportAction", "Connection", "DEFAULT_MAX_MESSAGE_SIZE"]
 
+#: ``max_message_size``'s default: 16 MiB.
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
 
 _TEXT = 0x1

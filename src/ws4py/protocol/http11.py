@@ -37,6 +37,7 @@ _TARGET = re.compile(rb"[\x21-\x7e]+")
 _VERSION = re.compile(rb"HTTP/1\.[1-9]")
 _STATUS_LINE = re.compile(rb"(HTTP/1\.[0-9]) ([0-9]{3}) ?([\t \x21-\x7e\x80-\xff]*)")
 
+#: The reason phrase of each HTTP status ws4py answers with.
 REASONS = {
     101: "Switching Protocols",
     200: "OK",
