@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from docs_support import DOCS, Build, public_surface, sphinx_build  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Site:
-    """The built site: the HTML build, its output folder, and the doctest run on the same sources."""
-
-    html: Build
-    root: Path
-    doctest: Build
+from docs_support import DOCS, Site, public_surface, sphinx_build  # noqa: E402
 
 
 @pytest.fixture(scope="session")

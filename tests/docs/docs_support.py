@@ -33,6 +33,15 @@ class Build:
     output: str
 
 
+@dataclass(frozen=True)
+class Site:
+    """The built site: the HTML build, its output folder, and the doctest run on the same sources."""
+
+    html: Build
+    root: Path
+    doctest: Build
+
+
 def _env() -> dict[str, str]:
     # The build is not measured by coverage (it would only slow Sphinx down: what autodoc
     # imports, the other tests cover).

@@ -79,8 +79,9 @@ def defined_in(module: ModuleType, name: str) -> str:
 def own_docstring(value: Any) -> str | None:
     if inspect.isclass(value):
         doc = value.__dict__.get("__doc__")
-        if dataclasses.is_dataclass(value) and doc and doc.startswith(value.__name__ + "("):
-            return None  # the signature dataclasses writes in place of a missing docstring
+        generated = dataclasses.is_dataclass(value) or hasattr(value, "_fields")
+        if generated and doc and doc.startswith(value.__name__ + "("):
+            return None  # the signature dataclasses and namedtuples write in place of a missing docstring
         if doc in ("An enumeration.",):
             return None
         return doc if isinstance(doc, str) else None

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Site
-from docs_support import broken_links
+from docs_support import Site, broken_links
 
 
 def test_every_relative_link_of_the_site_resolves(site: Site) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 import runpy
 
-from conftest import Site
-from docs_support import DOCS, inventory
+from docs_support import DOCS, Site, inventory
 
 
 def _label(entry: dict[str, object]) -> str:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Site
-from docs_support import DOCS, sphinx_build
+from docs_support import DOCS, Site, sphinx_build
 
 
 def test_the_site_builds_with_warnings_as_errors(site: Site) -> None:
@@ -24,8 +23,7 @@ def test_a_reference_to_a_ws4py_name_that_does_not_exist_fails_the_build(tmp_pat
     source = tmp_path / "source"
     source.mkdir()
     (source / "conf.py").write_text(
-        f"import runpy\nglobals().update(runpy.run_path({str(DOCS / 'conf.py')!r}))\n"
-        "extensions = ['myst_parser']\n",
+        f"import runpy\nglobals().update(runpy.run_path({str(DOCS / 'conf.py')!r}))\n",
         encoding="utf-8",
     )
     (source / "index.md").write_text(
