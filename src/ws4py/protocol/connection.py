@@ -67,11 +67,15 @@ _LARGE = _frames.LARGE_PAYLOAD
 
 
 class Role(enum.Enum):
+    """Which end of the connection this is: a client masks its frames, a server expects masked ones."""
+
     CLIENT = "client"
     SERVER = "server"
 
 
 class State(enum.IntEnum):
+    """Where the connection is in its life (the states RFC 6455 names): it sends messages only while ``OPEN``."""
+
     CONNECTING = 0
     OPEN = 1
     CLOSING = 2
