@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from docs_support import DOCS, Site, public_surface, sphinx_build  # noqa: E402
+from docs_support import DOCS, Site, public_surface, sphinx_build
 
 
 @pytest.fixture(scope="session")

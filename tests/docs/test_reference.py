@@ -48,7 +48,7 @@ def test_each_ws4py_06_name_is_marked_as_such_in_the_reference(site: Site) -> No
         for text in pages.values():
             start = text.find(f'id="{name}"')
             if start != -1:
-                following = re.search(r"<dt[ >]", text[start + 1 :])
+                following = re.search(r'<dt[^>]*\bid="', text[start + 1 :])
                 end = start + 1 + following.start() if following else len(text)
                 marked = note in text[start:end]
                 break

@@ -26,9 +26,7 @@ def test_a_reference_to_a_ws4py_name_that_does_not_exist_fails_the_build(tmp_pat
         f"import runpy\nglobals().update(runpy.run_path({str(DOCS / 'conf.py')!r}))\n",
         encoding="utf-8",
     )
-    (source / "index.md").write_text(
-        "# Broken\n\nSee {py:class}`ws4py.websocket.NoSuchWebSocket`.\n", encoding="utf-8"
-    )
+    (source / "index.md").write_text("# Broken\n\nSee {py:class}`ws4py.websocket.NoSuchWebSocket`.\n", encoding="utf-8")
     build = sphinx_build(source, tmp_path / "html", tmp_path / "doctrees")
     assert build.returncode != 0
     assert "ws4py.websocket.NoSuchWebSocket" in build.output, build.output
