@@ -41,6 +41,8 @@ nitpick_ignore_regex = [
 ]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+# Quotes and ellipses, but no dashes: "--threaded" stays two hyphens (the command line's help, options).
+smartquotes_action = "qe"
 html_theme = "furo"
 html_title = f"ws4py {release}"
 
