@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .protocol.handshake import WS_KEY, WS_VERSION
+from .protocol import handshake as _handshake
 
 if TYPE_CHECKING:
     import logging
@@ -13,6 +13,11 @@ if TYPE_CHECKING:
 __version__ = "1.0.0.dev0"
 __author__ = "ws4py developers"
 __all__ = ["WS_KEY", "WS_VERSION", "configure_logger", "format_addresses"]
+
+#: The GUID of RFC 6455 that the opening handshake appends to the client's key before hashing it.
+WS_KEY = _handshake.WS_KEY
+#: The protocol versions a server accepts in ``Sec-WebSocket-Version``: 13 (RFC 6455; 0.6 also took 8).
+WS_VERSION = _handshake.WS_VERSION
 
 _FORMAT = "[%(asctime)s] %(levelname)s %(message)s"
 # The handlers configure_logger added, to replace them on the next call. (Logging is

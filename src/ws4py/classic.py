@@ -32,6 +32,7 @@ __all__ = [
     "sendable",
 ]
 
+#: What ``send()`` takes as one message: text, bytes-like data or a :class:`~ws4py.messaging.Message`.
 Payload = str | bytes | bytearray | memoryview | Message
 
 _BINARY = Opcode.BINARY  # a module global: an enum class attribute costs 40 ns per look-up (3.11)

@@ -26,7 +26,9 @@ __all__ = [
 
 #: Always true: ws4py runs on Python 3 only.
 py3k = True
+#: The built-in ``range``.
 range = builtins.range
+#: ``str``.
 unicode = str
 #: As in 0.6 on Python 3: bytes and str (so ``isinstance(x, basestring)`` accepts both).
 basestring = (bytes, str)

@@ -30,11 +30,17 @@ __all__ = [
 ]
 
 # Plain ints, as in 0.6 (the core's Opcode members are IntEnums, whose repr differs).
+#: The opcode of a continuation frame (0x0, ``Opcode.CONTINUATION``).
 OPCODE_CONTINUATION: int = Opcode.CONTINUATION.value
+#: The opcode of a text frame (0x1, ``Opcode.TEXT``).
 OPCODE_TEXT: int = Opcode.TEXT.value
+#: The opcode of a binary frame (0x2, ``Opcode.BINARY``).
 OPCODE_BINARY: int = Opcode.BINARY.value
+#: The opcode of a close frame (0x8, ``Opcode.CLOSE``).
 OPCODE_CLOSE: int = Opcode.CLOSE.value
+#: The opcode of a ping frame (0x9, ``Opcode.PING``).
 OPCODE_PING: int = Opcode.PING.value
+#: The opcode of a pong frame (0xA, ``Opcode.PONG``).
 OPCODE_PONG: int = Opcode.PONG.value
 
 _NO_LIMIT = 2**63 - 1

@@ -36,7 +36,10 @@ __all__ = [
     "default_poller",
 ]
 
-READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+#: The event of a readable file descriptor (``selectors.EVENT_READ``).
+READ = selectors.EVENT_READ
+#: The event of a writable file descriptor (``selectors.EVENT_WRITE``).
+WRITE = selectors.EVENT_WRITE
 
 
 #: ``poll()``'s default: the constructor's ``timeout``.

@@ -63,7 +63,7 @@ from .protocol import frames as _frames
 from .protocol.fragments import OutgoingFragments
 from .sockio import WOULD_BLOCK, address_of, read_pending, write_some
 
-__all__ = ["WebSocket", "EchoWebSocket"]
+__all__ = ["WebSocket", "EchoWebSocket", "broadcast"]
 
 logger = logging.getLogger("ws4py")
 

@@ -26,6 +26,7 @@ from .endpoint import Endpoint, Options, ProcessRequest
 
 __all__ = ["Connection", "Data"]
 
+#: A message as the connection gives it: ``str`` for text, ``bytes`` for binary.
 Data = str | bytes
 _CHUNK_TYPES = (str, bytes, bytearray, memoryview)
 

@@ -296,6 +296,7 @@ class Endpoint(WriteSide):
         self._handshake_started(transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        """Where asyncio reads next (``BufferedProtocol``): a large frame's own buffer, or the shared one."""
         core = self._core
         if core is not None:
             # The rest of a large frame goes straight into the frame's own buffer,

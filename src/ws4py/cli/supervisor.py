@@ -38,6 +38,7 @@ __all__ = ["MAX_BACKOFF", "QUICK_DEATH", "Supervisor"]
 QUICK_DEATH = 2.0
 #: The first and the longest wait before a worker that keeps dying at once is started again.
 FIRST_BACKOFF = 0.25
+#: The longest wait (seconds) before a worker that keeps dying at once is started again.
 MAX_BACKOFF = 30.0
 
 

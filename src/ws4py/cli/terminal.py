@@ -40,6 +40,7 @@ except ImportError:  # Windows, or a Python built without it: plain input()
 __all__ = ["HELP", "add_arguments", "run"]
 
 PROMPT = "> "
+#: What ``/help`` prints: the commands of ``python -m ws4py connect``.
 HELP = """commands:
   /ping [TEXT]         send a ping, print the pong's round trip
   /hex HEX             send a binary message given in hex (such as /hex 01ff)

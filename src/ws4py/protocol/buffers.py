@@ -54,4 +54,5 @@ class SpareBuffers:
         self._buffers.clear()
 
 
+#: The process's pool, shared by every connection.
 spare_buffers = SpareBuffers()

@@ -52,6 +52,7 @@ from .utf8 import INVALID_TEXT, PartialTextCheck
 
 __all__ = ["Role", "State", "TransportAction", "Connection", "DEFAULT_MAX_MESSAGE_SIZE"]
 
+#: ``max_message_size``'s default: 16 MiB.
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 2**20
 
 _TEXT = 0x1
@@ -66,11 +67,15 @@ _LARGE = _frames.LARGE_PAYLOAD
 
 
 class Role(enum.Enum):
+    """Which end of the connection this is: a client masks its frames, a server expects masked ones."""
+
     CLIENT = "client"
     SERVER = "server"
 
 
 class State(enum.IntEnum):
+    """Where the connection is in its life (the states RFC 6455 names): it sends messages only while ``OPEN``."""
+
     CONNECTING = 0
     OPEN = 1
     CLOSING = 2

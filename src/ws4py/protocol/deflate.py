@@ -16,6 +16,7 @@ from .headers import format_extension
 
 __all__ = ["EXTENSION_NAME", "DeflateOptions", "PerMessageDeflate"]
 
+#: The extension's token in ``Sec-WebSocket-Extensions`` (RFC 7692).
 EXTENSION_NAME = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"
 _PARAMS = (

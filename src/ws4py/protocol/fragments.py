@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Chunk", "OutgoingFragments", "frame_fragments"]
 
+#: One fragment of an outgoing message: text or bytes-like data.
 Chunk = str | bytes | bytearray | memoryview
 
 

@@ -37,10 +37,13 @@ __all__ = [
     "use",
 ]
 
+#: The FIN bit of a frame's first byte: the last frame of a message.
 FIN = 0x80
+#: The RSV1 bit of a frame's first byte: a compressed message (RFC 7692).
 RSV1 = 0x40
 #: The first byte of a whole uncompressed text or binary message in one frame (FIN and the opcode).
 WHOLE_TEXT = 0x81
+#: The first byte of a whole uncompressed binary message in one frame.
 WHOLE_BINARY = 0x82
 #: Payloads from this size on are worth writing after their header rather than
 #: copied into one frame, and an incomplete frame this long gets a receive
@@ -102,6 +105,7 @@ _compiled = _load_compiled()
 if _compiled is not None:
     _IMPLEMENTATIONS["c"] = _compiled
 
+#: The frame codec in use: ``"c"`` or ``"python"`` (:func:`use` switches it).
 implementation = ""
 parse_frames = _frames_py.parse_frames
 build_frame = _frames_py.build_frame

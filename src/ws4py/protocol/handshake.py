@@ -43,7 +43,9 @@ __all__ = [
     "ClientHandshake",
 ]
 
+#: The GUID of RFC 6455 that the opening handshake appends to the client's key before hashing it.
 WS_KEY = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#: The protocol versions a server accepts in ``Sec-WebSocket-Version``: 13 (RFC 6455).
 WS_VERSION = (13,)
 
 SubprotocolSelector = Callable[[list[str]], "str | None"]

@@ -37,6 +37,7 @@ _TARGET = re.compile(rb"[\x21-\x7e]+")
 _VERSION = re.compile(rb"HTTP/1\.[1-9]")
 _STATUS_LINE = re.compile(rb"(HTTP/1\.[0-9]) ([0-9]{3}) ?([\t \x21-\x7e\x80-\xff]*)")
 
+#: The reason phrase of each HTTP status ws4py answers with.
 REASONS = {
     101: "Switching Protocols",
     200: "OK",
@@ -195,6 +196,7 @@ def _head(start_line: str, headers: list[tuple[str, str]] | Headers) -> bytes:
 
 
 def serialize_request(method: str, target: str, headers: list[tuple[str, str]] | Headers) -> bytes:
+    """The bytes of an HTTP/1.1 request head: its request line, then ``headers``, then the blank line."""
     return _head(f"{method} {target} HTTP/1.1", headers)
 
 
@@ -204,6 +206,12 @@ def serialize_response(
     body: bytes = b"",
     reason: str | None = None,
 ) -> bytes:
+    """The bytes of an HTTP/1.1 response: its status line, ``headers``, the blank line, then ``body``.
+
+    ``reason`` defaults to the status's phrase in :data:`REASONS` (``"Unknown"`` for others).
+
+    A status outside 100-599 raises ``ValueError``.
+    """
     if not 100 <= status <= 599:
         raise ValueError(f"invalid status code {status!r}: not in 100-599")
     if reason is None:

@@ -12,6 +12,7 @@ from . import frames as _frames
 
 __all__ = ["INVALID_TEXT", "PartialTextCheck"]
 
+#: The reason of the 1007 close for a text message that is not UTF-8.
 INVALID_TEXT = "invalid UTF-8 in a text message"
 
 

@@ -53,9 +53,11 @@ SPEC_VERSION = "2.5"
 #: Bytes a client may send before the 101 that are kept (reading pauses past them).
 EARLY_LIMIT = 64 * 1024
 
+#: An ASGI event: a mapping with a ``"type"``.
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+#: An ASGI application: ``await app(scope, receive, send)``.
 ASGIApp = Callable[[dict[str, Any], Receive, Send], Awaitable[Any]]
 
 
