@@ -356,7 +356,9 @@ class EventLoop:
 
     def _drain_wakeups(self) -> None:
         try:
-            while self._wake_r.recv(4096):
+            # A wake-up is one byte and at most one is pending (the flag below): a read that
+            # comes back short emptied the socket, without a second read to learn so.
+            while len(self._wake_r.recv(4096)) == 4096:
                 pass
         except OSError:
             pass
