@@ -228,6 +228,14 @@ class WebSocket(ClassicTermination, ClassicCallbacks):
         """See :meth:`CallbacksProtocol.write_frame_soon`."""
         self.proto.write_frame_soon(data)
 
+    def broadcast_fd(self) -> int:
+        """See :meth:`ws4py.asyncio.endpoint.Endpoint.broadcast_fd`."""
+        return self.proto.broadcast_fd()
+
+    def write_rest(self, data: bytes, sent: int) -> None:
+        """See :meth:`ws4py.asyncio.writing.WriteSide.write_rest`."""
+        self.proto.write_rest(data, sent)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.peer_address}>"
 

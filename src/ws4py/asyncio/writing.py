@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-__all__ = ["CORK_LIMIT", "WriteSide"]
+__all__ = ["CORK_LIMIT", "WriteSide", "direct_socket_fd"]
 
 #: At most this many frames wait in a cork before they are written.
 CORK_LIMIT = 64
@@ -48,6 +48,28 @@ def writev_fd(transport: asyncio.BaseTransport) -> int:
     return -1 if sock is None else int(sock.fileno())
 
 
+# The transports that write a socket's bytes as they are, and only from their own buffer: asyncio's
+# plain socket transport and uvloop's TCP transport (by name: neither is a public class), not TLS.
+_PLAIN_SOCKET_TRANSPORTS = frozenset(
+    {("asyncio.selector_events", "_SelectorSocketTransport"), ("uvloop.loop", "TCPTransport")}
+)
+
+
+def direct_socket_fd(transport: asyncio.BaseTransport) -> int:
+    """The descriptor of ``transport``'s socket if bytes may be written to it directly, or -1.
+
+    Only for a plain socket transport (asyncio's or uvloop's; not TLS): while
+    its buffer is empty, a ``send()`` on its socket is what its own ``write``
+    would do, so :func:`ws4py.asyncio.broadcast` can send one frame to many
+    such sockets in one call (:func:`ws4py.fanout.send_each`).
+    """
+    cls = type(transport)
+    if (cls.__module__, cls.__name__) not in _PLAIN_SOCKET_TRANSPORTS:
+        return -1
+    sock = transport.get_extra_info("socket")
+    return -1 if sock is None else int(sock.fileno())
+
+
 class WriteSide(asyncio.BufferedProtocol):
     """Framed bytes to the transport, in as few system calls as they can go.
 
@@ -59,10 +81,13 @@ class WriteSide(asyncio.BufferedProtocol):
       no copy of the payload where the transport allows it.
     - :meth:`drain` waits while the transport holds more than its high-water
       mark (``pause_writing`` / ``resume_writing``).
+    - :meth:`write_rest` takes what a direct send to the socket (a fan-out's,
+      see ``Endpoint.broadcast_fd``) did not.
     """
 
     __slots__ = (
         "_closed",
+        "_direct_fd",
         "_drain_waiters",
         "_loop",
         "_pending",
@@ -75,6 +100,7 @@ class WriteSide(asyncio.BufferedProtocol):
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._writev_fd = -1  # see writev_fd
+        self._direct_fd = -1  # see direct_socket_fd
         #: Resolved when the transport is gone.
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._write_paused = False
@@ -158,6 +184,16 @@ class WriteSide(asyncio.BufferedProtocol):
             transport.write(payload)
         elif sent < len(header) + len(payload):
             transport.write(memoryview(payload)[sent - len(header) :])
+
+    def write_rest(self, data: bytes, sent: int) -> None:
+        """The part of ``data`` a direct send to the socket did not take, to the transport.
+
+        The transport buffers it and writes it when the socket can take more
+        (or, if the send failed, meets the error and closes).
+        """
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data[sent:] if sent else data)
 
     def flush_frames(self) -> None:
         """Uncork: one write (one system call) for every frame gathered."""
