@@ -1,4 +1,4 @@
-"""Builds the optional C speed-ups (and the epoll busy poller, and the fan-out send); everything else is in pyproject.toml.
+"""Builds the optional C extensions (speed-ups, epoll busy poller, fan-out send); everything else is in pyproject.toml.
 
 Set WS4PY_BUILD_EXTENSION=no to skip the extension, =yes to make a failed
 build an error (the default is to fall back to pure Python quietly).

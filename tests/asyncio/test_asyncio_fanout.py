@@ -90,7 +90,9 @@ def test_send_each_reports_what_a_socket_did_not_take_and_sends_no_more_to_it(
     assert received(ok_peer, ok_took) == big[:ok_took]
 
 
-def test_send_each_reports_a_broken_socket_as_taking_nothing(tcp_pairs: list[tuple[socket.socket, socket.socket]]) -> None:
+def test_send_each_reports_a_broken_socket_as_taking_nothing(
+    tcp_pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
     (broken, _), (ok, ok_peer), _ = tcp_pairs
     broken.shutdown(socket.SHUT_WR)  # send() now fails with EPIPE
     assert fanout.send_each([broken.fileno(), ok.fileno()], b"\x81\x00") == [(0, 0)]
@@ -240,15 +242,18 @@ def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return server_context, client_context
 
 
-async def test_a_tls_connection_is_never_written_around_its_transport(tls: tuple[ssl.SSLContext, ssl.SSLContext]) -> None:
+async def test_a_tls_connection_is_never_written_around_its_transport(
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
     server_context, client_context = tls
     accepted = Accepted(idle)
     async with serving(accepted, compression=None, ssl=server_context) as server:
         tls_client = await within(connect(url(server).replace("ws://", "wss://"), ssl=client_context))
         tls_conn = await accepted.next()
-        async with serving(Accepted(idle), compression=None) as plain_server:
+        plain_accepted = Accepted(idle)
+        async with serving(plain_accepted, compression=None) as plain_server:
             plain_client = await within(connect(url(plain_server)))
-            [plain_conn] = plain_server.connections
+            plain_conn = await plain_accepted.next()
             try:
                 assert tls_conn.broadcast_fd() == -1
                 assert broadcast([tls_conn, plain_conn], "to both") == []
