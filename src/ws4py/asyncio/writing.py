@@ -185,6 +185,51 @@ class WriteSide(asyncio.BufferedProtocol):
         elif sent < len(header) + len(payload):
             transport.write(memoryview(payload)[sent - len(header) :])
 
+    def cork_frame(self, data: bytes) -> bool:
+        """Gather ``data`` for one write with the frames around it; True if this opened the cork.
+
+        Like :meth:`write_frame_soon`, but the caller flushes the cork it
+        opened (with :meth:`take_frames`) instead of the event loop, so that a
+        fan-out flushes thousands of connections from one callback. Past
+        :data:`CORK_LIMIT` frames they are written at once, as there.
+        """
+        pending = self._pending
+        if pending is None:
+            self._pending = [data]
+            return True
+        pending.append(data)
+        if len(pending) >= CORK_LIMIT:
+            self.flush_frames()
+        return False
+
+    def take_frames(self) -> bytes | None:
+        """Uncork without writing: the frames gathered, joined (``None`` if none), which the caller
+        writes before anything else (on the socket while :meth:`direct_fd` allows, else with
+        :meth:`write_rest`)."""
+        pending = self._pending
+        if pending is None:
+            return None
+        self._pending = None
+        if not pending:
+            return None
+        return pending[0] if len(pending) == 1 else b"".join(pending)
+
+    def direct_fd(self) -> int:
+        """The socket's descriptor if bytes may be sent on it now, straight, or -1.
+
+        Only when nothing would go before them (no frame corked, nothing in the
+        transport's buffer) and the transport is a plain socket one (see
+        :func:`direct_socket_fd`). What the socket does not take goes to
+        :meth:`write_rest` before anything else is written.
+        """
+        fd = self._direct_fd
+        if fd < 0 or self._pending is not None:
+            return -1
+        transport = self._transport
+        if transport is None or transport.get_write_buffer_size() or transport.is_closing():
+            return -1
+        return fd
+
     def write_rest(self, data: bytes, sent: int) -> None:
         """The part of ``data`` a direct send to the socket did not take, to the transport.
 
