@@ -70,6 +70,28 @@ def direct_socket_fd(transport: asyncio.BaseTransport) -> int:
     return -1 if sock is None else int(sock.fileno())
 
 
+# Emptied cork lists for the next cork to open (at most _SPARE_MAX kept): a fan-out to thousands of
+# connections then allocates no list per connection, which would make the garbage collector run
+# (and, in time, walk every connection alive) while the fan-out goes on.
+_spare_lists: list[list[bytes]] = []
+_SPARE_MAX = 16384
+
+
+def _cork_list(data: bytes) -> list[bytes]:
+    """A cork holding ``data``: a spare list if there is one."""
+    if _spare_lists:
+        pending = _spare_lists.pop()
+        pending.append(data)
+        return pending
+    return [data]
+
+
+def _recycle(pending: list[bytes]) -> None:
+    pending.clear()
+    if len(_spare_lists) < _SPARE_MAX:
+        _spare_lists.append(pending)
+
+
 class WriteSide(asyncio.BufferedProtocol):
     """Framed bytes to the transport, in as few system calls as they can go.
 
@@ -139,7 +161,7 @@ class WriteSide(asyncio.BufferedProtocol):
         """
         pending = self._pending
         if pending is None:
-            self._pending = [data]
+            self._pending = _cork_list(data)
             self._loop.call_soon(self.flush_frames)
         else:
             pending.append(data)
@@ -195,7 +217,7 @@ class WriteSide(asyncio.BufferedProtocol):
         """
         pending = self._pending
         if pending is None:
-            self._pending = [data]
+            self._pending = _cork_list(data)
             return True
         pending.append(data)
         if len(pending) >= CORK_LIMIT:
@@ -210,9 +232,9 @@ class WriteSide(asyncio.BufferedProtocol):
         if pending is None:
             return None
         self._pending = None
-        if not pending:
-            return None
-        return pending[0] if len(pending) == 1 else b"".join(pending)
+        data = None if not pending else pending[0] if len(pending) == 1 else b"".join(pending)
+        _recycle(pending)
+        return data
 
     def direct_fd(self) -> int:
         """The socket's descriptor if bytes may be sent on it now, straight, or -1.
@@ -249,6 +271,7 @@ class WriteSide(asyncio.BufferedProtocol):
         transport = self._transport
         if pending and transport is not None and not transport.is_closing():
             transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        _recycle(pending)
 
     # -- flow control ------------------------------------------------------
 
