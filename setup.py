@@ -1,4 +1,4 @@
-"""Builds the optional C speed-ups (and the epoll busy poller); everything else is in pyproject.toml.
+"""Builds the optional C extensions (speed-ups, epoll busy poller, fan-out send); everything else is in pyproject.toml.
 
 Set WS4PY_BUILD_EXTENSION=no to skip the extension, =yes to make a failed
 build an error (the default is to fall back to pure Python quietly).
@@ -20,6 +20,15 @@ if build != "no":
         )
     )
     if os.name == "posix":
+        # One frame to many sockets with the GIL released (ws4py.fanout; its twin is pure Python).
+        ext_modules.append(
+            Extension(
+                "ws4py._fanout",
+                sources=["src/ws4py/_fanout.c"],
+                extra_compile_args=["-O2"],
+                optional=build != "yes",
+            )
+        )
         # Busy polling of an epoll set with the GIL released (Linux; elsewhere the module is empty).
         ext_modules.append(
             Extension(

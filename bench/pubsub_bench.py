@@ -8,7 +8,10 @@ sockets on 127.0.0.1, the clients driven by the load generator written in C
 2. ``redis``: ws4py, ``python -m ws4py serve --workers 2 --broker redis://...`` (RedisBroker);
 3. ``websockets``: websockets + redis-py's asyncio client, written the way websockets' docs
    show (its ``broadcast`` fed by one Redis subscriber task per process), 2 processes
-   sharing the port.
+   sharing the port;
+4. ``c``: the reference floor, a minimal fan-out server in C (``bench/servers/c_fanout.c``,
+   epoll, one ``send()`` per connection per message read): what paced latency this machine
+   allows at all, the load generator receiving every delivery on the other core.
 
 Each server publishes every text message a client sends to one channel to which every
 client is subscribed (``bench/servers/pubsub_ws4py.py``, ``bench/servers/pubsub_websockets.py``).
@@ -67,6 +70,7 @@ from harness import (
 )
 
 DEFAULT_OUTPUT = BENCH_DIR / "results" / "pubsub.md"
+C_FANOUT = BENCH_DIR / "loadgen" / "build" / "c_fanout"  # built from servers/c_fanout.c by bench/run_pubsub.sh
 REDIS_SERVER = "redis-server"
 
 # -- the fan-out servers -----------------------------------------------------------------
@@ -103,7 +107,8 @@ WEBSOCKETS = FanoutPeer(
     redis=True,
     broker_flag="--redis",
 )
-FANOUT_PEERS = (INPROCESS, REDIS, WEBSOCKETS)
+C_REFERENCE = FanoutPeer("c", "C fan-out (reference)", binary=C_FANOUT)
+FANOUT_PEERS = (INPROCESS, REDIS, WEBSOCKETS, C_REFERENCE)
 
 
 @dataclass(frozen=True)
@@ -331,6 +336,10 @@ def sec(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+def sec2(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
 def verdict(ok: bool | None) -> str:
     return "**met**" if ok else ("**missed**" if ok is False else "**not measured**")
 
@@ -385,6 +394,12 @@ def render(
         p99 = data(key, "paced_p99_us")
         ok = None if p99 is None else p99 < 50_000
         out.append(f"- ws4py {label}: delivery latency p99 under 50 ms (paced): {verdict(ok)} ({ms(p99)} ms).")
+    floor = data("c", "paced_p99_us")
+    if floor is not None:
+        out.append(
+            f"- The floor of this machine: the C fan-out server's paced p99 is {ms(floor)} ms "
+            f"({'under' if floor < 50_000 else 'over'} 50 ms)."
+        )
     out.append("")
 
     keys = [p.key for p in peers]
@@ -429,6 +444,16 @@ def render(
     line("paced: latency p99, ms ↓", ms, "paced_p99_us", ratios=True)
     line("paced: latency max, ms", ms, "paced_max_us")
     line("paced: time until the last delivery, s", sec, "paced_s")
+
+    def cpu_per_delivery(sample: Sample) -> float | None:
+        cpu = sample.data.get("paced_server_cpu_s")
+        return None if cpu is None else cpu / (sample.data["conns"] * sample.data["messages"]) * 1e6
+
+    out.append(
+        "| paced: server CPU per delivery (servers + Redis), µs ↓ | "
+        + " | ".join(sec2(fan[k].median(cpu_per_delivery)) if k in fan else "-" for k in keys)
+        + " | | |"
+    )
     out.append(
         "| burst: CPU, servers + Redis / load generator (% of one core) | "
         + " | ".join(
@@ -524,12 +549,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for peer in FANOUT_PEERS:
         if peer.key not in wanted:
             continue
-        reason, _version = probe_peer(peer)
+        reason, version = probe_peer(peer)
         if reason is not None:
             missing[peer.label] = reason
             log(f"warning: {peer.label} is not run: {reason}")
             continue
         peers.append(peer)
+        if peer.binary is not None:
+            versions[peer.binary.name] = version  # the compiler that built it
+            continue
         for dist in ("ws4py", "websockets", "redis"):
             found = dist_version(peer, dist)
             if found:

@@ -228,6 +228,26 @@ class WebSocket(ClassicTermination, ClassicCallbacks):
         """See :meth:`CallbacksProtocol.write_frame_soon`."""
         self.proto.write_frame_soon(data)
 
+    def broadcast_fd(self) -> int:
+        """See :meth:`ws4py.asyncio.endpoint.Endpoint.broadcast_fd`."""
+        return self.proto.broadcast_fd()
+
+    def cork_frame(self, data: bytes) -> bool:
+        """See :meth:`CallbacksProtocol.cork_frame`."""
+        return self.proto.cork_frame(data)
+
+    def take_frames(self) -> bytes | None:
+        """See :meth:`ws4py.asyncio.writing.WriteSide.take_frames`."""
+        return self.proto.take_frames()
+
+    def direct_fd(self) -> int:
+        """See :meth:`ws4py.asyncio.writing.WriteSide.direct_fd`."""
+        return self.proto.direct_fd()
+
+    def write_rest(self, data: bytes, sent: int) -> None:
+        """See :meth:`ws4py.asyncio.writing.WriteSide.write_rest`."""
+        self.proto.write_rest(data, sent)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.peer_address}>"
 
@@ -414,6 +434,11 @@ class CallbacksProtocol(Endpoint):
             self.write_frame(data)
         else:
             super().write_frame_soon(data)
+
+    def cork_frame(self, data: bytes) -> bool:
+        """:meth:`write_frame_soon`: these connections flush their frames themselves (always False)."""
+        self.write_frame_soon(data)
+        return False
 
     def write_frame(self, data: bytes) -> None:
         """Write ``data`` when the running callbacks return, or else when the running task yields

@@ -28,6 +28,7 @@ import pytest
 import uvloop
 from callbacks_client import open_callbacks_client
 
+from ws4py import fanout
 from ws4py.asyncio import connect
 
 DEFAULT_TIMEOUT = 20.0
@@ -57,6 +58,21 @@ def pytest_configure(config: pytest.Config) -> None:
 def loop_factory(request: pytest.FixtureRequest) -> LoopFactory:
     """The event loop the test runs on: asyncio's default loop, then uvloop."""
     return LOOP_FACTORIES[request.param]
+
+
+# -- the fan-out send -----------------------------------------------------------------
+
+
+@pytest.fixture(params=fanout.available_implementations())
+def each_send_each(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``ws4py.fanout.send_each`` in C (if built), then its pure-Python twin; for
+    ``pytestmark = pytest.mark.usefixtures("each_send_each")`` in the modules that use ``broadcast``."""
+    previous = fanout.implementation
+    fanout.use(request.param)
+    try:
+        yield request.param
+    finally:
+        fanout.use(previous)
 
 
 # -- the clients ------------------------------------------------------------------------

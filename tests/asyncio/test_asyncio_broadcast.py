@@ -14,6 +14,9 @@ from ws4py.protocol import BinaryReceived, Request, TextReceived
 
 KIB = 1024
 
+# Every test on the C fan-out send and on its pure-Python twin (conftest.py).
+pytestmark = pytest.mark.usefixtures("each_send_each")
+
 
 async def idle(conn: Connection) -> None:
     await conn.wait_closed()

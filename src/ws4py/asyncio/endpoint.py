@@ -41,7 +41,7 @@ from ..protocol.fragments import OutgoingFragments
 from ..protocol.headers import Headers
 from ..protocol.http11 import REASONS
 from .options import Options
-from .writing import WriteSide, writev_fd
+from .writing import WriteSide, direct_socket_fd, writev_fd
 
 __all__ = ["READ_SIZE", "Endpoint", "Options", "ProcessRequest"]
 
@@ -259,6 +259,27 @@ class Endpoint(WriteSide):
             return "busy"
         return core
 
+    def broadcast_fd(self) -> int:
+        """For :func:`~ws4py.asyncio.broadcast`: the socket to send a shared frame on now, straight, or -1.
+
+        A descriptor only when :meth:`broadcast_core` would give a core whose
+        frames are shareable and nothing would go before the frame: no frame
+        corked, nothing in the transport's buffer, which is a plain socket one
+        (not TLS: :func:`~.writing.direct_socket_fd`). What the socket does not
+        take goes to :meth:`write_rest` before anything else is written. With
+        -1, :meth:`broadcast_core` says what to do instead.
+        """
+        fd = self._direct_fd
+        if fd < 0 or self._pending is not None or self._fragments is not None:
+            return -1
+        core = self._core
+        transport = self._transport
+        if core is None or transport is None or not core.frames_shareable:
+            return -1
+        if transport.get_write_buffer_size() or transport.is_closing():
+            return -1
+        return fd
+
     def _open_core(self) -> CoreConnection:
         """The core, to send on; raises unless the connection is open."""
         core = self._core
@@ -289,6 +310,7 @@ class Endpoint(WriteSide):
         # uvloop's transports have the interface but not the class.
         transport = self._transport = cast(asyncio.Transport, transport)
         self._writev_fd = writev_fd(transport)
+        self._direct_fd = direct_socket_fd(transport)
         options = self._options
         transport.set_write_buffer_limits(high=options.write_limit)
         if options.open_timeout is not None:

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 
-__all__ = ["CORK_LIMIT", "WriteSide"]
+__all__ = ["CORK_LIMIT", "WriteSide", "direct_socket_fd"]
 
 #: At most this many frames wait in a cork before they are written.
 CORK_LIMIT = 64
@@ -48,6 +48,50 @@ def writev_fd(transport: asyncio.BaseTransport) -> int:
     return -1 if sock is None else int(sock.fileno())
 
 
+# The transports that write a socket's bytes as they are, and only from their own buffer: asyncio's
+# plain socket transport and uvloop's TCP transport (by name: neither is a public class), not TLS.
+_PLAIN_SOCKET_TRANSPORTS = frozenset(
+    {("asyncio.selector_events", "_SelectorSocketTransport"), ("uvloop.loop", "TCPTransport")}
+)
+
+
+def direct_socket_fd(transport: asyncio.BaseTransport) -> int:
+    """The descriptor of ``transport``'s socket if bytes may be written to it directly, or -1.
+
+    Only for a plain socket transport (asyncio's or uvloop's; not TLS): while
+    its buffer is empty, a ``send()`` on its socket is what its own ``write``
+    would do, so :func:`ws4py.asyncio.broadcast` can send one frame to many
+    such sockets in one call (:func:`ws4py.fanout.send_each`).
+    """
+    cls = type(transport)
+    if (cls.__module__, cls.__name__) not in _PLAIN_SOCKET_TRANSPORTS:
+        return -1
+    sock = transport.get_extra_info("socket")
+    return -1 if sock is None else int(sock.fileno())
+
+
+# Emptied cork lists for the next cork to open (at most _SPARE_MAX kept): a fan-out to thousands of
+# connections then allocates no list per connection, which would make the garbage collector run
+# (and, in time, walk every connection alive) while the fan-out goes on.
+_spare_lists: list[list[bytes]] = []
+_SPARE_MAX = 16384
+
+
+def _cork_list(data: bytes) -> list[bytes]:
+    """A cork holding ``data``: a spare list if there is one."""
+    if _spare_lists:
+        pending = _spare_lists.pop()
+        pending.append(data)
+        return pending
+    return [data]
+
+
+def _recycle(pending: list[bytes]) -> None:
+    pending.clear()
+    if len(_spare_lists) < _SPARE_MAX:
+        _spare_lists.append(pending)
+
+
 class WriteSide(asyncio.BufferedProtocol):
     """Framed bytes to the transport, in as few system calls as they can go.
 
@@ -59,10 +103,13 @@ class WriteSide(asyncio.BufferedProtocol):
       no copy of the payload where the transport allows it.
     - :meth:`drain` waits while the transport holds more than its high-water
       mark (``pause_writing`` / ``resume_writing``).
+    - :meth:`write_rest` takes what a direct send to the socket (a fan-out's,
+      see ``Endpoint.broadcast_fd``) did not.
     """
 
     __slots__ = (
         "_closed",
+        "_direct_fd",
         "_drain_waiters",
         "_loop",
         "_pending",
@@ -75,6 +122,7 @@ class WriteSide(asyncio.BufferedProtocol):
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._writev_fd = -1  # see writev_fd
+        self._direct_fd = -1  # see direct_socket_fd
         #: Resolved when the transport is gone.
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._write_paused = False
@@ -113,7 +161,7 @@ class WriteSide(asyncio.BufferedProtocol):
         """
         pending = self._pending
         if pending is None:
-            self._pending = [data]
+            self._pending = _cork_list(data)
             self._loop.call_soon(self.flush_frames)
         else:
             pending.append(data)
@@ -159,6 +207,61 @@ class WriteSide(asyncio.BufferedProtocol):
         elif sent < len(header) + len(payload):
             transport.write(memoryview(payload)[sent - len(header) :])
 
+    def cork_frame(self, data: bytes) -> bool:
+        """Gather ``data`` for one write with the frames around it; True if this opened the cork.
+
+        Like :meth:`write_frame_soon`, but the caller flushes the cork it
+        opened (with :meth:`take_frames`) instead of the event loop, so that a
+        fan-out flushes thousands of connections from one callback. Past
+        :data:`CORK_LIMIT` frames they are written at once, as there.
+        """
+        pending = self._pending
+        if pending is None:
+            self._pending = _cork_list(data)
+            return True
+        pending.append(data)
+        if len(pending) >= CORK_LIMIT:
+            self.flush_frames()
+        return False
+
+    def take_frames(self) -> bytes | None:
+        """Uncork without writing: the frames gathered, joined (``None`` if none), which the caller
+        writes before anything else (on the socket while :meth:`direct_fd` allows, else with
+        :meth:`write_rest`)."""
+        pending = self._pending
+        if pending is None:
+            return None
+        self._pending = None
+        data = None if not pending else pending[0] if len(pending) == 1 else b"".join(pending)
+        _recycle(pending)
+        return data
+
+    def direct_fd(self) -> int:
+        """The socket's descriptor if bytes may be sent on it now, straight, or -1.
+
+        Only when nothing would go before them (no frame corked, nothing in the
+        transport's buffer) and the transport is a plain socket one (see
+        :func:`direct_socket_fd`). What the socket does not take goes to
+        :meth:`write_rest` before anything else is written.
+        """
+        fd = self._direct_fd
+        if fd < 0 or self._pending is not None:
+            return -1
+        transport = self._transport
+        if transport is None or transport.get_write_buffer_size() or transport.is_closing():
+            return -1
+        return fd
+
+    def write_rest(self, data: bytes, sent: int) -> None:
+        """The part of ``data`` a direct send to the socket did not take, to the transport.
+
+        The transport buffers it and writes it when the socket can take more
+        (or, if the send failed, meets the error and closes).
+        """
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data[sent:] if sent else data)
+
     def flush_frames(self) -> None:
         """Uncork: one write (one system call) for every frame gathered."""
         pending = self._pending
@@ -168,6 +271,7 @@ class WriteSide(asyncio.BufferedProtocol):
         transport = self._transport
         if pending and transport is not None and not transport.is_closing():
             transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        _recycle(pending)
 
     # -- flow control ------------------------------------------------------
 

@@ -1,0 +1,269 @@
+"""The fan-out send of broadcast(): ``ws4py.fanout.send_each`` (C and its twin) and broadcast's direct path.
+
+The first broadcast of a loop round sends the shared frame straight to the
+sockets of the connections with nothing queued (one ``send()`` each, in one
+call); what a socket does not take goes to its transport, in order, and
+every rule of broadcast stays: slow peers skipped, closed ones skipped, TLS
+never written around. Every test runs on both ``send_each`` implementations
+and (tests/asyncio/conftest.py) on asyncio's loop and uvloop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import socket
+import ssl
+import struct
+from collections.abc import Iterator
+
+import pytest
+import trustme
+from aio_support import HOST, TIMEOUT, Accepted, port_of, serving, url, within
+
+from ws4py import fanout
+from ws4py.asyncio import Connection, Skipped, broadcast, connect
+
+pytestmark = pytest.mark.usefixtures("each_send_each")
+
+KIB = 1024
+
+
+async def idle(conn: Connection) -> None:
+    await conn.wait_closed()
+
+
+# -- plain sockets ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tcp_pairs() -> Iterator[list[tuple[socket.socket, socket.socket]]]:
+    """Three connected TCP pairs on 127.0.0.1: (sender, non-blocking; receiver, blocking with a timeout)."""
+    pairs = []
+    with socket.create_server((HOST, 0)) as listener:
+        for _ in range(3):
+            sender = socket.create_connection(listener.getsockname())
+            receiver, _ = listener.accept()
+            sender.setblocking(False)
+            receiver.settimeout(TIMEOUT)
+            pairs.append((sender, receiver))
+    try:
+        yield pairs
+    finally:
+        for sender, receiver in pairs:
+            sender.close()
+            receiver.close()
+
+
+def received(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, "the sender closed"
+        data += chunk
+    return data
+
+
+def readable(sock: socket.socket, timeout: float) -> bool:
+    return bool(select.select([sock], [], [], timeout)[0])
+
+
+def test_send_each_sends_the_data_to_every_socket(tcp_pairs: list[tuple[socket.socket, socket.socket]]) -> None:
+    assert fanout.send_each([s.fileno() for s, _ in tcp_pairs], b"\x81\x05hello") == []
+    for _, receiver in tcp_pairs:
+        assert received(receiver, 7) == b"\x81\x05hello"
+
+
+def test_send_each_reports_what_a_socket_did_not_take_and_sends_no_more_to_it(
+    tcp_pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
+    (short, short_peer), (ok, ok_peer), _ = tcp_pairs
+    short.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * KIB)
+    big = bytes(range(256)) * 4 * KIB  # 1 MiB: more than the kernel takes at once
+    report = dict(fanout.send_each([short.fileno(), short.fileno(), ok.fileno()], big))
+    took = report[0]
+    assert 0 < took < len(big)  # a partial send...
+    assert report[1] == 0  # ...and nothing more to that socket in the same call: its bytes stay in order
+    ok_took = report.get(2, len(big))  # the other socket took what its own buffers could
+    assert received(short_peer, took) == big[:took]
+    assert not readable(short_peer, 0.2)  # the second listing sent nothing
+    assert received(ok_peer, ok_took) == big[:ok_took]
+
+
+def test_send_each_reports_a_broken_socket_as_taking_nothing(
+    tcp_pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
+    (broken, _), (ok, ok_peer), _ = tcp_pairs
+    broken.shutdown(socket.SHUT_WR)  # send() now fails with EPIPE
+    assert fanout.send_each([broken.fileno(), ok.fileno()], b"\x81\x00") == [(0, 0)]
+    assert received(ok_peer, 2) == b"\x81\x00"
+
+
+@pytest.mark.parametrize(("bad", "error"), [("3", TypeError), (2.0, TypeError), (-1, ValueError)])
+def test_send_each_refuses_what_is_not_a_descriptor_before_sending_anything(
+    tcp_pairs: list[tuple[socket.socket, socket.socket]], bad: object, error: type[Exception]
+) -> None:
+    (sender, receiver), _, _ = tcp_pairs
+    with pytest.raises(error):
+        fanout.send_each([sender.fileno(), bad], b"\x81\x00")  # type: ignore[list-item]
+    receiver.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        receiver.recv(16)  # nothing was sent to the valid one either
+
+
+def test_use_refuses_an_unknown_implementation() -> None:
+    with pytest.raises(ValueError, match="available"):
+        fanout.use("fortran")
+
+
+# -- broadcast's direct path ---------------------------------------------------------------
+
+
+def blocking_client(port: int, rcvbuf: int | None = None) -> socket.socket:
+    """A WebSocket client on a plain blocking socket (run it in a thread): the test reads its frames itself."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(TIMEOUT)
+    sock.connect((HOST, port))
+    sock.sendall(
+        f"GET / HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):  # byte by byte: no frame byte is consumed
+        byte = sock.recv(1)
+        assert byte, "the server closed during the handshake"
+        head += byte
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def read_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """One unmasked frame from the server: (opcode, payload)."""
+    first, second = received(sock, 2)
+    length = second & 0x7F
+    if length == 126:
+        length = struct.unpack("!H", received(sock, 2))[0]
+    elif length == 127:
+        length = struct.unpack("!Q", received(sock, 8))[0]
+    return first & 0x0F, received(sock, length)
+
+
+async def test_the_first_broadcast_of_a_round_is_on_the_wire_when_it_returns_and_the_next_wait_for_the_round() -> None:
+    accepted = Accepted(idle)
+    async with serving(accepted, compression=None) as server:
+        client = await asyncio.to_thread(blocking_client, port_of(server))
+        try:
+            conn = await accepted.next()
+            assert conn.broadcast_fd() >= 0  # a plain socket transport, asyncio's or uvloop's
+            assert broadcast([conn], "now") == []
+            # The loop has not run since: only a send() from broadcast itself can have put it there.
+            assert read_frame(client) == (0x1, b"now")
+            assert broadcast([conn], "after it") == []
+            assert broadcast([conn], "and after that") == []
+            assert not readable(client, 0.2)  # corked: they leave together when the round ends
+            await asyncio.sleep(0)
+            frames = await asyncio.to_thread(lambda: [read_frame(client) for _ in range(2)])
+            assert frames == [(0x1, b"after it"), (0x1, b"and after that")]
+        finally:
+            client.close()
+
+
+@pytest.mark.async_timeout(30)
+@pytest.mark.parametrize("per_round", [1, 3], ids=["alone", "three-a-round"])
+async def test_order_is_kept_when_a_send_comes_short_and_a_slow_peer_is_then_skipped(per_round: int) -> None:
+    """One message a round: each goes straight to the socket. Three: the first straight, the two
+    after it corked and sent joined when the round ends (from C too). Either may come short."""
+    accepted = Accepted(idle)
+    limit = 256 * KIB
+    async with serving(accepted, compression=None, write_limit=limit) as server:
+        client = await asyncio.to_thread(blocking_client, port_of(server), 16 * KIB)  # reads nothing for now
+        try:
+            conn = await accepted.next()
+            transport = conn.transport
+            assert transport is not None
+            transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * KIB)
+            size = 10_000  # a binary frame of 10,004 bytes
+            sent: list[bytes] = []
+            partial = None  # (message number, bytes the transport kept of its frame)
+            skipped: list[Skipped] = []
+            while not skipped and len(sent) < 2_000:
+                before = transport.get_write_buffer_size()
+                for turn in range(per_round):
+                    number = len(sent)
+                    message = number.to_bytes(4, "big") + bytes([number % 251]) * (size - 4)
+                    skipped = broadcast([conn], message)
+                    if skipped:
+                        break
+                    sent.append(message)
+                    kept = transport.get_write_buffer_size()
+                    if turn == 0 and partial is None and before == 0 and 0 < kept < size + 4:
+                        partial = (number, kept)  # the socket took a part; the transport holds the rest
+                await asyncio.sleep(0)  # the round ends: the next broadcast may go straight again
+            assert partial is not None, "no direct send came short"
+            assert partial[0] + 1 < len(sent), "nothing was broadcast after the short send"
+            assert skipped == [Skipped(conn, "slow")]
+            held = transport.get_write_buffer_size()
+            assert held <= limit + per_round * (size + 4)  # bounded: past write_limit, nothing more is queued
+            assert broadcast([conn], b"more") == [Skipped(conn, "slow")]
+            await asyncio.sleep(0)
+            assert transport.get_write_buffer_size() == held
+            got = await asyncio.to_thread(lambda: [read_frame(client) for _ in sent])
+            assert got == [(0x2, message) for message in sent]  # every byte, in order
+        finally:
+            client.close()
+
+
+async def test_a_peer_that_reset_before_the_server_noticed_is_closed_and_the_others_still_receive() -> None:
+    accepted = Accepted(idle)
+    async with serving(accepted, compression=None) as server:
+        gone_client = await asyncio.to_thread(blocking_client, port_of(server))
+        gone = await accepted.next()
+        client = await asyncio.to_thread(blocking_client, port_of(server))
+        other = await accepted.next()
+        try:
+            # SO_LINGER 0: close() sends a reset at once; the server's loop does not run before the broadcast.
+            gone_client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            gone_client.close()
+            broadcast([gone, other], "still here")  # may or may not see the reset yet: either way, no error
+            broadcast([gone, other], "and again")
+            assert read_frame(client) == (0x1, b"still here")
+            await within(gone.wait_closed())
+            assert broadcast([gone, other], "after") == [Skipped(gone, "closed")]
+            frames = await asyncio.to_thread(lambda: [read_frame(client) for _ in range(2)])
+            assert frames == [(0x1, b"and again"), (0x1, b"after")]
+        finally:
+            client.close()
+
+
+@pytest.fixture(scope="module")
+def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server context, client context) with a certificate for 127.0.0.1 from a test CA."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", HOST).configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    return server_context, client_context
+
+
+async def test_a_tls_connection_is_never_written_around_its_transport(
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server_context, client_context = tls
+    accepted = Accepted(idle)
+    async with serving(accepted, compression=None, ssl=server_context) as server:
+        tls_client = await within(connect(url(server).replace("ws://", "wss://"), ssl=client_context))
+        tls_conn = await accepted.next()
+        plain_accepted = Accepted(idle)
+        async with serving(plain_accepted, compression=None) as plain_server:
+            plain_client = await within(connect(url(plain_server)))
+            plain_conn = await plain_accepted.next()
+            try:
+                assert tls_conn.broadcast_fd() == -1
+                assert broadcast([tls_conn, plain_conn], "to both") == []
+                assert await within(tls_client.recv()) == "to both"
+                assert await within(plain_client.recv()) == "to both"
+            finally:
+                await within(asyncio.gather(tls_client.close(), plain_client.close()))
