@@ -69,7 +69,9 @@ _compiled = _load_compiled()
 if _compiled is not None:
     _IMPLEMENTATIONS["c"] = _compiled.send_each
 
+#: The implementation :data:`send_each` is now: ``"c"`` or ``"python"`` (see :func:`use`).
 implementation = ""
+#: One frame to many sockets: the C function when it is built, else :func:`send_each_python`.
 send_each: SendEach = send_each_python
 
 
