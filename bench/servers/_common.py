@@ -66,6 +66,30 @@ def run_asyncio(main: Callable[[argparse.Namespace], Coroutine[Any, Any, None]],
         asyncio.run(main(args))
 
 
+def configure_cherrypy(port: int) -> None:
+    """CherryPy's defaults (``server.thread_pool`` 10, ``server.socket_queue_size`` 5) bound to
+    127.0.0.1:``port``, quiet: no access log, no engine chatter, warnings and errors to stderr,
+    no autoreloader polling the files every second. For the CherryPy servers' virtualenvs only."""
+    import logging
+    import sys
+
+    import cherrypy
+
+    cherrypy.config.update(
+        {
+            "server.socket_host": "127.0.0.1",
+            "server.socket_port": port,
+            "log.screen": False,
+            "log.access_file": "",
+            "log.error_file": "",
+            "engine.autoreload.on": False,
+        }
+    )
+    errors = logging.StreamHandler(sys.stderr)
+    errors.setLevel(logging.WARNING)
+    cherrypy.log.error_log.addHandler(errors)
+
+
 def prepare() -> None:
     """What every server does first: lift the descriptor limit, and dump its threads' stacks on SIGUSR1."""
     raise_nofile_limit()

@@ -18,15 +18,13 @@ CherryPy beats either: its column says how far above ws4py 0.6.0 any can go.
 from __future__ import annotations
 
 import contextlib
-import logging
 import select
 import socket
-import sys
 import threading
 from typing import Any
 
 import cherrypy
-from _common import parse_args, prepare
+from _common import configure_cherrypy, parse_args, prepare
 
 from ws4py.protocol.handshake import accept_key
 from ws4py.server.cherrypyserver import GATEWAY_KEY, install_gateway
@@ -101,19 +99,7 @@ class Root:
 def main() -> None:
     args = parse_args(__doc__ or "")
     prepare()
-    cherrypy.config.update(
-        {
-            "server.socket_host": "127.0.0.1",
-            "server.socket_port": args.port,
-            "log.screen": False,
-            "log.access_file": "",
-            "log.error_file": "",
-            "engine.autoreload.on": False,
-        }
-    )
-    errors = logging.StreamHandler(sys.stderr)
-    errors.setLevel(logging.WARNING)
-    cherrypy.log.error_log.addHandler(errors)
+    configure_cherrypy(args.port)
     poller = Poller()
 
     def handle(handover: Any, _address: Any = None) -> None:

@@ -15,12 +15,10 @@ files every second. ``--busy-poll SECONDS`` (this repository's ws4py only) sets
 
 from __future__ import annotations
 
-import logging
-import sys
 from typing import Any
 
 import cherrypy
-from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, parse_args, prepare
+from _common import BROADCAST_COUNT, BROADCAST_PAYLOAD, BROADCAST_TRIGGER, configure_cherrypy, parse_args, prepare
 
 from ws4py.server.cherrypyserver import WebSocketPlugin, WebSocketTool
 from ws4py.websocket import EchoWebSocket, WebSocket
@@ -52,20 +50,7 @@ def main() -> None:
 
         EventLoop.busy_poll = args.busy_poll
     handler_cls = BroadcastWebSocket if args.broadcast else EchoWebSocket
-    cherrypy.config.update(
-        {
-            "server.socket_host": "127.0.0.1",
-            "server.socket_port": args.port,
-            # quiet: no line per request, no engine chatter; warnings and errors go to stderr (below)
-            "log.screen": False,
-            "log.access_file": "",
-            "log.error_file": "",
-            "engine.autoreload.on": False,
-        }
-    )
-    errors = logging.StreamHandler(sys.stderr)
-    errors.setLevel(logging.WARNING)
-    cherrypy.log.error_log.addHandler(errors)
+    configure_cherrypy(args.port)
     WebSocketPlugin(cherrypy.engine).subscribe()
     cherrypy.tools.websocket = WebSocketTool()
     cherrypy.quickstart(
