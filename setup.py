@@ -9,34 +9,26 @@ import os
 from setuptools import Extension, setup
 
 build = os.environ.get("WS4PY_BUILD_EXTENSION", "auto")
+
+
+def extension(name: str, optimize: str) -> Extension:
+    """``ws4py.<name>`` from ``src/ws4py/<name>.c``; optional unless WS4PY_BUILD_EXTENSION=yes."""
+    return Extension(
+        f"ws4py.{name}",
+        sources=[f"src/ws4py/{name}.c"],
+        extra_compile_args=[optimize] if os.name == "posix" else [],
+        optional=build != "yes",
+    )
+
+
 ext_modules = []
 if build != "no":
-    ext_modules.append(
-        Extension(
-            "ws4py._speedups",
-            sources=["src/ws4py/_speedups.c"],
-            extra_compile_args=["-O3"] if os.name == "posix" else [],
-            optional=build != "yes",
-        )
-    )
+    # The frame codec (ws4py.protocol.frames; its twin is pure Python).
+    ext_modules.append(extension("_speedups", "-O3"))
     if os.name == "posix":
         # One frame to many sockets with the GIL released (ws4py.fanout; its twin is pure Python).
-        ext_modules.append(
-            Extension(
-                "ws4py._fanout",
-                sources=["src/ws4py/_fanout.c"],
-                extra_compile_args=["-O2"],
-                optional=build != "yes",
-            )
-        )
+        ext_modules.append(extension("_fanout", "-O2"))
         # Busy polling of an epoll set with the GIL released (Linux; elsewhere the module is empty).
-        ext_modules.append(
-            Extension(
-                "ws4py._busypoll",
-                sources=["src/ws4py/_busypoll.c"],
-                extra_compile_args=["-O2"],
-                optional=build != "yes",
-            )
-        )
+        ext_modules.append(extension("_busypoll", "-O2"))
 
 setup(ext_modules=ext_modules)
