@@ -311,6 +311,41 @@ async def test_async_for_retries_a_503_until_the_server_accepts() -> None:
         assert len(calls) == 3
 
 
+async def test_async_for_retries_a_server_that_closes_during_the_handshake() -> None:
+    # A server restarting or shedding load closes connections before it answers: worth retrying.
+    dropped: list[int] = []
+
+    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the whole request, then no answer at all
+        dropped.append(1)
+        writer.close()
+
+    raw = await asyncio.start_server(drop, HOST, 0)
+    port = raw.sockets[0].getsockname()[1]
+    real: list[Server] = []
+
+    async def serve_after_two_drops() -> None:
+        while len(dropped) < 2:
+            await asyncio.sleep(0.01)
+        raw.close()
+        await raw.wait_closed()
+        real.append(await serve(Accepted(), HOST, port, close_timeout=2.0))
+
+    switcher = asyncio.ensure_future(serve_after_two_drops())
+    try:
+        async with reconnecting(f"ws://{HOST}:{port}/", reconnect_delay=0.02, max_reconnect_delay=0.1) as attempts:
+            async for conn in attempts:
+                await conn.send("at last")
+                assert await within(conn.recv()) == "at last"
+                break
+        assert len(dropped) == 2
+    finally:
+        await within(switcher)
+        for server in real:
+            server.close()
+            await within(server.wait_closed())
+
+
 async def test_async_for_does_not_retry_a_certificate_that_fails_verification(
     tls: tuple[ssl.SSLContext, ssl.SSLContext],
 ) -> None:

@@ -58,8 +58,8 @@ class connect:
       (closed on exit), or ``async for conn in connect(uri):`` which
       reconnects after connection failures, with exponential back-off and
       jitter, from ``reconnect_delay`` up to ``max_reconnect_delay`` seconds
-      (refused connections, timeouts and 500/502/503/504 refusals are retried;
-      anything else is raised).
+      (refused connections, timeouts, 500/502/503/504 refusals and a server
+      that closes before it answers are retried; anything else is raised).
     - ``additional_headers`` are added to the request; ``origin`` sets
       ``Origin``; ``subprotocols`` are offered; ``compression="deflate"`` (the
       default) offers permessage-deflate.
@@ -227,7 +227,8 @@ def _worth_retrying(exc: BaseException) -> bool:
     if isinstance(exc, ssl_module.SSLCertVerificationError):
         return False
     if isinstance(exc, HandshakeError):
-        return exc.status in _RETRY_STATUSES
+        # A 5xx, or no response at all (the server closed the connection during the handshake).
+        return exc.status in _RETRY_STATUSES or isinstance(exc.__cause__, EOFError)
     return isinstance(exc, (OSError, asyncio.TimeoutError))
 
 

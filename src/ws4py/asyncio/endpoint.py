@@ -377,6 +377,8 @@ class Endpoint(WriteSide):
             hook.cancel()  # open_timeout, or the peer left: no one waits for its answer
         if self._handshake is not None:
             handshake_exc = HandshakeError("the connection closed during the opening handshake", None)
+            # No answer at all: a server restarting or shedding load, which connect()'s reconnection retries.
+            handshake_exc.__cause__ = EOFError("the peer closed the connection")
             self._handshake = None
             self._handshake_failed(exc or handshake_exc)
         self._lost(exc)
