@@ -54,7 +54,7 @@ autodoc_default_options = {"members": True}
 # first is linked, without a warning. A reference to a name that does not exist still fails.
 suppress_warnings = ["ref.python"]
 
-# ws4py 0.6's public names (the API of the original project, /work/shared/ws4py_api.md): each
+# ws4py 0.6's public names (the API of the original project, as its documentation lists it): each
 # gets a note in the reference saying so. tests/docs checks that every one is documented with it.
 COMPAT06_NOTE = "A ws4py 0.6 name: code written against ws4py 0.6 finds it here."
 COMPAT06_NAMES = frozenset(
