@@ -101,8 +101,14 @@ def _end_round(loop: asyncio.AbstractEventLoop, round_: _Round) -> None:
         batch[0].append(fd)
         batch[1].append(conn)
     for data, (fds, owners) in batches.items():
-        for index, sent in fanout.send_each(fds, data):
-            owners[index].write_rest(data, sent)
+        _send_each(fds, owners, data)
+
+
+def _send_each(fds: list[int], owners: list[Broadcastable], data: bytes) -> None:
+    """``data`` straight to the sockets ``fds`` (of ``owners``, in step), one ``send()`` each from C;
+    what a socket did not take goes to its connection's transport, before anything else."""
+    for index, sent in fanout.send_each(fds, data):
+        owners[index].write_rest(data, sent)
 
 
 def broadcast(connections: Iterable[Broadcastable], message: str | bytes) -> list[Skipped]:
@@ -162,6 +168,5 @@ def broadcast(connections: Iterable[Broadcastable], message: str | bytes) -> lis
             conn.write_frame_soon(core.send_binary(payload) if binary else core.send_text(payload))
     if fds:
         assert shared is not None
-        for index, sent in fanout.send_each(fds, shared):
-            direct[index].write_rest(shared, sent)
+        _send_each(fds, direct, shared)
     return skipped

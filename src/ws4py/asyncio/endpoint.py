@@ -269,16 +269,11 @@ class Endpoint(WriteSide):
         take goes to :meth:`write_rest` before anything else is written. With
         -1, :meth:`broadcast_core` says what to do instead.
         """
-        fd = self._direct_fd
-        if fd < 0 or self._pending is not None or self._fragments is not None:
+        fd = self.direct_fd()
+        if fd < 0 or self._fragments is not None:
             return -1
         core = self._core
-        transport = self._transport
-        if core is None or transport is None or not core.frames_shareable:
-            return -1
-        if transport.get_write_buffer_size() or transport.is_closing():
-            return -1
-        return fd
+        return fd if core is not None and core.frames_shareable else -1
 
     def _open_core(self) -> CoreConnection:
         """The core, to send on; raises unless the connection is open."""
