@@ -1,14 +1,17 @@
 /*
  * ws4py._fanout: one frame to many sockets in one call, the GIL released.
  *
- * The twin of ws4py.fanout's pure-Python send_each (same arguments, results
- * and errors); ws4py.fanout picks one, tests/asyncio/test_asyncio_fanout.py
- * runs both. Used by ws4py.asyncio.broadcast for the connections that have
- * nothing queued: a fan-out then costs one send() per connection and no
- * Python per connection beyond picking it.
+ * The twin of ws4py.fanout's pure-Python Outlet and send_ready (same
+ * arguments, results and errors); ws4py.fanout picks one,
+ * tests/asyncio/test_asyncio_fanout.py runs both. Used by
+ * ws4py.asyncio.broadcast: each connection keeps an Outlet whose fd is its
+ * socket's only while a frame may be sent on it straight (see
+ * ws4py.asyncio.writing.WriteSide.outlet), so a fan-out to thousands of
+ * connections costs one send() each and no Python per connection.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <errno.h>
@@ -20,43 +23,127 @@
 #define MSG_NOSIGNAL 0 /* macOS: Python ignores SIGPIPE anyway */
 #endif
 
-/* Fewer descriptors than this go through a small array on the stack. */
-#define SMALL_FDS 64
+/* Fewer outlets than this go through small arrays on the stack. */
+#define SMALL_COUNT 64
 
-PyDoc_STRVAR(send_each_doc,
-"send_each(fds, data) -> list[tuple[int, int]]\n\n"
-"Send data with one send() to each socket of fds (a list or tuple of file\n"
-"descriptors, non-blocking), in order, without holding the GIL. Return\n"
-"(index, sent) for each one that did not take all of data: sent is what it\n"
-"took (0 when it was full or failed: the caller's transport meets the\n"
-"error on its own write). A descriptor listed again after it came short is\n"
-"not sent to again (reported with 0): its bytes stay in order. Raises\n"
-"TypeError for a descriptor that is not an int, ValueError for a negative\n"
-"one, before anything is sent.");
+typedef struct {
+    PyObject_HEAD
+    int fd;
+} Outlet;
+
+static PyMemberDef outlet_members[] = {
+    {"fd", T_INT, offsetof(Outlet, fd), 0,
+     "The socket to send on straight, or -1 while a frame may not be sent on it straight."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static int
+outlet_init(Outlet *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"fd", NULL};
+    self->fd = -1;
+    return PyArg_ParseTupleAndKeywords(args, kwds, "|i:Outlet", kwlist, &self->fd) ? 0 : -1;
+}
 
 static PyObject *
-send_each(PyObject *self, PyObject *args)
+outlet_repr(Outlet *self)
 {
-    PyObject *fds_obj, *seq, *result = NULL;
+    return PyUnicode_FromFormat("<Outlet fd=%d>", self->fd);
+}
+
+PyDoc_STRVAR(outlet_doc,
+"Outlet(fd=-1)\n\n"
+"Where a fan-out may send a connection's frames straight: fd is the\n"
+"socket's descriptor while nothing would go before them, else -1 (see\n"
+"ws4py.fanout.send_ready).");
+
+static PyTypeObject OutletType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ws4py._fanout.Outlet",
+    .tp_basicsize = sizeof(Outlet),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = outlet_doc,
+    .tp_members = outlet_members,
+    .tp_init = (initproc)outlet_init,
+    .tp_new = PyType_GenericNew,
+    .tp_repr = (reprfunc)outlet_repr,
+};
+
+/* The descriptor of an outlet (an Outlet, or any object with an int fd); -2 with an exception set. */
+static int
+outlet_fd(PyObject *item)
+{
+    PyObject *attr;
+    long fd;
+    if (Py_IS_TYPE(item, &OutletType)) {
+        return ((Outlet *)item)->fd;
+    }
+    attr = PyObject_GetAttrString(item, "fd");
+    if (attr == NULL) {
+        return -2;
+    }
+    if (!PyLong_Check(attr)) {
+        PyErr_Format(PyExc_TypeError, "an outlet's fd is an int, not %.100s", Py_TYPE(attr)->tp_name);
+        Py_DECREF(attr);
+        return -2;
+    }
+    fd = PyLong_AsLong(attr);
+    Py_DECREF(attr);
+    if (fd == -1 && PyErr_Occurred()) {
+        return -2;
+    }
+    return fd < 0 ? -1 : fd > INT_MAX ? INT_MAX : (int)fd;
+}
+
+static int
+outlet_close(PyObject *item)
+{
+    static PyObject *minus_one = NULL;
+    if (Py_IS_TYPE(item, &OutletType)) {
+        ((Outlet *)item)->fd = -1;
+        return 0;
+    }
+    if (minus_one == NULL && (minus_one = PyLong_FromLong(-1)) == NULL) {
+        return -1;
+    }
+    return PyObject_SetAttrString(item, "fd", minus_one);
+}
+
+PyDoc_STRVAR(send_ready_doc,
+"send_ready(outlets, data) -> list[tuple[int, int]]\n\n"
+"Send data with one send() to the socket of each outlet of outlets (a list\n"
+"or tuple) whose fd is not -1, in order, without holding the GIL. Return\n"
+"(index, sent) for each outlet that did not take all of data, in order:\n"
+"sent is -1 for an outlet that was not ready (nothing sent), else what its\n"
+"socket took (0 when it was full or failed: the caller's transport meets\n"
+"the error on its own write). An outlet that came short is no longer ready\n"
+"(its fd is set to -1): what follows waits behind its rest. Raises\n"
+"TypeError for an outlet whose fd is not an int (AttributeError for\n"
+"one without fd), before anything is sent.");
+
+static PyObject *
+send_ready(PyObject *self, PyObject *args)
+{
+    PyObject *outlets_obj, *seq, *result = NULL;
     Py_buffer data;
-    int small_fds[SMALL_FDS];
-    Py_ssize_t small_sent[SMALL_FDS];
+    int small_fds[SMALL_COUNT];
+    Py_ssize_t small_sent[SMALL_COUNT];
     int *fds = small_fds;
     Py_ssize_t *sent = small_sent;
     Py_ssize_t n, i;
     int max_fd = -1;
     unsigned char *short_fds = NULL; /* a bit per descriptor that came short, made at the first one */
 
-    if (!PyArg_ParseTuple(args, "Oy*:send_each", &fds_obj, &data)) {
+    if (!PyArg_ParseTuple(args, "Oy*:send_ready", &outlets_obj, &data)) {
         return NULL;
     }
-    seq = PySequence_Fast(fds_obj, "fds must be a list or tuple of file descriptors");
+    seq = PySequence_Fast(outlets_obj, "outlets must be a list or tuple");
     if (seq == NULL) {
         PyBuffer_Release(&data);
         return NULL;
     }
     n = PySequence_Fast_GET_SIZE(seq);
-    if (n > SMALL_FDS) {
+    if (n > SMALL_COUNT) {
         fds = PyMem_Malloc((size_t)n * sizeof *fds);
         sent = PyMem_Malloc((size_t)n * sizeof *sent);
         if (fds == NULL || sent == NULL) {
@@ -65,21 +152,10 @@ send_each(PyObject *self, PyObject *args)
         }
     }
     for (i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
-        long fd;
-        if (!PyLong_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "a file descriptor is an int, not %.100s", Py_TYPE(item)->tp_name);
+        fds[i] = outlet_fd(PySequence_Fast_GET_ITEM(seq, i));
+        if (fds[i] == -2) {
             goto done;
         }
-        fd = PyLong_AsLong(item);
-        if (fd == -1 && PyErr_Occurred()) {
-            goto done;
-        }
-        if (fd < 0 || fd > INT_MAX) {
-            PyErr_Format(PyExc_ValueError, "invalid file descriptor %ld", fd);
-            goto done;
-        }
-        fds[i] = (int)fd;
         if (fds[i] > max_fd) {
             max_fd = fds[i];
         }
@@ -87,13 +163,12 @@ send_each(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     for (i = 0; i < n; i++) {
         ssize_t r;
-        int fd = fds[i];
-        if (short_fds != NULL && (short_fds[fd >> 3] & (1u << (fd & 7)))) {
-            sent[i] = 0; /* came short before: what follows waits behind it */
+        if (fds[i] < 0 || (short_fds != NULL && (short_fds[fds[i] >> 3] & (1u << (fds[i] & 7))))) {
+            sent[i] = -1; /* not ready, or listed again after it came short: its bytes stay in order */
             continue;
         }
         do {
-            r = send(fd, data.buf, (size_t)data.len, MSG_NOSIGNAL);
+            r = send(fds[i], data.buf, (size_t)data.len, MSG_NOSIGNAL);
         } while (r < 0 && errno == EINTR);
         sent[i] = r < 0 ? 0 : (Py_ssize_t)r;
         if (sent[i] < data.len) {
@@ -102,11 +177,11 @@ send_each(PyObject *self, PyObject *args)
             }
             if (short_fds == NULL) { /* no memory: send to none after this one */
                 for (i++; i < n; i++) {
-                    sent[i] = 0;
+                    sent[i] = -1;
                 }
                 break;
             }
-            short_fds[fd >> 3] |= (unsigned char)(1u << (fd & 7));
+            short_fds[fds[i] >> 3] |= (unsigned char)(1u << (fds[i] & 7));
         }
     }
     free(short_fds);
@@ -117,7 +192,12 @@ send_each(PyObject *self, PyObject *args)
     }
     for (i = 0; i < n; i++) {
         if (sent[i] < data.len) {
-            PyObject *pair = Py_BuildValue("(nn)", i, sent[i]);
+            PyObject *pair;
+            if (sent[i] >= 0 && outlet_close(PySequence_Fast_GET_ITEM(seq, i)) < 0) {
+                Py_CLEAR(result);
+                goto done;
+            }
+            pair = Py_BuildValue("(nn)", i, sent[i]);
             if (pair == NULL || PyList_Append(result, pair) < 0) {
                 Py_XDECREF(pair);
                 Py_CLEAR(result);
@@ -139,7 +219,7 @@ done:
 }
 
 static PyMethodDef fanout_methods[] = {
-    {"send_each", send_each, METH_VARARGS, send_each_doc},
+    {"send_ready", send_ready, METH_VARARGS, send_ready_doc},
     {NULL, NULL, 0, NULL},
 };
 #else
@@ -150,12 +230,28 @@ static PyMethodDef fanout_methods[] = {
 
 static struct PyModuleDef fanout_module = {
     PyModuleDef_HEAD_INIT, "ws4py._fanout",
-    "One frame to many sockets in one call (twin of ws4py.fanout's pure-Python send_each).",
+    "One frame to many sockets in one call (twin of ws4py.fanout's pure-Python Outlet and send_ready).",
     -1, fanout_methods,
 };
 
 PyMODINIT_FUNC
 PyInit__fanout(void)
 {
-    return PyModule_Create(&fanout_module);
+    PyObject *module = PyModule_Create(&fanout_module);
+#if defined(__unix__) || defined(__APPLE__)
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyType_Ready(&OutletType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&OutletType);
+    if (PyModule_AddObject(module, "Outlet", (PyObject *)&OutletType) < 0) {
+        Py_DECREF(&OutletType);
+        Py_DECREF(module);
+        return NULL;
+    }
+#endif
+    return module;
 }

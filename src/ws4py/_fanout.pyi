@@ -1,3 +1,9 @@
 from collections.abc import Sequence
 
-def send_each(fds: Sequence[int], data: bytes) -> list[tuple[int, int]]: ...
+from .fanout import OutletLike
+
+class Outlet:
+    fd: int
+    def __init__(self, fd: int = -1) -> None: ...
+
+def send_ready(outlets: Sequence[OutletLike], data: bytes) -> list[tuple[int, int]]: ...

@@ -118,6 +118,8 @@ class WebSocket(ClassicTermination, ClassicCallbacks):
 
     def __init__(self, proto: CallbacksProtocol) -> None:
         self.proto = proto
+        #: The protocol's :attr:`~ws4py.asyncio.writing.WriteSide.outlet`, for :func:`ws4py.asyncio.broadcast`.
+        self.outlet = proto.outlet
 
     def unhandled_error(self, error: BaseException) -> None:
         """Called with an exception a callback raised (the connection then closes with 1011),
@@ -228,9 +230,9 @@ class WebSocket(ClassicTermination, ClassicCallbacks):
         """See :meth:`CallbacksProtocol.write_frame_soon`."""
         self.proto.write_frame_soon(data)
 
-    def broadcast_fd(self) -> int:
-        """See :meth:`ws4py.asyncio.endpoint.Endpoint.broadcast_fd`."""
-        return self.proto.broadcast_fd()
+    def arm_outlet(self) -> bool:
+        """See :meth:`ws4py.asyncio.endpoint.Endpoint.arm_outlet`."""
+        return self.proto.arm_outlet()
 
     def cork_frame(self, data: bytes) -> bool:
         """See :meth:`CallbacksProtocol.cork_frame`."""
@@ -239,10 +241,6 @@ class WebSocket(ClassicTermination, ClassicCallbacks):
     def take_frames(self) -> bytes | None:
         """See :meth:`ws4py.asyncio.writing.WriteSide.take_frames`."""
         return self.proto.take_frames()
-
-    def direct_fd(self) -> int:
-        """See :meth:`ws4py.asyncio.writing.WriteSide.direct_fd`."""
-        return self.proto.direct_fd()
 
     def write_rest(self, data: bytes, sent: int) -> None:
         """See :meth:`ws4py.asyncio.writing.WriteSide.write_rest`."""
@@ -305,6 +303,7 @@ class CallbacksProtocol(Endpoint):
         if core is None:
             super().data_received(data)
             return
+        self.outlet.fd = -1  # as Endpoint.data_received, which this one replaces
         # Most messages come as (first byte, payload) pairs: no event objects to make and sort.
         messages, events = core.receive_messages(data)
         ws = self.ws
@@ -350,6 +349,7 @@ class CallbacksProtocol(Endpoint):
         (the ones whose end writes what the others were sent).
         """
         if self._pending is None:
+            self.outlet.fd = -1
             self._pending = []
         cork = self._loop_cork
         outermost = not cork.running
@@ -450,6 +450,7 @@ class CallbacksProtocol(Endpoint):
                 # A task or a timer: what it sends until it yields goes out in one write.
                 super().write_frame_soon(data)
                 return
+            self.outlet.fd = -1
             pending = self._pending = []
             cork.corked.append(self)
         pending.append(data)

@@ -64,9 +64,9 @@ def loop_factory(request: pytest.FixtureRequest) -> LoopFactory:
 
 
 @pytest.fixture(params=fanout.available_implementations())
-def each_send_each(request: pytest.FixtureRequest) -> Iterator[str]:
-    """``ws4py.fanout.send_each`` in C (if built), then its pure-Python twin; for
-    ``pytestmark = pytest.mark.usefixtures("each_send_each")`` in the modules that use ``broadcast``."""
+def each_send_ready(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``ws4py.fanout.send_ready`` in C (if built), then its pure-Python twin; for
+    ``pytestmark = pytest.mark.usefixtures("each_send_ready")`` in the modules that use ``broadcast``."""
     previous = fanout.implementation
     fanout.use(request.param)
     try:

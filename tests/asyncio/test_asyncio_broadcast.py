@@ -15,7 +15,7 @@ from ws4py.protocol import BinaryReceived, Request, TextReceived
 KIB = 1024
 
 # Every test on the C fan-out send and on its pure-Python twin (conftest.py).
-pytestmark = pytest.mark.usefixtures("each_send_each")
+pytestmark = pytest.mark.usefixtures("each_send_ready")
 
 
 async def idle(conn: Connection) -> None:

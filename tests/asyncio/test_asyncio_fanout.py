@@ -1,10 +1,11 @@
-"""The fan-out send of broadcast(): ``ws4py.fanout.send_each`` (C and its twin) and broadcast's direct path.
+"""The fan-out send of broadcast(): ``ws4py.fanout.send_ready`` (C and its twin) and broadcast's direct path.
 
 The first broadcast of a loop round sends the shared frame straight to the
-sockets of the connections with nothing queued (one ``send()`` each, in one
-call); what a socket does not take goes to its transport, in order, and
-every rule of broadcast stays: slow peers skipped, closed ones skipped, TLS
-never written around. Every test runs on both ``send_each`` implementations
+sockets of the connections whose outlet is armed (nothing queued; one
+``send()`` each, in one call); what a socket does not take goes to its
+transport, in order, and every rule of broadcast stays: slow peers skipped,
+closed ones skipped, TLS never written around. Every test runs on both
+``send_ready`` implementations
 and (tests/asyncio/conftest.py) on asyncio's loop and uvloop.
 """
 
@@ -15,16 +16,18 @@ import select
 import socket
 import ssl
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import trustme
-from aio_support import HOST, TIMEOUT, Accepted, port_of, serving, url, within
+from aio_support import HOST, TIMEOUT, Accepted, eventually, port_of, serving, url, within
 
 from ws4py import fanout
+from ws4py.async_websocket import WebSocket, WebSocketProtocol
 from ws4py.asyncio import Connection, Skipped, broadcast, connect
+from ws4py.messaging import Message
 
-pytestmark = pytest.mark.usefixtures("each_send_each")
+pytestmark = pytest.mark.usefixtures("each_send_ready")
 
 KIB = 1024
 
@@ -68,44 +71,77 @@ def readable(sock: socket.socket, timeout: float) -> bool:
     return bool(select.select([sock], [], [], timeout)[0])
 
 
-def test_send_each_sends_the_data_to_every_socket(tcp_pairs: list[tuple[socket.socket, socket.socket]]) -> None:
-    assert fanout.send_each([s.fileno() for s, _ in tcp_pairs], b"\x81\x05hello") == []
+def outlets_of(*socks: socket.socket) -> list[fanout.OutletLike]:
+    return [fanout.Outlet(sock.fileno()) for sock in socks]
+
+
+def test_send_ready_sends_the_data_to_every_armed_outlet(tcp_pairs: list[tuple[socket.socket, socket.socket]]) -> None:
+    outlets = outlets_of(*(s for s, _ in tcp_pairs))
+    assert fanout.send_ready(outlets, b"\x81\x05hello") == []
     for _, receiver in tcp_pairs:
         assert received(receiver, 7) == b"\x81\x05hello"
+    assert [o.fd for o in outlets] == [s.fileno() for s, _ in tcp_pairs]  # still armed
 
 
-def test_send_each_reports_what_a_socket_did_not_take_and_sends_no_more_to_it(
+def test_send_ready_skips_an_outlet_that_is_not_armed_and_reports_it(
+    tcp_pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
+    (first, first_peer), (second, second_peer), _ = tcp_pairs
+    outlets = outlets_of(first, second)
+    outlets[0].fd = -1
+    assert fanout.send_ready(outlets, b"\x81\x00") == [(0, -1)]
+    assert received(second_peer, 2) == b"\x81\x00"
+    assert not readable(first_peer, 0.2)
+
+
+def test_send_ready_reports_what_a_socket_did_not_take_disarms_it_and_sends_no_more_to_it(
     tcp_pairs: list[tuple[socket.socket, socket.socket]],
 ) -> None:
     (short, short_peer), (ok, ok_peer), _ = tcp_pairs
     short.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * KIB)
     big = bytes(range(256)) * 4 * KIB  # 1 MiB: more than the kernel takes at once
-    report = dict(fanout.send_each([short.fileno(), short.fileno(), ok.fileno()], big))
+    short_outlet, ok_outlet = outlets_of(short, ok)
+    report = dict(fanout.send_ready([short_outlet, short_outlet, ok_outlet], big))
     took = report[0]
     assert 0 < took < len(big)  # a partial send...
-    assert report[1] == 0  # ...and nothing more to that socket in the same call: its bytes stay in order
+    assert short_outlet.fd == -1  # ...disarms the outlet...
+    assert report[1] == -1  # ...and nothing more goes to it in the same call: its bytes stay in order
     ok_took = report.get(2, len(big))  # the other socket took what its own buffers could
     assert received(short_peer, took) == big[:took]
     assert not readable(short_peer, 0.2)  # the second listing sent nothing
     assert received(ok_peer, ok_took) == big[:ok_took]
 
 
-def test_send_each_reports_a_broken_socket_as_taking_nothing(
+def test_send_ready_reports_a_broken_socket_as_taking_nothing_and_disarms_it(
     tcp_pairs: list[tuple[socket.socket, socket.socket]],
 ) -> None:
     (broken, _), (ok, ok_peer), _ = tcp_pairs
     broken.shutdown(socket.SHUT_WR)  # send() now fails with EPIPE
-    assert fanout.send_each([broken.fileno(), ok.fileno()], b"\x81\x00") == [(0, 0)]
+    outlets = outlets_of(broken, ok)
+    assert fanout.send_ready(outlets, b"\x81\x00") == [(0, 0)]
+    assert outlets[0].fd == -1
     assert received(ok_peer, 2) == b"\x81\x00"
 
 
-@pytest.mark.parametrize(("bad", "error"), [("3", TypeError), (2.0, TypeError), (-1, ValueError)])
-def test_send_each_refuses_what_is_not_a_descriptor_before_sending_anything(
-    tcp_pairs: list[tuple[socket.socket, socket.socket]], bad: object, error: type[Exception]
+def test_send_ready_takes_either_outlet_type(tcp_pairs: list[tuple[socket.socket, socket.socket]]) -> None:
+    (sender, receiver), _, _ = tcp_pairs
+    for outlet_type in {fanout.PythonOutlet, fanout.Outlet}:
+        assert fanout.send_ready([outlet_type(sender.fileno())], b"\x81\x00") == []
+        assert received(receiver, 2) == b"\x81\x00"
+
+
+class NotAnOutlet:
+    def __init__(self, fd: object) -> None:
+        self.fd = fd
+
+
+@pytest.mark.parametrize("bad", [NotAnOutlet("3"), NotAnOutlet(2.0), object(), 3])
+def test_send_ready_refuses_what_is_not_an_outlet_before_sending_anything(
+    tcp_pairs: list[tuple[socket.socket, socket.socket]], bad: object
 ) -> None:
     (sender, receiver), _, _ = tcp_pairs
-    with pytest.raises(error):
-        fanout.send_each([sender.fileno(), bad], b"\x81\x00")  # type: ignore[list-item]
+    with pytest.raises((TypeError, AttributeError)):
+        fanout.send_ready([fanout.Outlet(sender.fileno()), bad], b"\x81\x00")  # type: ignore[list-item]
     receiver.setblocking(False)
     with pytest.raises(BlockingIOError):
         receiver.recv(16)  # nothing was sent to the valid one either
@@ -156,7 +192,7 @@ async def test_the_first_broadcast_of_a_round_is_on_the_wire_when_it_returns_and
         client = await asyncio.to_thread(blocking_client, port_of(server))
         try:
             conn = await accepted.next()
-            assert conn.broadcast_fd() >= 0  # a plain socket transport, asyncio's or uvloop's
+            assert conn.arm_outlet()  # a plain socket transport, asyncio's or uvloop's
             assert broadcast([conn], "now") == []
             # The loop has not run since: only a send() from broadcast itself can have put it there.
             assert read_frame(client) == (0x1, b"now")
@@ -237,6 +273,104 @@ async def test_a_peer_that_reset_before_the_server_noticed_is_closed_and_the_oth
             client.close()
 
 
+# -- the outlet: armed only while nothing would go before a straight frame ----------------------------
+
+
+OUTLET_DISARMERS: dict[str, Callable[[Connection], object]] = {
+    "write_frame": lambda conn: conn.write_frame(b"\x81\x01a"),
+    "write_frame_soon": lambda conn: conn.write_frame_soon(b"\x81\x01a"),
+    "cork_frame": lambda conn: conn.cork_frame(b"\x81\x01a"),
+    "write_large_frame": lambda conn: conn.write_large_frame(b"\x82\x03", b"abc"),
+    "write_rest": lambda conn: conn.write_rest(b"\x81\x01a", 1),
+    "send": lambda conn: conn.send("own"),
+    "ping": lambda conn: conn.ping(),
+    "start_close": lambda conn: conn.start_close(1000),
+    "abort": lambda conn: conn.abort(),
+}
+
+
+@pytest.mark.parametrize("disarm", list(OUTLET_DISARMERS))
+async def test_anything_the_connection_writes_or_corks_disarms_its_outlet(disarm: str) -> None:
+    accepted = Accepted(idle)
+    async with serving(accepted, compression=None) as server:
+        client = await asyncio.to_thread(blocking_client, port_of(server))
+        try:
+            conn = await accepted.next()
+            assert conn.arm_outlet()
+            assert conn.outlet.fd == conn.transport.get_extra_info("socket").fileno()  # type: ignore[union-attr]
+            done = OUTLET_DISARMERS[disarm](conn)
+            if asyncio.iscoroutine(done):
+                await done
+            assert conn.outlet.fd == -1
+        finally:
+            client.close()
+
+
+async def test_a_message_arriving_disarms_the_outlet() -> None:
+    accepted = Accepted(idle)  # reads nothing: the message only arrives
+    async with serving(accepted, compression=None) as server:
+        client = await asyncio.to_thread(blocking_client, port_of(server))
+        try:
+            conn = await accepted.next()
+            assert conn.arm_outlet()
+            client.sendall(b"\x81\x83abcd" + bytes(b ^ k for b, k in zip(b"hey", b"abc")))  # masked "hey"
+            await eventually(lambda: conn.outlet.fd == -1, what="the outlet disarmed")
+        finally:
+            client.close()
+
+
+async def test_a_peer_that_resets_disarms_the_outlet_before_its_socket_is_closed() -> None:
+    accepted = Accepted(idle)
+    async with serving(accepted, compression=None) as server:
+        client = await asyncio.to_thread(blocking_client, port_of(server))
+        conn = await accepted.next()
+        assert conn.arm_outlet()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # a reset: no frame, no EOF, only the transport's error and connection_lost
+        await within(conn.wait_closed())
+        # Its descriptor number is free for the next socket: a fan-out must not send to it.
+        assert conn.outlet.fd == -1
+        assert broadcast([conn], "after") == [Skipped(conn, "closed")]
+
+
+async def test_a_callback_that_sends_to_another_connection_and_then_broadcasts_keeps_the_order() -> None:
+    """The second connection's outlet was armed; the callback's send corks it, so the broadcast after
+    that send waits behind it instead of going straight to the socket."""
+    loop = asyncio.get_running_loop()
+    protocols: list[WebSocketProtocol] = []
+
+    class Relay(WebSocket):
+        def received_message(self, message: Message) -> None:
+            other = protocols[1].ws
+            assert other is not None
+            other.send("from a callback")
+            assert broadcast([other], "broadcast after it") == []
+
+    def factory() -> WebSocketProtocol:
+        protocols.append(WebSocketProtocol(Relay, compression=None))
+        return protocols[-1]
+
+    server = await loop.create_server(factory, HOST, 0)
+    try:
+        sender = await within(connect(url(server)))
+        receiver = await within(connect(url(server)))
+        await eventually(lambda: len(protocols) == 2 and all(p.ws is not None for p in protocols))
+        assert broadcast([protocols[1]], "arms the outlet") == []
+        assert await within(receiver.recv()) == "arms the outlet"
+        assert protocols[1].outlet.fd >= 0
+        await sender.send("go")
+        assert await within(receiver.recv()) == "from a callback"
+        assert await within(receiver.recv()) == "broadcast after it"
+        await close_each(sender, receiver)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def close_each(*clients: Connection) -> None:
+    await within(asyncio.gather(*(client.close() for client in clients)))
+
+
 @pytest.fixture(scope="module")
 def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server context, client context) with a certificate for 127.0.0.1 from a test CA."""
@@ -261,7 +395,7 @@ async def test_a_tls_connection_is_never_written_around_its_transport(
             plain_client = await within(connect(url(plain_server)))
             plain_conn = await plain_accepted.next()
             try:
-                assert tls_conn.broadcast_fd() == -1
+                assert not tls_conn.arm_outlet()
                 assert broadcast([tls_conn, plain_conn], "to both") == []
                 assert await within(tls_client.recv()) == "to both"
                 assert await within(plain_client.recv()) == "to both"

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import NamedTuple, Protocol
 
 from .. import fanout
+from ..protocol import frames
 from ..protocol import Connection as CoreConnection
 
 __all__ = ["Broadcastable", "Skipped", "broadcast"]
@@ -18,17 +19,17 @@ class Broadcastable(Protocol):
     :class:`~ws4py.asyncio.endpoint.Endpoint`) or a callbacks-API
     :class:`ws4py.async_websocket.WebSocket`."""
 
+    outlet: fanout.OutletLike
+
     def broadcast_core(self) -> CoreConnection | str: ...
 
     def write_frame_soon(self, data: bytes) -> None: ...
 
-    def broadcast_fd(self) -> int: ...
+    def arm_outlet(self) -> bool: ...
 
     def cork_frame(self, data: bytes) -> bool: ...
 
     def take_frames(self) -> bytes | None: ...
-
-    def direct_fd(self) -> int: ...
 
     def write_rest(self, data: bytes, sent: int) -> None: ...
 
@@ -48,13 +49,16 @@ class Skipped(NamedTuple):
 class _Round:
     """What broadcasts did on one event loop since it last went round.
 
-    The first message of a round goes straight to the sockets with nothing
-    queued, one ``send()`` each from C (:func:`ws4py.fanout.send_each`). The
-    messages broadcast after it in the same round are corked on each
-    connection and, when the round ends, each connection's frames go out
-    joined, again one ``send()`` per connection from C: a burst, or a server
-    that fell behind and finds several messages at once, costs one system
-    call per connection per round, not one per message.
+    The first message of a round goes straight to the sockets of the
+    connections whose outlet is armed (nothing queued before it), one
+    ``send()`` each from C with no Python per connection
+    (:func:`ws4py.fanout.send_ready`); the others are checked one by one
+    (and armed for the next time when they can be). The messages broadcast
+    after it in the same round are corked on each connection and, when the
+    round ends, each connection's frames go out joined, again straight where
+    they can: a burst, or a server that fell behind and finds several messages
+    at once, costs one system call per connection per round, not one per
+    message.
     """
 
     __slots__ = ("corked", "sent_straight")
@@ -85,30 +89,46 @@ def _end_round(loop: asyncio.AbstractEventLoop, round_: _Round) -> None:
     """Write what the round corked: each connection's frames joined, on its socket where nothing waits."""
     if _rounds.get(loop) is round_:
         del _rounds[loop]
-    # Connections with the same bytes to send share one call to send_each.
-    batches: dict[bytes, tuple[list[int], list[Broadcastable]]] = {}
+    # Connections with the same bytes to send share one call to send_ready.
+    batches: dict[bytes, list[Broadcastable]] = {}
     for conn in round_.corked:
         data = conn.take_frames()
         if data is None:  # flushed meanwhile (CORK_LIMIT, a close...)
             continue
-        fd = conn.direct_fd()
-        if fd < 0:
+        if conn.arm_outlet():
+            batches.setdefault(data, []).append(conn)
+        else:
             conn.write_rest(data, 0)  # all of it to the transport, behind what it holds
-            continue
-        batch = batches.get(data)
-        if batch is None:
-            batch = batches[data] = ([], [])
-        batch[0].append(fd)
-        batch[1].append(conn)
-    for data, (fds, owners) in batches.items():
-        _send_each(fds, owners, data)
+    for data, owners in batches.items():
+        _send_straight(owners, data)
 
 
-def _send_each(fds: list[int], owners: list[Broadcastable], data: bytes) -> None:
-    """``data`` straight to the sockets ``fds`` (of ``owners``, in step), one ``send()`` each from C;
+def _send_straight(owners: list[Broadcastable], data: bytes) -> None:
+    """``data`` straight to the sockets of ``owners`` (armed), one ``send()`` each from C;
     what a socket did not take goes to its connection's transport, before anything else."""
-    for index, sent in fanout.send_each(fds, data):
-        owners[index].write_rest(data, sent)
+    for index, sent in fanout.send_ready([conn.outlet for conn in owners], data):
+        owners[index].write_rest(data, max(sent, 0))
+
+
+def _queue(
+    connections: Iterable[Broadcastable],
+    payload: bytes,
+    binary: bool,
+    shared: bytes,
+    corked: list[Broadcastable] | None,
+    skipped: list[Skipped],
+) -> None:
+    """The frame of each connection, to be written when the caller yields (or the round ends)."""
+    for conn in connections:
+        core = conn.broadcast_core()
+        if isinstance(core, str):
+            skipped.append(Skipped(conn, core))
+        elif not core.frames_shareable:
+            conn.write_frame_soon(core.send_binary(payload) if binary else core.send_text(payload))
+        elif corked is None:
+            conn.write_frame_soon(shared)
+        elif conn.cork_frame(shared):
+            corked.append(conn)
 
 
 def broadcast(connections: Iterable[Broadcastable], message: str | bytes) -> list[Skipped]:
@@ -128,45 +148,30 @@ def broadcast(connections: Iterable[Broadcastable], message: str | bytes) -> lis
         payload, binary = bytes(message), True
     else:
         raise TypeError(f"cannot broadcast {type(message).__name__}: use str or bytes")
-    shared: bytes | None = None
+    # What every connection whose frames are shareable gets (see CoreConnection.frames_shareable).
+    shared = frames.build_frame(frames.WHOLE_BINARY if binary else frames.WHOLE_TEXT, payload, None)
     skipped: list[Skipped] = []
     round_ = _this_round()
-    # The first message of a round: the connections with nothing queued take the shared frame
-    # straight from their sockets, all in one call after this loop (nothing else is written to
-    # them before it: order is kept). Later ones: corked, written when the round ends.
-    straight = False
-    corked: list[Broadcastable] | None = None
-    if round_ is not None:
-        corked = round_.corked
-        if not round_.sent_straight:
-            straight = round_.sent_straight = True
-    fds: list[int] = []
-    direct: list[Broadcastable] = []
-    for conn in connections:
-        if straight:
-            fd = conn.broadcast_fd()
-            if fd >= 0:
-                if shared is None:
-                    core = conn.broadcast_core()
-                    assert not isinstance(core, str)
-                    shared = core.send_binary(payload) if binary else core.send_text(payload)
-                fds.append(fd)
-                direct.append(conn)
-                continue
-        core = conn.broadcast_core()
-        if isinstance(core, str):
-            skipped.append(Skipped(conn, core))
-            continue
-        if core.frames_shareable:
-            if shared is None:
-                shared = core.send_binary(payload) if binary else core.send_text(payload)
-            if corked is None:
-                conn.write_frame_soon(shared)
-            elif conn.cork_frame(shared):
-                corked.append(conn)
+    if round_ is None:
+        _queue(connections, payload, binary, shared, None, skipped)
+        return skipped
+    if round_.sent_straight:
+        _queue(connections, payload, binary, shared, round_.corked, skipped)
+        return skipped
+    # The first message of a round: straight to every armed outlet at once; the others one by one.
+    round_.sent_straight = True
+    conns = connections if isinstance(connections, (list, tuple)) else list(connections)
+    armed: list[Broadcastable] = []
+    others: list[Broadcastable] = []
+    for index, sent in fanout.send_ready([conn.outlet for conn in conns], shared):
+        conn = conns[index]
+        if sent >= 0:
+            conn.write_rest(shared, sent)
+        elif conn.arm_outlet():
+            armed.append(conn)
         else:
-            conn.write_frame_soon(core.send_binary(payload) if binary else core.send_text(payload))
-    if fds:
-        assert shared is not None
-        _send_each(fds, direct, shared)
+            others.append(conn)
+    if armed:
+        _send_straight(armed, shared)
+    _queue(others, payload, binary, shared, round_.corked, skipped)
     return skipped

@@ -259,21 +259,33 @@ class Endpoint(WriteSide):
             return "busy"
         return core
 
-    def broadcast_fd(self) -> int:
-        """For :func:`~ws4py.asyncio.broadcast`: the socket to send a shared frame on now, straight, or -1.
+    def arm_outlet(self) -> bool:
+        """For :func:`~ws4py.asyncio.broadcast`: whether a shared frame may be sent on the socket straight now.
 
-        A descriptor only when :meth:`broadcast_core` would give a core whose
-        frames are shareable and nothing would go before the frame: no frame
-        corked, nothing in the transport's buffer, which is a plain socket one
-        (not TLS: :func:`~.writing.direct_socket_fd`). What the socket does not
-        take goes to :meth:`write_rest` before anything else is written. With
-        -1, :meth:`broadcast_core` says what to do instead.
+        If so, :attr:`outlet` is armed (its ``fd`` is the socket's) until
+        anything might change that (see :attr:`outlet`). Only when
+        :meth:`broadcast_core` would give a core whose frames are shareable
+        and nothing would go before the frame: no frame corked, no fragmented
+        message being sent, nothing in the transport's buffer, which is a
+        plain socket one (not TLS: :func:`~.writing.direct_socket_fd`). What
+        the socket does not take goes to :meth:`write_rest`. Otherwise
+        :meth:`broadcast_core` says what to do instead.
         """
-        fd = self.direct_fd()
-        if fd < 0 or self._fragments is not None:
-            return -1
+        fd = self._direct_fd
+        if fd < 0 or self._pending is not None or self._fragments is not None:
+            return False
         core = self._core
-        return fd if core is not None and core.frames_shareable else -1
+        transport = self._transport
+        if (
+            core is None
+            or transport is None
+            or not core.frames_shareable
+            or transport.get_write_buffer_size()
+            or transport.is_closing()
+        ):
+            return False
+        self.outlet.fd = fd
+        return True
 
     def _open_core(self) -> CoreConnection:
         """The core, to send on; raises unless the connection is open."""
@@ -325,6 +337,7 @@ class Endpoint(WriteSide):
         return self._read_view
 
     def buffer_updated(self, nbytes: int) -> None:
+        self.outlet.fd = -1  # what arrives may change the core's state (a close, a ping to answer)
         if self._reading_frame:
             self._reading_frame = False
             core = self._core
@@ -335,6 +348,7 @@ class Endpoint(WriteSide):
         self.data_received(self._read_view[:nbytes])
 
     def data_received(self, data: bytes | memoryview) -> None:
+        self.outlet.fd = -1  # what arrives may change the core's state (a close, a ping to answer)
         core = self._core
         if core is None:
             self._handshake_data(data)
@@ -343,6 +357,7 @@ class Endpoint(WriteSide):
         self._flush_core(core)
 
     def eof_received(self) -> bool | None:
+        self.outlet.fd = -1
         core = self._core
         if core is not None:
             core.receive_eof()
@@ -350,6 +365,7 @@ class Endpoint(WriteSide):
         return None  # the transport closes itself (the core says CLOSE after an EOF)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.outlet.fd = -1  # the transport closes the socket after this returns: its number may be reused
         for timer in (self._open_timer, self._close_timer, self._keepalive_timer, self._pong_timer):
             if timer is not None:
                 timer.cancel()
@@ -391,6 +407,7 @@ class Endpoint(WriteSide):
         """
         if self._write_paused and core.close_code is None:
             return
+        self.outlet.fd = -1
         out = core.data_to_send()
         transport = self._transport
         assert transport is not None
@@ -409,6 +426,7 @@ class Endpoint(WriteSide):
 
     def _end_transport(self, core: CoreConnection) -> None:
         """Obey the core's ``transport_action``, bounding every wait with ``close_timeout``."""
+        self.outlet.fd = -1
         transport = self._transport
         assert transport is not None
         action = core.transport_action
@@ -434,6 +452,7 @@ class Endpoint(WriteSide):
 
     def abort(self) -> None:
         """Drop the connection now, without a closing handshake."""
+        self.outlet.fd = -1
         transport = self._transport
         if transport is not None:
             transport.abort()
@@ -444,6 +463,7 @@ class Endpoint(WriteSide):
         During the opening handshake there is no WebSocket to close: the
         connection is dropped.
         """
+        self.outlet.fd = -1
         core = self._core
         transport = self._transport
         if core is None:

@@ -12,6 +12,8 @@ import os
 import sys
 from collections.abc import Callable
 
+from .. import fanout
+
 __all__ = ["CORK_LIMIT", "WriteSide", "direct_socket_fd"]
 
 #: At most this many frames wait in a cork before they are written.
@@ -61,7 +63,9 @@ def direct_socket_fd(transport: asyncio.BaseTransport) -> int:
     Only for a plain socket transport (asyncio's or uvloop's; not TLS): while
     its buffer is empty, a ``send()`` on its socket is what its own ``write``
     would do, so :func:`ws4py.asyncio.broadcast` can send one frame to many
-    such sockets in one call (:func:`ws4py.fanout.send_each`).
+    such sockets in one call (:func:`ws4py.fanout.send_ready`). Both transports
+    call ``connection_lost`` before they close their socket, so a descriptor
+    a connection holds until then is never another connection's.
     """
     cls = type(transport)
     if (cls.__module__, cls.__name__) not in _PLAIN_SOCKET_TRANSPORTS:
@@ -103,11 +107,13 @@ class WriteSide(asyncio.BufferedProtocol):
       no copy of the payload where the transport allows it.
     - :meth:`drain` waits while the transport holds more than its high-water
       mark (``pause_writing`` / ``resume_writing``).
-    - :meth:`write_rest` takes what a direct send to the socket (a fan-out's,
-      see ``Endpoint.broadcast_fd``) did not.
+    - :attr:`outlet` lets a fan-out send on the socket straight, in C, while
+      nothing would go before what it sends; :meth:`write_rest` takes what
+      such a send did not.
     """
 
     __slots__ = (
+        "outlet",
         "_closed",
         "_direct_fd",
         "_drain_waiters",
@@ -129,6 +135,12 @@ class WriteSide(asyncio.BufferedProtocol):
         # Frames held back to go out in one write (see write_frame_soon); None when not corking.
         self._pending: list[bytes] | None = None
         self._drain_waiters: list[asyncio.Future[None]] = []
+        #: Where :func:`ws4py.asyncio.broadcast` sends a shared frame straight (:func:`ws4py.fanout.send_ready`).
+        #: Its ``fd`` is the socket's only while armed (``Endpoint.arm_outlet`` checked that nothing would go
+        #: before the frame) and is set back to -1 by anything that might change that: every write or cork
+        #: here, every event from the transport, every close. Until the next check, broadcasts take the
+        #: Python path for this connection.
+        self.outlet = fanout.Outlet()
 
     @property
     def closed(self) -> bool:
@@ -145,6 +157,7 @@ class WriteSide(asyncio.BufferedProtocol):
 
     def write_frame(self, data: bytes) -> None:
         """Write ``data`` now, or after the frames being gathered when corked."""
+        self.outlet.fd = -1
         pending = self._pending
         if pending is not None:
             pending.append(data)
@@ -161,6 +174,7 @@ class WriteSide(asyncio.BufferedProtocol):
         """
         pending = self._pending
         if pending is None:
+            self.outlet.fd = -1
             self._pending = _cork_list(data)
             self._loop.call_soon(self.flush_frames)
         else:
@@ -170,6 +184,7 @@ class WriteSide(asyncio.BufferedProtocol):
 
     def write_large_frame(self, header: bytes, payload: bytes) -> None:
         """A large frame's header and payload, in one system call when that costs no copy of the payload."""
+        self.outlet.fd = -1
         corked = self._pending is not None
         self.flush_frames()
         transport = self._transport
@@ -217,6 +232,7 @@ class WriteSide(asyncio.BufferedProtocol):
         """
         pending = self._pending
         if pending is None:
+            self.outlet.fd = -1
             self._pending = _cork_list(data)
             return True
         pending.append(data)
@@ -226,7 +242,7 @@ class WriteSide(asyncio.BufferedProtocol):
 
     def take_frames(self) -> bytes | None:
         """Uncork without writing: the frames gathered, joined (``None`` if none), which the caller
-        writes before anything else (on the socket while :meth:`direct_fd` allows, else with
+        writes before anything else (on the socket if it can arm the :attr:`outlet`, else with
         :meth:`write_rest`)."""
         pending = self._pending
         if pending is None:
@@ -236,28 +252,13 @@ class WriteSide(asyncio.BufferedProtocol):
         _recycle(pending)
         return data
 
-    def direct_fd(self) -> int:
-        """The socket's descriptor if bytes may be sent on it now, straight, or -1.
-
-        Only when nothing would go before them (no frame corked, nothing in the
-        transport's buffer) and the transport is a plain socket one (see
-        :func:`direct_socket_fd`). What the socket does not take goes to
-        :meth:`write_rest` before anything else is written.
-        """
-        fd = self._direct_fd
-        if fd < 0 or self._pending is not None:
-            return -1
-        transport = self._transport
-        if transport is None or transport.get_write_buffer_size() or transport.is_closing():
-            return -1
-        return fd
-
     def write_rest(self, data: bytes, sent: int) -> None:
         """The part of ``data`` a direct send to the socket did not take, to the transport.
 
         The transport buffers it and writes it when the socket can take more
         (or, if the send failed, meets the error and closes).
         """
+        self.outlet.fd = -1
         transport = self._transport
         if transport is not None and not transport.is_closing():
             transport.write(data[sent:] if sent else data)
@@ -268,6 +269,7 @@ class WriteSide(asyncio.BufferedProtocol):
         if pending is None:
             return
         self._pending = None
+        self.outlet.fd = -1
         transport = self._transport
         if pending and transport is not None and not transport.is_closing():
             transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
