@@ -407,11 +407,11 @@ class Endpoint(WriteSide):
         """
         if self._write_paused and core.close_code is None:
             return
-        self.outlet.fd = -1
         out = core.data_to_send()
         transport = self._transport
         assert transport is not None
         if out:
+            self.outlet.fd = -1
             self.flush_frames()  # pongs and a close go after the frames gathered before them
             transport.write(out)
         if core.state is State.CLOSED and not transport.is_closing():
