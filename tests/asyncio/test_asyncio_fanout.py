@@ -313,7 +313,7 @@ async def test_a_message_arriving_disarms_the_outlet() -> None:
         try:
             conn = await accepted.next()
             assert conn.arm_outlet()
-            client.sendall(b"\x81\x83abcd" + bytes(b ^ k for b, k in zip(b"hey", b"abc")))  # masked "hey"
+            client.sendall(b"\x81\x83abcd" + bytes(b ^ k for b, k in zip(b"hey", b"abc", strict=True)))  # masked "hey"
             await eventually(lambda: conn.outlet.fd == -1, what="the outlet disarmed")
         finally:
             client.close()

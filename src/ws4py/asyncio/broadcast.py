@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from typing import NamedTuple, Protocol
 
 from .. import fanout
-from ..protocol import frames
 from ..protocol import Connection as CoreConnection
+from ..protocol import frames
 
 __all__ = ["Broadcastable", "Skipped", "broadcast"]
 

@@ -113,7 +113,6 @@ class WriteSide(asyncio.BufferedProtocol):
     """
 
     __slots__ = (
-        "outlet",
         "_closed",
         "_direct_fd",
         "_drain_waiters",
@@ -122,6 +121,7 @@ class WriteSide(asyncio.BufferedProtocol):
         "_transport",
         "_write_paused",
         "_writev_fd",
+        "outlet",
     )
 
     def __init__(self) -> None:
