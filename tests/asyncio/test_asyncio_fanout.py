@@ -25,6 +25,7 @@ from aio_support import HOST, TIMEOUT, Accepted, eventually, port_of, serving, u
 from ws4py import fanout
 from ws4py.async_websocket import WebSocket, WebSocketProtocol
 from ws4py.asyncio import Connection, Skipped, broadcast, connect
+from ws4py.asyncio.broadcast import STRAIGHT_PER_ROUND
 from ws4py.messaging import Message
 
 pytestmark = pytest.mark.usefixtures("each_send_ready")
@@ -186,31 +187,35 @@ def read_frame(sock: socket.socket) -> tuple[int, bytes]:
     return first & 0x0F, received(sock, length)
 
 
-async def test_the_first_broadcast_of_a_round_is_on_the_wire_when_it_returns_and_the_next_wait_for_the_round() -> None:
+async def test_the_first_broadcasts_of_a_round_are_on_the_wire_at_once_and_the_next_wait_for_the_round() -> None:
     accepted = Accepted(idle)
     async with serving(accepted, compression=None) as server:
         client = await asyncio.to_thread(blocking_client, port_of(server))
         try:
             conn = await accepted.next()
             assert conn.arm_outlet()  # a plain socket transport, asyncio's or uvloop's
-            assert broadcast([conn], "now") == []
-            # The loop has not run since: only a send() from broadcast itself can have put it there.
-            assert read_frame(client) == (0x1, b"now")
-            assert broadcast([conn], "after it") == []
+            straight = [f"now {i}" for i in range(STRAIGHT_PER_ROUND)]
+            for message in straight:
+                assert broadcast([conn], message) == []
+                # The loop has not run since: only a send() from broadcast itself can have put it there.
+                assert read_frame(client) == (0x1, message.encode())
+            assert broadcast([conn], "after them") == []
             assert broadcast([conn], "and after that") == []
             assert not readable(client, 0.2)  # corked: they leave together when the round ends
             await asyncio.sleep(0)
             frames = await asyncio.to_thread(lambda: [read_frame(client) for _ in range(2)])
-            assert frames == [(0x1, b"after it"), (0x1, b"and after that")]
+            assert frames == [(0x1, b"after them"), (0x1, b"and after that")]
+            assert conn.outlet.fd >= 0  # armed again for the next round
         finally:
             client.close()
 
 
 @pytest.mark.async_timeout(30)
-@pytest.mark.parametrize("per_round", [1, 3], ids=["alone", "three-a-round"])
+@pytest.mark.parametrize("per_round", [1, STRAIGHT_PER_ROUND + 2], ids=["alone", "more-than-go-straight"])
 async def test_order_is_kept_when_a_send_comes_short_and_a_slow_peer_is_then_skipped(per_round: int) -> None:
-    """One message a round: each goes straight to the socket. Three: the first straight, the two
-    after it corked and sent joined when the round ends (from C too). Either may come short."""
+    """One message a round: each goes straight to the socket. More: the first STRAIGHT_PER_ROUND
+    straight, the two after them corked and sent joined when the round ends (from C too). Any may
+    come short."""
     accepted = Accepted(idle)
     limit = 256 * KIB
     async with serving(accepted, compression=None, write_limit=limit) as server:
@@ -225,8 +230,8 @@ async def test_order_is_kept_when_a_send_comes_short_and_a_slow_peer_is_then_ski
             partial = None  # (message number, bytes the transport kept of its frame)
             skipped: list[Skipped] = []
             while not skipped and len(sent) < 2_000:
-                before = transport.get_write_buffer_size()
                 for turn in range(per_round):
+                    before = transport.get_write_buffer_size()
                     number = len(sent)
                     message = number.to_bytes(4, "big") + bytes([number % 251]) * (size - 4)
                     skipped = broadcast([conn], message)
@@ -234,7 +239,7 @@ async def test_order_is_kept_when_a_send_comes_short_and_a_slow_peer_is_then_ski
                         break
                     sent.append(message)
                     kept = transport.get_write_buffer_size()
-                    if turn == 0 and partial is None and before == 0 and 0 < kept < size + 4:
+                    if turn < STRAIGHT_PER_ROUND and partial is None and before == 0 and 0 < kept < size + 4:
                         partial = (number, kept)  # the socket took a part; the transport holds the rest
                 await asyncio.sleep(0)  # the round ends: the next broadcast may go straight again
             assert partial is not None, "no direct send came short"

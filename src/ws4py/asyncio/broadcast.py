@@ -49,25 +49,33 @@ class Skipped(NamedTuple):
 class _Round:
     """What broadcasts did on one event loop since it last went round.
 
-    The first message of a round goes straight to the sockets of the
-    connections whose outlet is armed (nothing queued before it), one
-    ``send()`` each from C with no Python per connection
-    (:func:`ws4py.fanout.send_ready`); the others are checked one by one
-    (and armed for the next time when they can be). The messages broadcast
-    after it in the same round are corked on each connection and, when the
-    round ends, each connection's frames go out joined, again straight where
-    they can: a burst, or a server that fell behind and finds several messages
-    at once, costs one system call per connection per round, not one per
-    message.
+    The first :data:`STRAIGHT_PER_ROUND` messages of a round go straight to
+    the sockets of the connections whose outlet is armed (nothing queued
+    before them), one ``send()`` each from C with no Python per connection
+    (:func:`ws4py.fanout.send_ready`); the others are checked one by one (and
+    armed for the next time when they can be). The messages broadcast after
+    them in the same round are corked on each connection and, when the round
+    ends, each connection's frames go out joined, again straight where they
+    can: a burst costs a few system calls per connection per round, not one
+    per message.
     """
 
-    __slots__ = ("corked", "sent_straight")
+    __slots__ = ("corked", "straight_left")
 
     def __init__(self) -> None:
-        self.sent_straight = False
+        #: How many more broadcasts of this round go straight (see STRAIGHT_PER_ROUND).
+        self.straight_left = STRAIGHT_PER_ROUND
         #: The connections whose cork a broadcast of this round opened (``cork_frame``).
         self.corked: list[Broadcastable] = []
 
+
+#: The broadcasts of a loop round that go straight to the armed outlets, one ``send()`` each from C;
+#: those after them are corked. A corked message costs Python per connection (the cork, then the
+#: re-arm when the round ends), nearly what a ``send()`` costs: corking pays in a burst, while a
+#: server a few messages behind still sends from C alone and catches up (with 1, 5,000 subscribers
+#: and a message every 20 ms, the first round of two messages tipped the server into corking every
+#: round, and the delivery latency stayed two to four times higher; see bench/results/pubsub.md).
+STRAIGHT_PER_ROUND = 4
 
 _rounds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Round] = weakref.WeakKeyDictionary()
 
@@ -135,8 +143,8 @@ def broadcast(connections: Iterable[Broadcastable], message: str | bytes) -> lis
     """Send ``message`` to every open connection in ``connections`` now, and return the skipped ones.
 
     It does not wait: each frame goes to the connection's socket now (the
-    first message of a loop round) or when the caller yields (broadcasts made
-    in a row reach each peer in one write),
+    first :data:`STRAIGHT_PER_ROUND` messages of a loop round) or when the
+    caller yields (more broadcasts made in a row reach each peer in one write),
     and a connection that cannot take it (see :class:`Skipped`) is left out
     rather than holding up the others or growing memory. Server connections
     without compression share one frame, built once; a client connection
@@ -155,11 +163,11 @@ def broadcast(connections: Iterable[Broadcastable], message: str | bytes) -> lis
     if round_ is None:
         _queue(connections, payload, binary, shared, None, skipped)
         return skipped
-    if round_.sent_straight:
+    if not round_.straight_left:
         _queue(connections, payload, binary, shared, round_.corked, skipped)
         return skipped
-    # The first message of a round: straight to every armed outlet at once; the others one by one.
-    round_.sent_straight = True
+    # One of the first messages of a round: straight to every armed outlet at once; the others one by one.
+    round_.straight_left -= 1
     conns = connections if isinstance(connections, (list, tuple)) else list(connections)
     armed: list[Broadcastable] = []
     others: list[Broadcastable] = []
