@@ -303,7 +303,7 @@ class CallbacksProtocol(Endpoint):
         if core is None:
             super().data_received(data)
             return
-        self.outlet.fd = -1  # as Endpoint.data_received, which this one replaces
+        self._disarm()  # as Endpoint.data_received, which this one replaces
         # Most messages come as (first byte, payload) pairs: no event objects to make and sort.
         messages, events = core.receive_messages(data)
         ws = self.ws
@@ -349,7 +349,7 @@ class CallbacksProtocol(Endpoint):
         (the ones whose end writes what the others were sent).
         """
         if self._pending is None:
-            self.outlet.fd = -1
+            self._disarm()
             self._pending = []
         cork = self._loop_cork
         outermost = not cork.running
@@ -450,7 +450,7 @@ class CallbacksProtocol(Endpoint):
                 # A task or a timer: what it sends until it yields goes out in one write.
                 super().write_frame_soon(data)
                 return
-            self.outlet.fd = -1
+            self._disarm()
             pending = self._pending = []
             cork.corked.append(self)
         pending.append(data)

@@ -268,11 +268,13 @@ class Endpoint(WriteSide):
         and nothing would go before the frame: no frame corked, no fragmented
         message being sent, nothing in the transport's buffer, which is a
         plain socket one (not TLS: :func:`~.writing.direct_socket_fd`). What
-        the socket does not take goes to :meth:`write_rest`. Otherwise
+        the socket does not take goes to :meth:`write_rest`. Not while a
+        broadcast owes it frames (:func:`ws4py.fanout.owe`). Otherwise
         :meth:`broadcast_core` says what to do instead.
         """
         fd = self._direct_fd
-        if fd < 0 or self._pending is not None or self._fragments is not None:
+        outlet = self.outlet
+        if fd < 0 or outlet.owed is not None or self._pending is not None or self._fragments is not None:
             return False
         core = self._core
         transport = self._transport
@@ -284,7 +286,7 @@ class Endpoint(WriteSide):
             or transport.is_closing()
         ):
             return False
-        self.outlet.fd = fd
+        outlet.fd = fd
         return True
 
     def _open_core(self) -> CoreConnection:
@@ -337,7 +339,7 @@ class Endpoint(WriteSide):
         return self._read_view
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.outlet.fd = -1  # what arrives may change the core's state (a close, a ping to answer)
+        self._disarm()  # what arrives may change the core's state (a close, a ping to answer)
         if self._reading_frame:
             self._reading_frame = False
             core = self._core
@@ -348,7 +350,7 @@ class Endpoint(WriteSide):
         self.data_received(self._read_view[:nbytes])
 
     def data_received(self, data: bytes | memoryview) -> None:
-        self.outlet.fd = -1  # what arrives may change the core's state (a close, a ping to answer)
+        self._disarm()  # what arrives may change the core's state (a close, a ping to answer)
         core = self._core
         if core is None:
             self._handshake_data(data)
@@ -357,7 +359,7 @@ class Endpoint(WriteSide):
         self._flush_core(core)
 
     def eof_received(self) -> bool | None:
-        self.outlet.fd = -1
+        self._disarm()
         core = self._core
         if core is not None:
             core.receive_eof()
@@ -365,7 +367,7 @@ class Endpoint(WriteSide):
         return None  # the transport closes itself (the core says CLOSE after an EOF)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.outlet.fd = -1  # the transport closes the socket after this returns: its number may be reused
+        self._disarm()  # the transport closes the socket after this returns: its number may be reused
         for timer in (self._open_timer, self._close_timer, self._keepalive_timer, self._pong_timer):
             if timer is not None:
                 timer.cancel()
@@ -411,7 +413,7 @@ class Endpoint(WriteSide):
         transport = self._transport
         assert transport is not None
         if out:
-            self.outlet.fd = -1
+            self._disarm()
             self.flush_frames()  # pongs and a close go after the frames gathered before them
             transport.write(out)
         if core.state is State.CLOSED and not transport.is_closing():
@@ -426,7 +428,7 @@ class Endpoint(WriteSide):
 
     def _end_transport(self, core: CoreConnection) -> None:
         """Obey the core's ``transport_action``, bounding every wait with ``close_timeout``."""
-        self.outlet.fd = -1
+        self._disarm()
         transport = self._transport
         assert transport is not None
         action = core.transport_action
@@ -452,7 +454,7 @@ class Endpoint(WriteSide):
 
     def abort(self) -> None:
         """Drop the connection now, without a closing handshake."""
-        self.outlet.fd = -1
+        self._disarm()
         transport = self._transport
         if transport is not None:
             transport.abort()
@@ -463,7 +465,7 @@ class Endpoint(WriteSide):
         During the opening handshake there is no WebSocket to close: the
         connection is dropped.
         """
-        self.outlet.fd = -1
+        self._disarm()
         core = self._core
         transport = self._transport
         if core is None:

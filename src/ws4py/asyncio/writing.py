@@ -137,10 +137,27 @@ class WriteSide(asyncio.BufferedProtocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         #: Where :func:`ws4py.asyncio.broadcast` sends a shared frame straight (:func:`ws4py.fanout.send_ready`).
         #: Its ``fd`` is the socket's only while armed (``Endpoint.arm_outlet`` checked that nothing would go
-        #: before the frame) and is set back to -1 by anything that might change that: every write or cork
-        #: here, every event from the transport, every close. Until the next check, broadcasts take the
-        #: Python path for this connection.
+        #: before the frame) and is set back to -1 (:meth:`_disarm`) by anything that might change that:
+        #: every write or cork here, every event from the transport, every close. Until the next check,
+        #: broadcasts take the Python path for this connection.
         self.outlet = fanout.Outlet()
+
+    def _disarm(self) -> None:
+        """Something is about to be written, corked or changed: no frame may go straight any more.
+
+        Frames a broadcast owes this connection (:func:`ws4py.fanout.owe`) are
+        written first, in order, and the broadcast is told (``paid``): what it
+        sends after this comes the Python way.
+        """
+        outlet = self.outlet
+        outlet.fd = -1
+        owed = outlet.owed
+        if owed is not None:
+            outlet.owed = None
+            owed.paid.append(outlet)
+            transport = self._transport
+            if owed.frames and transport is not None and not transport.is_closing():
+                transport.write(b"".join(owed.frames))
 
     @property
     def closed(self) -> bool:
@@ -157,7 +174,7 @@ class WriteSide(asyncio.BufferedProtocol):
 
     def write_frame(self, data: bytes) -> None:
         """Write ``data`` now, or after the frames being gathered when corked."""
-        self.outlet.fd = -1
+        self._disarm()
         pending = self._pending
         if pending is not None:
             pending.append(data)
@@ -174,7 +191,7 @@ class WriteSide(asyncio.BufferedProtocol):
         """
         pending = self._pending
         if pending is None:
-            self.outlet.fd = -1
+            self._disarm()
             self._pending = _cork_list(data)
             self._loop.call_soon(self.flush_frames)
         else:
@@ -184,7 +201,7 @@ class WriteSide(asyncio.BufferedProtocol):
 
     def write_large_frame(self, header: bytes, payload: bytes) -> None:
         """A large frame's header and payload, in one system call when that costs no copy of the payload."""
-        self.outlet.fd = -1
+        self._disarm()
         corked = self._pending is not None
         self.flush_frames()
         transport = self._transport
@@ -232,7 +249,7 @@ class WriteSide(asyncio.BufferedProtocol):
         """
         pending = self._pending
         if pending is None:
-            self.outlet.fd = -1
+            self._disarm()
             self._pending = _cork_list(data)
             return True
         pending.append(data)
@@ -258,7 +275,7 @@ class WriteSide(asyncio.BufferedProtocol):
         The transport buffers it and writes it when the socket can take more
         (or, if the send failed, meets the error and closes).
         """
-        self.outlet.fd = -1
+        self._disarm()
         transport = self._transport
         if transport is not None and not transport.is_closing():
             transport.write(data[sent:] if sent else data)
@@ -269,7 +286,7 @@ class WriteSide(asyncio.BufferedProtocol):
         if pending is None:
             return
         self._pending = None
-        self.outlet.fd = -1
+        self._disarm()
         transport = self._transport
         if pending and transport is not None and not transport.is_closing():
             transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
