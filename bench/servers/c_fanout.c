@@ -25,7 +25,15 @@
  * One thread, epoll (level-triggered), non-blocking sockets, TCP_NODELAY,
  * listen backlog 1024, on 127.0.0.1:PORT.
  *
- * Usage: c_fanout PORT [--workers 1]     c_fanout --version
+ * With --redis redis://HOST:PORT (the floor of the Redis rows): --workers N
+ * processes (forked at the start, each with its own SO_REUSEPORT listening
+ * socket on PORT, as ws4py's serve --workers has it), each with two
+ * connections to Redis. A client's text message is not fanned out at once but
+ * published (PUBLISH bench <payload>, the replies read and dropped); each
+ * worker is subscribed to "bench" and fans out what Redis sends it, the
+ * messages of one read from Redis joined, one send() per connection.
+ *
+ * Usage: c_fanout PORT [--workers N] [--redis redis://HOST:PORT]     c_fanout --version
  * Build: gcc -O2 -Wall -Wextra -Werror -o c_fanout c_fanout.c
  */
 #define _GNU_SOURCE
@@ -40,6 +48,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -73,6 +82,12 @@ static size_t by_fd_len;
 static conn_t *dead_list;
 static uint8_t *fan;  /* the frames to send to every connection, gathered from one read */
 static size_t fan_len, fan_cap;
+static int redis_pub = -1, redis_sub = -1; /* --redis: publish on one connection, subscribed on the other */
+static int redis_pub_mark, redis_sub_mark; /* their epoll data.ptr (not connections) */
+static uint8_t *pubq;                     /* PUBLISH commands gathered from one read */
+static size_t pubq_len, pubq_cap;
+static uint8_t *subin;                    /* what Redis sent the subscriber, not parsed yet */
+static size_t subin_len, subin_cap;
 
 static void die(const char *what) {
     fprintf(stderr, "c_fanout: %s: %s\n", what, strerror(errno));
@@ -242,6 +257,118 @@ static void reply(conn_t *c, uint8_t b0, const uint8_t *payload, size_t n, const
     out_append(c, buf, len);
 }
 
+static void grow(uint8_t **buf, size_t *cap, size_t need) {
+    if (need <= *cap)
+        return;
+    size_t c = *cap ? *cap : 4096;
+    while (c < need)
+        c *= 2;
+    uint8_t *p = realloc(*buf, c);
+    if (!p)
+        die("realloc");
+    *buf = p;
+    *cap = c;
+}
+
+/* PUBLISH bench <the unmasked payload>, gathered in pubq (sent when the read is handled). */
+static void publish(const uint8_t *payload, size_t n, const uint8_t *key) {
+    char head[64];
+    int k = snprintf(head, sizeof head, "*3\r\n$7\r\nPUBLISH\r\n$5\r\nbench\r\n$%zu\r\n", n);
+    grow(&pubq, &pubq_cap, pubq_len + (size_t)k + n + 2);
+    memcpy(pubq + pubq_len, head, (size_t)k);
+    pubq_len += (size_t)k;
+    for (size_t i = 0; i < n; i++)
+        pubq[pubq_len + i] = payload[i] ^ key[i & 3];
+    pubq_len += n;
+    memcpy(pubq + pubq_len, "\r\n", 2);
+    pubq_len += 2;
+}
+
+static void send_all(int fd, const uint8_t *data, size_t n) { /* to Redis: a blocking socket */
+    while (n) {
+        ssize_t r = send(fd, data, n, MSG_NOSIGNAL);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            die("send to redis");
+        data += r, n -= (size_t)r;
+    }
+}
+
+/* One RESP line ("<type><text>\r\n") at buf[*pos]; its text as a number, or -2 if incomplete. */
+static long long resp_number(const uint8_t *buf, size_t len, size_t *pos) {
+    const uint8_t *end = memchr(buf + *pos, '\r', len - *pos);
+    if (!end || (size_t)(end - buf) + 1 >= len)
+        return -2;
+    long long v = strtoll((const char *)buf + *pos + 1, NULL, 10);
+    *pos = (size_t)(end - buf) + 2;
+    return v;
+}
+
+/* The subscriber connection is readable: every complete "message" Redis sent, framed into fan. */
+static void on_redis_sub(void) {
+    grow(&subin, &subin_cap, subin_len + SCRATCH_SIZE);
+    ssize_t r;
+    do
+        r = recv(redis_sub, subin + subin_len, SCRATCH_SIZE, 0);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0)
+        die("redis subscriber connection");
+    subin_len += (size_t)r;
+    size_t pos = 0;
+    for (;;) { /* an array of bulk strings and integers: [kind, channel, data or count] */
+        size_t at = pos;
+        if (at >= subin_len || subin[at] != '*')
+            break;
+        long long count = resp_number(subin, subin_len, &at);
+        const uint8_t *kind = NULL, *data = NULL;
+        size_t kind_len = 0, data_len = 0;
+        long long i;
+        for (i = 0; i < count; i++) {
+            if (at >= subin_len)
+                break;
+            uint8_t type = subin[at];
+            long long v = resp_number(subin, subin_len, &at);
+            if (v == -2)
+                break;
+            if (type != '$')
+                continue;
+            if (at + (size_t)v + 2 > subin_len)
+                break;
+            if (i == 0)
+                kind = subin + at, kind_len = (size_t)v;
+            else if (i == 2)
+                data = subin + at, data_len = (size_t)v;
+            at += (size_t)v + 2;
+        }
+        if (count < 0 || i < count)
+            break; /* incomplete: wait for more */
+        if (data && kind_len == 7 && memcmp(kind, "message", 7) == 0)
+            frame_into(&fan, &fan_len, &fan_cap, 0x81, data, data_len, NULL);
+        pos = at;
+    }
+    memmove(subin, subin + pos, subin_len - pos);
+    subin_len -= pos;
+    if (fan_len)
+        fanout();
+}
+
+static int redis_connect(const char *url) {
+    char host[64];
+    int port;
+    if (sscanf(url, "redis://%63[^:]:%d", host, &port) != 2)
+        die("--redis wants redis://HOST:PORT");
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+        die("--redis host: an IPv4 address");
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0)
+        die("connect to redis");
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
 /* Handles the complete frames at the start of buf; returns the bytes used. */
 static size_t on_frames(conn_t *c, const uint8_t *buf, size_t len) {
     size_t pos = 0;
@@ -292,6 +419,8 @@ static size_t on_frames(conn_t *c, const uint8_t *buf, size_t len) {
                 char pid[24];
                 int k = snprintf(pid, sizeof pid, "%ld", (long)getpid());
                 reply(c, 0x81, (const uint8_t *)pid, (size_t)k, NULL);
+            } else if (redis_pub >= 0) {
+                publish(payload, n, key);
             } else {
                 frame_into(&fan, &fan_len, &fan_cap, 0x81, payload, n, key);
             }
@@ -399,6 +528,10 @@ static void on_readable(conn_t *c) {
     }
     c->in_len = rest;
     flush(c); /* a reply to this connection (handshake, pong, pid) goes before the fan-out */
+    if (pubq_len) {
+        send_all(redis_pub, pubq, pubq_len);
+        pubq_len = 0;
+    }
     if (fan_len)
         fanout();
 }
@@ -447,29 +580,29 @@ static void on_accept(void) {
 }
 
 static void usage(const char *argv0) {
-    fprintf(stderr, "usage: %s PORT [--workers 1]\n", argv0);
+    fprintf(stderr, "usage: %s PORT [--workers N] [--redis redis://HOST:PORT]\n", argv0);
     exit(2);
 }
 
 int main(int argc, char **argv) {
-    int port = -1;
+    int port = -1, workers = 1;
+    const char *redis_url = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--version") == 0) {
             printf("gcc %s\n", __VERSION__);
             return 0;
         } else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
-            if (strcmp(argv[++i], "1") != 0) { /* one process: the floor of one core */
-                fprintf(stderr, "c_fanout: one worker only\n");
-                return 2;
-            }
+            workers = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--redis") == 0 && i + 1 < argc) {
+            redis_url = argv[++i];
         } else if (port < 0 && argv[i][0] >= '0' && argv[i][0] <= '9') {
             port = atoi(argv[i]);
         } else {
             usage(argv[0]);
         }
     }
-    if (port < 0 || port > 65535)
-        usage(argv[0]);
+    if (port < 0 || port > 65535 || workers < 1 || (workers > 1 && !redis_url))
+        usage(argv[0]); /* several workers only with Redis between them */
 
     struct rlimit rl; /* one descriptor per connection: lift the soft limit to the hard one */
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -477,12 +610,26 @@ int main(int argc, char **argv) {
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     signal(SIGPIPE, SIG_IGN);
+    pid_t parent = getpid();
+    for (int w = 1; w < workers; w++) {
+        pid_t child = fork();
+        if (child < 0)
+            die("fork");
+        if (child == 0) { /* a worker: it ends with the first process */
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() != parent)
+                return 0;
+            break;
+        }
+    }
 
     listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (listen_fd < 0)
         die("socket");
     int one = 1;
     setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (workers > 1)
+        setsockopt(listen_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     setsockopt(listen_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -496,6 +643,16 @@ int main(int argc, char **argv) {
     struct epoll_event le = {.events = EPOLLIN, .data.ptr = NULL};
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &le) < 0)
         die("epoll_ctl");
+    if (redis_url) {
+        redis_pub = redis_connect(redis_url);
+        redis_sub = redis_connect(redis_url);
+        static const char subscribe[] = "*2\r\n$9\r\nSUBSCRIBE\r\n$5\r\nbench\r\n";
+        send_all(redis_sub, (const uint8_t *)subscribe, sizeof subscribe - 1);
+        struct epoll_event pe = {.events = EPOLLIN, .data.ptr = &redis_pub_mark};
+        struct epoll_event se = {.events = EPOLLIN, .data.ptr = &redis_sub_mark};
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, redis_pub, &pe) < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, redis_sub, &se) < 0)
+            die("epoll_ctl");
+    }
 
     struct epoll_event events[MAX_EVENTS];
     for (;;) {
@@ -509,6 +666,15 @@ int main(int argc, char **argv) {
             conn_t *c = events[i].data.ptr;
             if (c == NULL) {
                 on_accept();
+                continue;
+            }
+            if ((void *)c == &redis_sub_mark) {
+                on_redis_sub();
+                continue;
+            }
+            if ((void *)c == &redis_pub_mark) { /* PUBLISH replies (the receiver counts): dropped */
+                if (recv(redis_pub, scratch, sizeof scratch, 0) <= 0)
+                    die("redis publisher connection");
                 continue;
             }
             if (c->dead)
