@@ -26,6 +26,7 @@ from ws4py import fanout
 from ws4py.async_websocket import WebSocket, WebSocketProtocol
 from ws4py.asyncio import Connection, Skipped, broadcast, connect
 from ws4py.asyncio.broadcast import STRAIGHT_PER_ROUND
+from ws4py.asyncio.writing import CORK_LIMIT
 from ws4py.messaging import Message
 
 pytestmark = pytest.mark.usefixtures("each_send_ready")
@@ -146,6 +147,56 @@ def test_send_ready_refuses_what_is_not_an_outlet_before_sending_anything(
     receiver.setblocking(False)
     with pytest.raises(BlockingIOError):
         receiver.recv(16)  # nothing was sent to the valid one either
+
+
+def test_owe_marks_the_ready_outlets_only_and_reports_the_others(
+    tcp_pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
+    outlets = outlets_of(*(s for s, _ in tcp_pairs))
+    outlets[1].fd = -1
+    earlier = fanout.Owed()
+    outlets[2].owed = earlier
+    owed = fanout.Owed()
+    assert fanout.owe(outlets, owed) == [1, 2]
+    assert [o.owed for o in outlets] == [owed, None, earlier]
+    # An outlet that owes is not ready: send_ready leaves it alone (what it owes goes first).
+    assert fanout.send_ready(outlets[:1], b"\x81\x00") == [(0, -1)]
+    assert not readable(tcp_pairs[0][1], 0.1)
+
+
+def test_send_owed_sends_to_the_outlets_that_still_owe_and_leaves_out_those_that_paid(
+    tcp_pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
+    (first, first_peer), (second, second_peer), (third, third_peer) = tcp_pairs
+    outlets = outlets_of(first, second, third)
+    owed = fanout.Owed()
+    assert fanout.owe(outlets, owed) == []
+    outlets[1].owed = None  # its owner wrote the frames itself meanwhile
+    assert fanout.send_owed(outlets, owed, b"\x81\x01a\x81\x01b") == []
+    assert received(first_peer, 6) == received(third_peer, 6) == b"\x81\x01a\x81\x01b"
+    assert not readable(second_peer, 0.1)
+    assert [o.owed for o in outlets] == [None, None, None]
+    assert [o.fd for o in outlets] == [first.fileno(), second.fileno(), third.fileno()]  # still armed
+
+
+def test_send_owed_reports_a_short_send_and_disarms_that_outlet(
+    tcp_pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
+    (short, short_peer), (ok, _), _ = tcp_pairs
+    short.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * KIB)
+    big = bytes(range(256)) * 4 * KIB
+    outlets = outlets_of(short, ok)
+    owed = fanout.Owed()
+    fanout.owe(outlets, owed)
+    report = dict(fanout.send_owed(outlets, owed, big))
+    assert 0 < report[0] < len(big)
+    assert outlets[0].fd == -1 and outlets[0].owed is None
+    assert received(short_peer, report[0]) == big[: report[0]]
+
+
+def test_owe_and_send_owed_refuse_none() -> None:
+    with pytest.raises((ValueError, TypeError)):
+        fanout.owe([fanout.Outlet(-1)], None)  # type: ignore[arg-type]
 
 
 def test_use_refuses_an_unknown_implementation() -> None:
@@ -336,6 +387,87 @@ async def test_a_peer_that_resets_disarms_the_outlet_before_its_socket_is_closed
         # Its descriptor number is free for the next socket: a fan-out must not send to it.
         assert conn.outlet.fd == -1
         assert broadcast([conn], "after") == [Skipped(conn, "closed")]
+
+
+async def test_broadcasts_to_a_tuple_in_one_round_reach_each_client_together_when_the_round_ends() -> None:
+    accepted = Accepted(idle)
+    async with serving(accepted, compression=None) as server:
+        clients = [await asyncio.to_thread(blocking_client, port_of(server)) for _ in range(3)]
+        try:
+            conns = tuple([await accepted.next() for _ in clients])
+            for conn in conns:
+                assert conn.arm_outlet()
+            for i in range(5):
+                assert broadcast(conns, f"m{i}") == []
+            assert all(conn.outlet.owed is not None for conn in conns)
+            assert not any(readable(client, 0.1) for client in clients)  # owed until the round ends
+            await asyncio.sleep(0)
+            for client in clients:
+                got = await asyncio.to_thread(lambda c=client: [read_frame(c) for _ in range(5)])
+                assert got == [(0x1, f"m{i}".encode()) for i in range(5)]
+            assert all(conn.outlet.owed is None and conn.outlet.fd >= 0 for conn in conns)  # armed again
+        finally:
+            for client in clients:
+                client.close()
+
+
+async def test_a_connection_that_writes_before_the_round_ends_writes_what_it_owes_first() -> None:
+    accepted = Accepted(idle)
+    async with serving(accepted, compression=None) as server:
+        clients = [await asyncio.to_thread(blocking_client, port_of(server)) for _ in range(2)]
+        try:
+            conns = tuple([await accepted.next() for _ in clients])
+            assert broadcast(conns, "first") == []
+            await asyncio.sleep(0)  # armed by the round
+            assert broadcast(conns, "owed") == []
+            await conns[0].send("its own")  # pays "owed", then writes this
+            assert broadcast(conns, "after it") == []  # conns[0] takes this one on its own, in order
+            await asyncio.sleep(0)
+            got = await asyncio.to_thread(lambda: [read_frame(clients[0]) for _ in range(4)])
+            assert got == [(0x1, b"first"), (0x1, b"owed"), (0x1, b"its own"), (0x1, b"after it")]
+            got = await asyncio.to_thread(lambda: [read_frame(clients[1]) for _ in range(3)])
+            assert got == [(0x1, b"first"), (0x1, b"owed"), (0x1, b"after it")]
+        finally:
+            for client in clients:
+                client.close()
+
+
+async def test_a_connection_closing_before_the_round_ends_sends_what_it_owes_before_its_close_frame() -> None:
+    accepted = Accepted(idle)
+    async with serving(accepted, compression=None) as server:
+        client = await asyncio.to_thread(blocking_client, port_of(server))
+        try:
+            conn = await accepted.next()
+            conns = (conn,)
+            assert conn.arm_outlet()
+            assert broadcast(conns, "owed") == []
+            conn.start_close(1001, "going away")
+            assert broadcast(conns, "too late") == [Skipped(conn, "closed")]
+            got = await asyncio.to_thread(lambda: [read_frame(client) for _ in range(2)])
+            assert got == [(0x1, b"owed"), (0x8, struct.pack("!H", 1001) + b"going away")]
+        finally:
+            client.close()
+
+
+async def test_a_tuple_broadcast_many_times_in_one_round_sends_before_the_round_ends_when_the_tail_is_full() -> None:
+    accepted = Accepted(idle)
+    async with serving(accepted, compression=None) as server:
+        client = await asyncio.to_thread(blocking_client, port_of(server))
+        try:
+            conn = await accepted.next()
+            conns = (conn,)
+            assert conn.arm_outlet()
+            count = CORK_LIMIT + 3
+            for i in range(count):
+                assert broadcast(conns, f"m{i}") == []
+            # The first CORK_LIMIT left without waiting for the round: the loop has not run since.
+            first = [read_frame(client) for _ in range(CORK_LIMIT)]
+            assert first == [(0x1, f"m{i}".encode()) for i in range(CORK_LIMIT)]
+            await asyncio.sleep(0)
+            rest = await asyncio.to_thread(lambda: [read_frame(client) for _ in range(3)])
+            assert rest == [(0x1, f"m{i}".encode()) for i in range(CORK_LIMIT, count)]
+        finally:
+            client.close()
 
 
 async def test_a_callback_that_sends_to_another_connection_and_then_broadcasts_keeps_the_order() -> None:
