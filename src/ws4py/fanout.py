@@ -149,6 +149,8 @@ def owe_python(outlets: Sequence[OutletLike], owed: Owed) -> list[int]:
     Whoever writes to such an outlet's connection first writes ``owed``'s
     frames, until :func:`send_owed` sends them.
     """
+    if owed is None:
+        raise ValueError("an outlet cannot owe None")
     not_ready = []
     for index, outlet in enumerate(outlets):
         fd = outlet.fd
@@ -167,6 +169,8 @@ def send_owed_python(outlets: Sequence[OutletLike], owed: Owed, data: bytes) -> 
     Each such outlet then owes nothing; the others (they paid meanwhile) are
     left out. Reports what :func:`send_ready` reports.
     """
+    if owed is None:
+        raise ValueError("owed is what owe() gave the outlets, not None")
     return _fan_out(outlets, data, owed)
 
 

@@ -195,8 +195,10 @@ def test_send_owed_reports_a_short_send_and_disarms_that_outlet(
 
 
 def test_owe_and_send_owed_refuse_none() -> None:
-    with pytest.raises((ValueError, TypeError)):
+    with pytest.raises(ValueError, match="None"):
         fanout.owe([fanout.Outlet(-1)], None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="None"):
+        fanout.send_owed([fanout.Outlet(-1)], None, b"")  # type: ignore[arg-type]
 
 
 def test_use_refuses_an_unknown_implementation() -> None:
