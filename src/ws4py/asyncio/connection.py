@@ -240,6 +240,19 @@ class Connection(Endpoint):
                 # The peer left while this message waited in the buffer: it may not have arrived.
                 raise self._closed_exception()
 
+    # Copies of an echoed payload byte, socket -> handler -> socket (issue 23), for a
+    # message in one frame from a client (masked), whole in one read; the kernel's
+    # copies count. The core's rows for frames over several reads: protocol/connection.py.
+    #
+    #                      read  unmask  decode  queue  encode  frame  write   before -> now
+    #   binary >= 64 KiB    1     1       -       0      -       0      1      3 -> 3
+    #   binary < 64 KiB     1     1       -       0      -       1      1      4 -> 4
+    #   text >= 64 KiB      1     1 (str if ASCII, same pass)              ASCII 4 -> 3 (no encode: the
+    #                                                                      str's data is written, utf8_view)
+    #   text < 64 KiB       1     1       0      0      1 -> 0  1      1      ASCII 5 -> 4 (framed from the
+    #                                                                      str's data, build_frame)
+    #   text, not ASCII: + 1 UTF-8 pass, + decode 1 (< 64 KiB; a larger one: when recv() returns it),
+    #   + encode 1 unless the handler sends back the very str it received (its bytes are sent).
     def _write_message(self, message: str | bytes | bytearray | memoryview) -> None:
         core = self._open_core()
         binary = not isinstance(message, str)

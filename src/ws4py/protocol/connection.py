@@ -337,6 +337,24 @@ class Connection:
         spare_buffers.give(big)
         return events
 
+    # Copies of a received payload byte in the core (issue 23), from the adapter's
+    # read buffer to the message object; "pass": read without being written.
+    # Every stack's receive path goes through here (asyncio's two APIs, threaded).
+    #
+    #                                           before (973b7f8)          now
+    #   frame whole in one read                 unmask 1                  unmask 1
+    #   whole text, ASCII                       + 1 UTF-8 pass (no str    + 0 (the ASCII test rides
+    #                                           wanted) / 0 (str wanted)  in the unmasking pass)
+    #   whole text, not ASCII                   + 1 pass (validate or     + 1 pass (parse_frames) and,
+    #                                           decode on its own)        str wanted and < 64 KiB, decode 1
+    #   frame over reads, < 64 KiB              + 1 into the buffer for   + 1 for its own bytes only
+    #                                           it AND for every frame
+    #                                           after it in the read
+    #   frame over reads, >= 64 KiB (own        start + 2 (buffer, then   start + 1 (straight into its
+    #   buffer, reused)                         its own), rest + 1 (0 if  own), rest as before
+    #                                           asyncio reads into it)
+    #   text over reads                         + 1 pass as it arrives    + 1 pass as it arrives (fail
+    #                                           (fail fast, RFC 6455 8.1) fast); not ASCII: + 1 at the end
     def _receive(
         self, data: bytes | bytearray | memoryview, messages: list[tuple[int, bytes | str]] | None
     ) -> list[Event]:
@@ -665,6 +683,8 @@ class Connection:
         whole frame is in ``header`` and ``payload`` is empty.
         """
         opcode = _BINARY if binary else _TEXT
+        if isinstance(data, str) and not data.isascii():  # (a flag of the str: no scan)
+            data = data.encode()
         if self.is_client or len(data) < _LARGE or (self.deflate is not None and self.deflate.compresses):
             return self._send_data(opcode, data, True), b""
         if isinstance(data, str):

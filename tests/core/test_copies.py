@@ -1,4 +1,5 @@
-"""What the core copies of the bytes it is fed: a frame's bytes wait in its buffer only while they must."""
+"""What the core copies: a received frame's bytes wait in its buffer only while they must; a str sent is not encoded
+to a copy first when it is ASCII (issue 23)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,27 @@ def test_a_large_frames_start_goes_straight_into_its_own_buffer_not_through_the_
         events = conn.receive_data(wire[300_000:])
         assert events == [TextReceived(payload.decode()) if text else BinaryReceived(payload)]
     spare_buffers.clear()
+
+
+@pytest.mark.parametrize("codec", frames.available_implementations())
+def test_frame_parts_writes_a_large_ascii_str_from_its_own_data(codec: str) -> None:
+    with frames.using(codec):
+        conn = Connection(Role.SERVER)
+        text = "".join(["abcd"] * 100_000)  # 400,000 bytes of ASCII
+        (header, payload), peak = allocated_by(lambda: conn.frame_parts(text, False))
+        assert header + bytes(payload) == frames.build_frame(0x81, text.encode(), None)
+        if codec == "c":
+            assert isinstance(payload, memoryview) and payload.readonly
+            assert peak < 10_000, peak  # a view of the str's data: no encoded copy
+        assert conn.frame_parts("ü" * 50_000, False)[1] == ("ü" * 50_000).encode()  # not ASCII: encoded once
+
+
+@pytest.mark.parametrize("codec", frames.available_implementations())
+def test_send_text_frames_an_ascii_str_with_no_encoded_copy_in_between(codec: str) -> None:
+    with frames.using(codec):
+        conn = Connection(Role.SERVER)
+        text = "".join(["abcd"] * 10_000)  # 40,000 bytes: framed whole
+        frame, peak = allocated_by(lambda: conn.send_text(text))
+        assert frame == frames.build_frame(0x81, text.encode(), None)
+        if codec == "c":
+            assert peak < len(frame) + 5_000, peak  # the frame only
