@@ -176,7 +176,8 @@ def echo_rows(quick: bool, repeats: int) -> list[Row]:
                     warmup, drain = (0.2 if quick else 1.0), 15.0
                 runs = lockstep_repeats(repeats) if conns == 1 else repeats
                 rows.append(echo_row(conns, inflight, size, text, warmup, duration, drain, runs))
-    return rows + pinned_lockstep_rows(quick, lockstep_repeats(repeats))
+    # 64 KiB on one CPU too: the server's CPU per large message, beside picows' and C's (issue 23).
+    return rows + pinned_lockstep_rows(quick, lockstep_repeats(repeats), (16, KIB, 64 * KIB))
 
 
 def heavy_rows(quick: bool, repeats: int) -> list[Row]:
@@ -244,6 +245,20 @@ TARGETS = (
     Target("asyncio", "picows", lambda r: r.kind == "churn", 1.0, "≥ 1x in handshakes/s"),
 )
 FAMILY_NAMES = {p.key: p.name for p in (ASYNCIO, CALLBACKS, WEBSOCKETS, PICOWS)}
+
+
+def cpu_per_message_line(row: Row, peers: Sequence[Peer], cell: Callable[[Row, str], Cell | None]) -> str:
+    """A row of the CPU-per-message table: per peer, the server's CPU µs per message (median over the runs)."""
+    parts = []
+    for p in peers:
+        c = cell(row, p.key)
+        value = (
+            None
+            if c is None
+            else c.median(lambda s: s.server_share / s.value * 1e6 if s.server_share and s.value else None)
+        )
+        parts.append("-" if value is None else f"{value:.1f}")
+    return f"| {row.label} | " + " | ".join(parts) + " |"
 
 
 def short_row(row: Row) -> str:
@@ -411,6 +426,19 @@ def render_loops(
         ]
         out += [cpu_line(row, cols, cell) for row in bench.rows]
         out.append("")
+        pinned = [r for r in bench.rows if r.kind == "echo" and r.pin_cpu is not None]
+        if pinned:
+            out += [
+                "### Server CPU per message, one-CPU rows (µs)",
+                "",
+                "The server's CPU time per echoed message (its share of the CPU over the measured interval "
+                "divided by the messages per second), median over the runs.",
+                "",
+                "| Measurement | " + " | ".join(names) + " |",
+                "|---|" + "---:|" * len(cols),
+            ]
+            out += [cpu_per_message_line(row, cols, cell) for row in pinned]
+            out.append("")
 
     # -- details
     details = [r for r in bench.rows if r.kind in ("broadcast", "idle")]

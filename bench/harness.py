@@ -366,12 +366,12 @@ def lockstep_repeats(repeats: int) -> int:
     return 2 * repeats - 1
 
 
-def pinned_lockstep_rows(quick: bool, repeats: int) -> list[Row]:
-    """Lockstep at 16 B and 1 KiB with server and load generator on one CPU (see :func:`pinned`)."""
+def pinned_lockstep_rows(quick: bool, repeats: int, sizes: Sequence[int] = (16, KIB)) -> list[Row]:
+    """Lockstep at ``sizes`` (16 B and 1 KiB) with server and load generator on one CPU (see :func:`pinned`)."""
     warmup, duration = (0.05, 0.15) if quick else (0.3, 1.0)
     return [
         echo_row(1, 1, size, text, warmup, duration, 5.0, repeats, pin_cpu=PIN_CPU)
-        for size in (16, KIB)
+        for size in sizes
         for text in (True, False)
     ]
 

@@ -77,26 +77,53 @@ xor_mask(unsigned char *dst, const unsigned char *src, Py_ssize_t n, const unsig
 
 static const unsigned char no_mask[4] = {0, 0, 0, 0};
 
-/* The payload of a whole text frame: a str when it is ASCII (made straight
- * from the wire bytes, unmasked on the way), else the unmasked bytes for the
- * caller to decode and validate as UTF-8. */
+/* Whether n bytes of UTF-8 text are valid, whole (defined with utf8_check, below). */
+static int utf8_valid(const unsigned char *src, Py_ssize_t n);
+
+/* The payload of a whole text frame, validated in the pass that unmasks it:
+ * with as_str, a str when it is ASCII (made straight from the wire bytes,
+ * unmasked on the way), else the unmasked bytes. ASCII needs no other pass;
+ * other text is then checked once (utf8_valid). Sets *invalid (and returns
+ * NULL without an exception) when the text is not UTF-8. */
 static PyObject *
-text_payload(const unsigned char *src, Py_ssize_t n, const unsigned char *key)
+text_payload(const unsigned char *src, Py_ssize_t n, const unsigned char *key, int as_str, int *invalid)
 {
-    PyObject *text = PyUnicode_New(n, 127);
-    PyObject *raw;
+    PyObject *out;
     unsigned char *data;
-    if (text == NULL) {
+    int wide;
+    *invalid = 0;
+    if (as_str) {
+        out = PyUnicode_New(n, 127);
+        if (out == NULL) {
+            return NULL;
+        }
+        data = PyUnicode_1BYTE_DATA(out);
+    } else {
+        out = PyBytes_FromStringAndSize(NULL, n);
+        if (out == NULL) {
+            return NULL;
+        }
+        data = (unsigned char *)PyBytes_AS_STRING(out);
+    }
+    wide = xor_mask_impl(data, src, n, key ? key : no_mask, 1);
+    if (!wide) {
+        return out;
+    }
+    if (as_str) {
+        /* Not ASCII: the str was only scratch space, never seen by anyone. */
+        PyObject *raw = PyBytes_FromStringAndSize((const char *)data, n);
+        Py_DECREF(out);
+        if (raw == NULL) {
+            return NULL;
+        }
+        out = raw;
+    }
+    if (!utf8_valid((const unsigned char *)PyBytes_AS_STRING(out), n)) {
+        Py_DECREF(out);
+        *invalid = 1;
         return NULL;
     }
-    data = PyUnicode_1BYTE_DATA(text);
-    if (!xor_mask_impl(data, src, n, key ? key : no_mask, 1)) {
-        return text;
-    }
-    /* Not ASCII: the str was only scratch space, never seen by anyone. */
-    raw = PyBytes_FromStringAndSize((const char *)data, n);
-    Py_DECREF(text);
-    return raw;
+    return out;
 }
 
 /* A new bytes object holding src (length n) XORed with key. */
@@ -255,8 +282,15 @@ parse_frames(PyObject *self, PyObject *args)
         if ((unsigned long long)(end - start) < length || end < start) {
             break;
         }
-        if (text_as_str && b0 == 0x81) {
-            payload = text_payload(buf + start, (Py_ssize_t)length, masked ? buf + start - 4 : NULL);
+        if (b0 == 0x81) {
+            int invalid;
+            payload = text_payload(buf + start, (Py_ssize_t)length, masked ? buf + start - 4 : NULL,
+                                   text_as_str, &invalid);
+            if (invalid) {
+                code = 1007;
+                strcpy(reason, "invalid UTF-8 in a text message");
+                break;
+            }
         } else if (masked && length) {
             payload = masked_bytes(buf + start, (Py_ssize_t)length, buf + start - 4);
         } else {
@@ -291,36 +325,55 @@ fail:
 
 PyDoc_STRVAR(build_frame_doc,
 "build_frame(first_byte, payload, mask_key) -> bytes\n\n"
-"Serialise one frame; mask_key is 4 bytes or None.");
+"Serialise one frame; payload is bytes-like, or a str framed as its UTF-8\n"
+"(an ASCII str straight from its own data); mask_key is 4 bytes or None.");
 
 static PyObject *
 build_frame(PyObject *self, PyObject *args)
 {
     unsigned char b0;
-    Py_buffer payload;
-    PyObject *mask_obj, *out;
-    Py_buffer key;
-    int masked;
+    PyObject *payload_obj, *mask_obj, *out = NULL, *encoded = NULL;
+    Py_buffer payload, key;
+    int masked, have_buffer = 0;
+    const unsigned char *src;
     Py_ssize_t n, header;
     unsigned char *p;
 
-    if (!PyArg_ParseTuple(args, "by*O:build_frame", &b0, &payload, &mask_obj)) {
+    if (!PyArg_ParseTuple(args, "bOO:build_frame", &b0, &payload_obj, &mask_obj)) {
         return NULL;
+    }
+    if (PyUnicode_Check(payload_obj)) {
+        if (PyUnicode_IS_COMPACT_ASCII(payload_obj)) {
+            /* An ASCII str is its own UTF-8: framed from its data, no encoded copy. */
+            src = PyUnicode_1BYTE_DATA(payload_obj);
+            n = PyUnicode_GET_LENGTH(payload_obj);
+        } else {
+            encoded = PyUnicode_AsUTF8String(payload_obj);
+            if (encoded == NULL) {
+                return NULL;
+            }
+            src = (const unsigned char *)PyBytes_AS_STRING(encoded);
+            n = PyBytes_GET_SIZE(encoded);
+        }
+    } else {
+        if (PyObject_GetBuffer(payload_obj, &payload, PyBUF_SIMPLE) < 0) {
+            return NULL;
+        }
+        have_buffer = 1;
+        src = (const unsigned char *)payload.buf;
+        n = payload.len;
     }
     masked = mask_obj != Py_None;
     if (masked) {
         if (PyObject_GetBuffer(mask_obj, &key, PyBUF_SIMPLE) < 0) {
-            PyBuffer_Release(&payload);
-            return NULL;
+            masked = 0;
+            goto done;
         }
         if (key.len != 4) {
-            PyBuffer_Release(&key);
-            PyBuffer_Release(&payload);
             PyErr_SetString(PyExc_ValueError, "mask_key must be 4 bytes");
-            return NULL;
+            goto done;
         }
     }
-    n = payload.len;
     header = n < 126 ? 2 : (n < 65536 ? 4 : 10);
     out = PyBytes_FromStringAndSize(NULL, header + (masked ? 4 : 0) + n);
     if (out == NULL) {
@@ -347,16 +400,82 @@ build_frame(PyObject *self, PyObject *args)
     if (masked) {
         PyBytes_AS_STRING(out)[1] |= (char)0x80;
         memcpy(p, key.buf, 4);
-        xor_mask(p + 4, (const unsigned char *)payload.buf, n, (const unsigned char *)key.buf);
+        xor_mask(p + 4, src, n, (const unsigned char *)key.buf);
     } else {
-        memcpy(p, payload.buf, (size_t)n);
+        memcpy(p, src, (size_t)n);
     }
 done:
     if (masked) {
         PyBuffer_Release(&key);
     }
-    PyBuffer_Release(&payload);
+    if (have_buffer) {
+        PyBuffer_Release(&payload);
+    }
+    Py_XDECREF(encoded);
     return out;
+}
+
+/* -- a str's UTF-8 as a buffer ---------------------------------------------
+ *
+ * An ASCII str's data is its UTF-8: a read-only buffer over it (that keeps the
+ * str alive) lets a large text frame be written as header + the str itself. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *text; /* a compact ASCII str */
+} AsciiBuffer;
+
+static int
+ascii_buffer_getbuffer(PyObject *self, Py_buffer *view, int flags)
+{
+    PyObject *text = ((AsciiBuffer *)self)->text;
+    return PyBuffer_FillInfo(view, self, PyUnicode_1BYTE_DATA(text), PyUnicode_GET_LENGTH(text), 1, flags);
+}
+
+static void
+ascii_buffer_dealloc(PyObject *self)
+{
+    Py_XDECREF(((AsciiBuffer *)self)->text);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyBufferProcs ascii_buffer_as_buffer = {ascii_buffer_getbuffer, NULL};
+
+static PyTypeObject AsciiBuffer_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ws4py._speedups.AsciiBuffer",
+    .tp_basicsize = sizeof(AsciiBuffer),
+    .tp_dealloc = ascii_buffer_dealloc,
+    .tp_as_buffer = &ascii_buffer_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The data of an ASCII str, as a read-only buffer.",
+};
+
+PyDoc_STRVAR(utf8_view_doc,
+"utf8_view(text) -> memoryview | bytes\n\n"
+"The UTF-8 of a str, to write: for an ASCII str a read-only memoryview of\n"
+"the str's own data (no copy; it keeps the str alive), else its encoding.");
+
+static PyObject *
+utf8_view(PyObject *self, PyObject *text)
+{
+    AsciiBuffer *exporter;
+    PyObject *view;
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "utf8_view() takes a str, not %.100s", Py_TYPE(text)->tp_name);
+        return NULL;
+    }
+    if (!PyUnicode_IS_COMPACT_ASCII(text)) {
+        return PyUnicode_AsUTF8String(text);
+    }
+    exporter = PyObject_New(AsciiBuffer, &AsciiBuffer_Type);
+    if (exporter == NULL) {
+        return NULL;
+    }
+    exporter->text = Py_NewRef(text);
+    view = PyMemoryView_FromObject((PyObject *)exporter);
+    Py_DECREF(exporter);
+    return view;
 }
 
 /* -- UTF-8 validation ------------------------------------------------------
@@ -421,6 +540,61 @@ utf8_step(utf8_state *st, unsigned char b)
     return 0;
 }
 
+/* Validate n bytes (unmasked on the fly with key when masked, key phase 0 at
+ * src[0]) as the continuation of the text that left *st; 0, or -1 as soon as
+ * no valid text has these bytes. ASCII runs go 16 bytes at a time. */
+static long
+utf8_run(utf8_state *st, const unsigned char *src, Py_ssize_t n, const unsigned char key[4], int masked)
+{
+    Py_ssize_t i = 0;
+    uint32_t k32;
+    uint64_t k64;
+    memcpy(&k32, key, 4);
+    k64 = ((uint64_t)k32 << 32) | k32;
+    while (i < n) {
+        if (st->need == 0 && (i & 3) == 0) {
+            /* ASCII runs (i & 3 == 0 keeps the key phase at 0). */
+#if defined(__SSE2__)
+            __m128i k128 = _mm_set1_epi32(masked ? (int)k32 : 0);
+            while (i + 32 <= n) {
+                __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + i)), k128);
+                __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(src + i + 16)), k128);
+                if (_mm_movemask_epi8(_mm_or_si128(a, b))) {
+                    break;
+                }
+                i += 32;
+            }
+#endif
+            while (i + 8 <= n) {
+                uint64_t w;
+                memcpy(&w, src + i, 8);
+                if (masked) {
+                    w ^= k64;
+                }
+                if (w & 0x8080808080808080ULL) {
+                    break;
+                }
+                i += 8;
+            }
+            if (i >= n) {
+                break;
+            }
+        }
+        if (utf8_step(st, masked ? (unsigned char)(src[i] ^ key[i & 3]) : src[i]) < 0) {
+            return -1;
+        }
+        i++;
+    }
+    return 0;
+}
+
+static int
+utf8_valid(const unsigned char *src, Py_ssize_t n)
+{
+    utf8_state st = {0, 0x80, 0xBF, 0, {0, 0, 0}};
+    return utf8_run(&st, src, n, no_mask, 0) == 0 && st.need == 0;
+}
+
 PyDoc_STRVAR(utf8_check_doc,
 "utf8_check(data, state, mask_key=None, phase=0) -> int\n\n"
 "Validate data as the continuation of UTF-8 text that left `state` (0 at\n"
@@ -443,7 +617,7 @@ utf8_check(PyObject *self, PyObject *args)
     int masked = 0;
     utf8_state st = {0, 0x80, 0xBF, 0, {0, 0, 0}};
     const unsigned char *src;
-    Py_ssize_t i = 0, n;
+    Py_ssize_t n;
     long result = 0;
 
     if (!PyArg_ParseTuple(args, "y*l|On:utf8_check", &data, &state, &key_obj, &phase)) {
@@ -488,34 +662,7 @@ utf8_check(PyObject *self, PyObject *args)
         /* Other threads may run while a large text is checked; for a small one
          * giving up the GIL and taking it back would cost more than the check. */
         PyThreadState *saved = n >= UTF8_CHECK_UNLOCKED ? PyEval_SaveThread() : NULL;
-        uint32_t k32;
-        uint64_t k64;
-        memcpy(&k32, key, 4);
-        k64 = ((uint64_t)k32 << 32) | k32;
-        while (i < n) {
-            if (st.need == 0 && (i & 3) == 0) {
-                /* ASCII runs, 8 bytes at a time (i & 3 == 0 keeps the key phase at 0). */
-                while (i + 8 <= n) {
-                    uint64_t w;
-                    memcpy(&w, src + i, 8);
-                    if (masked) {
-                        w ^= k64;
-                    }
-                    if (w & 0x8080808080808080ULL) {
-                        break;
-                    }
-                    i += 8;
-                }
-                if (i >= n) {
-                    break;
-                }
-            }
-            if (utf8_step(&st, masked ? (unsigned char)(src[i] ^ key[i & 3]) : src[i]) < 0) {
-                result = -1;
-                break;
-            }
-            i++;
-        }
+        result = utf8_run(&st, src, n, key, masked);
         if (saved != NULL) {
             PyEval_RestoreThread(saved);
         }
@@ -538,6 +685,7 @@ static PyMethodDef speedups_methods[] = {
     {"parse_frames", parse_frames, METH_VARARGS, parse_frames_doc},
     {"build_frame", build_frame, METH_VARARGS, build_frame_doc},
     {"utf8_check", utf8_check, METH_VARARGS, utf8_check_doc},
+    {"utf8_view", utf8_view, METH_O, utf8_view_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -550,5 +698,8 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    if (PyType_Ready(&AsciiBuffer_Type) < 0) {
+        return NULL;
+    }
     return PyModule_Create(&speedups_module);
 }

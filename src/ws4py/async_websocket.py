@@ -407,6 +407,18 @@ class CallbacksProtocol(Endpoint):
             self.write_frame(pongs)
         super().resume_writing()
 
+    # Copies of an echoed payload byte, socket -> handler -> socket (issue 23), for
+    # EchoWebSocket and a message in one frame from a client (masked), whole in one
+    # read; the kernel's copies count. The message holds the received bytes (a text
+    # is decoded only if the handler asks for its str), and an echo sends them.
+    #
+    #                      read  unmask  validate  frame  write   before -> now
+    #   binary >= 64 KiB    1     1       -         0      1      3 -> 3
+    #   binary < 64 KiB     1     1       -         1      1      4 -> 4
+    #   text >= 64 KiB      1     1       1 -> 0    0      1      3 + 1 pass -> 3 (ASCII: checked in the
+    #   text < 64 KiB       1     1       1 -> 0    1      1      4 + 1 pass -> 4  unmasking pass)
+    #   A str sent: + encode 1 before; now 0 if ASCII (framed, or written, from its own data).
+    #   Frames over several reads: the core's rows, protocol/connection.py.
     def send_message(self, data: str | bytes | bytearray | memoryview, binary: bool) -> None:
         """Send one whole message: binary when ``binary`` (a ``str`` is then encoded), else text."""
         core = self._core

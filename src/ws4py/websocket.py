@@ -293,6 +293,17 @@ class WebSocket(ClassicTermination, ClassicCallbacks):
             return protocol.send_close(code, bytes(data[2:]).decode())
         raise ValueError(f"cannot send opcode {opcode}")
 
+    # Copies of an echoed payload byte, socket -> handler -> socket (issue 23), for
+    # EchoWebSocket and a message in one frame from a client (masked), whole in one
+    # read (recv_into the loop's buffer; frames over several reads: the core's rows,
+    # protocol/connection.py); the kernel's copies count. As the callbacks API:
+    #
+    #                      read  unmask  validate  frame  write   before -> now
+    #   binary >= 64 KiB    1     1       -         0      1      3 -> 3  (header and payload in one
+    #   binary < 64 KiB     1     1       -         1      1      4 -> 4   sendmsg, write_some)
+    #   text >= 64 KiB      1     1       1 -> 0    0      1      3 + 1 pass -> 3 (ASCII: checked in the
+    #   text < 64 KiB       1     1       1 -> 0    1      1      4 + 1 pass -> 4  unmasking pass)
+    #   A str sent: + encode 1 before; now 0 if ASCII (framed, or written, from its own data).
     def _send(self, opcode: int, data: bytes | bytearray | memoryview | str) -> None:
         loop = self._loop  # _in_loop(), inline: this runs per message
         in_loop = loop is not None and loop.thread_id == threading.get_ident()

@@ -49,6 +49,49 @@ async def test_text_comes_back_as_str_and_binary_as_bytes(compression: str | Non
         assert type(binary) is bytes and binary == b"\x00\xff\x01binary"
 
 
+@pytest.mark.parametrize("size", [5, 100_000])
+async def test_recv_decode_false_gives_a_text_as_its_utf8_and_send_text_true_sends_bytes_back_as_text(
+    size: int,
+) -> None:
+    async def forward(conn: Connection) -> None:
+        async for data in conn:
+            assert isinstance(data, str)  # the default
+            raw = await conn.recv(decode=False)
+            assert isinstance(raw, bytes)
+            await conn.send(raw, text=True)  # back as text, not encoded again
+
+    text = "κόσμε" * size
+    async with serving(forward) as server, connect(url(server)) as conn:
+        for message in ("skip", text, "skip", "ascii" * size, "skip", b"\x00binary"):
+            await conn.send(message)
+        assert await within(conn.recv()) == text
+        reply = await within(conn.recv())
+        assert type(reply) is str and reply == "ascii" * size
+        # A binary message stays bytes with decode=False; sent with text=True it becomes text.
+        assert await within(conn.recv()) == "\x00binary"
+
+
+async def test_recv_decode_true_decodes_binary_and_send_text_false_sends_a_str_as_binary() -> None:
+    async def swap(conn: Connection) -> None:
+        async for _ in conn:
+            await conn.send(await conn.recv(decode=True), text=False)
+
+    async with serving(swap) as server, connect(url(server)) as conn:
+        for message in ("x", "héllo".encode(), "y", "short", "z", "ü" * 50_000):
+            await conn.send(message)
+        assert await within(conn.recv()) == "héllo".encode()  # decoded by recv, sent as binary
+        assert await within(conn.recv()) == b"short"
+        assert await within(conn.recv()) == ("ü" * 50_000).encode()
+
+
+async def test_send_text_applies_to_every_fragment_of_an_iterable() -> None:
+    async with serving() as server, connect(url(server)) as conn:
+        await conn.send([b"frag", b"ments"], text=True)
+        await conn.send(["as ", "binary"], text=False)
+        assert await within(conn.recv()) == "fragments"
+        assert await within(conn.recv()) == b"as binary"
+
+
 async def test_empty_messages_keep_their_type() -> None:
     async with serving() as server, connect(url(server)) as conn:
         await conn.send("")

@@ -196,6 +196,38 @@ async def test_reading_pauses_at_max_queue_or_max_queue_bytes_and_no_message_is_
     assert all(message == numbered(i, LARGE) for i, message in enumerate(received))
 
 
+async def test_a_handler_that_keeps_up_with_reads_of_several_large_messages_never_has_reading_paused() -> None:
+    # Four 64 KiB messages a read are over max_queue_bytes (64 KiB), but an echo
+    # takes them all as soon as it runs: reading pauses only if they are still
+    # queued then (no pause and resume, two epoll_ctl calls, per read).
+    pauses: list[int] = []
+    count = 64
+
+    async def echo_counting(conn: Connection) -> None:
+        transport = conn.transport
+        assert transport is not None
+        original = transport.pause_reading
+        try:
+            transport.pause_reading = lambda: (pauses.append(1), original())[1]  # type: ignore[method-assign]
+        except AttributeError:  # uvloop's transports take no attribute: counted on asyncio's loop
+            pauses.append(-1)
+        async for message in conn:
+            await conn.send(message)
+
+    limit = 64 * 1024 * KIB  # no send waits
+    async with (
+        serving(echo_counting, compression=None, write_limit=limit) as server,
+        connect(url(server), compression=None, write_limit=limit) as conn,
+    ):
+        for i in range(count):
+            await conn.send(numbered(i, 64 * KIB))
+        for i in range(count):
+            assert await within(conn.recv()) == numbered(i, 64 * KIB)
+    if pauses == [-1]:
+        pytest.skip("uvloop: pause_reading cannot be counted")
+    assert pauses == []
+
+
 @pytest.mark.parametrize("kind", [str, bytes])
 async def test_with_small_messages_reading_still_pauses_and_the_queue_holds_at_most_one_read_more(
     kind: type[str] | type[bytes],

@@ -290,16 +290,65 @@ def test_ascii_text_as_str_gives_a_whole_ascii_text_frame_as_str(masked: bool, s
 
 
 @pytest.mark.parametrize("masked", [False, True])
-@pytest.mark.parametrize("size", [n for n in ASCII_SIZES if n])
+@pytest.mark.parametrize("size", [n for n in ASCII_SIZES if n > 1])
 def test_ascii_text_as_str_leaves_a_text_with_any_byte_over_127_as_bytes(masked: bool, size: int) -> None:
-    # One high byte, wherever it falls (a 64-byte block, a 16-byte one, a word, the tail), is seen.
+    # One non-ASCII character, wherever it falls (a 64-byte block, a 16-byte one, a word, the tail), is seen.
+    for where in {0, size // 2, size - 2, max(0, size - 9)}:
+        for char in ("é", "\u07ff"):  # two bytes each: C3 A9, DF BF
+            payload = bytearray(b"a" * size)
+            payload[where : where + 2] = char.encode()
+            wire = frames.build_frame(0x81, bytes(payload), MASK if masked else None)
+            for as_str in (False, True):
+                parsed = frames.parse_frames(wire, 0, masked, 0, UNLIMITED, as_str)
+                assert parsed == ([(0x81, bytes(payload))], len(wire), None), (where, char)
+
+
+# -- a whole text frame's UTF-8 is checked as it is unmasked ---------------------
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("size", [n for n in ASCII_SIZES if n])
+def test_parse_frames_fails_a_whole_text_frame_that_is_not_utf8_with_1007_wherever_the_bad_byte_falls(
+    masked: bool, size: int
+) -> None:
+    before = frames.build_frame(0x82, b"kept", MASK if masked else None)
     for where in {0, size // 2, size - 1, max(0, size - 9)}:
-        for high in (0x80, 0xC3, 0xFF):
+        for high in (0x80, 0xC3, 0xFF):  # a lone continuation, a truncated sequence, never UTF-8
             payload = bytearray(b"a" * size)
             payload[where] = high
-            wire = frames.build_frame(0x81, bytes(payload), MASK if masked else None)
-            parsed = frames.parse_frames(wire, 0, masked, 0, UNLIMITED, True)
-            assert parsed == ([(0x81, bytes(payload))], len(wire), None), (where, high)
+            wire = before + frames.build_frame(0x81, bytes(payload), MASK if masked else None)
+            for as_str in (False, True):
+                parsed = frames.parse_frames(wire, 0, masked, 0, UNLIMITED, as_str)
+                invalid = (1007, "invalid UTF-8 in a text message")
+                assert parsed == ([(0x82, b"kept")], len(before), invalid), (where, high)
+
+
+@pytest.mark.parametrize("b0", [0x01, 0x80, 0x82, 0xC1])
+def test_parse_frames_leaves_the_utf8_of_other_data_frames_to_its_caller(b0: int) -> None:
+    # A first fragment, a continuation, binary, a compressed text: not a whole uncompressed text.
+    wire = frames.build_frame(b0, b"\xff\xfe", MASK)
+    assert frames.parse_frames(wire, 0, True, 0x40, UNLIMITED) == ([(b0, b"\xff\xfe")], len(wire), None)
+
+
+def test_build_frame_frames_a_str_as_its_utf8() -> None:
+    for text in ("", "ascii", "a" * 70_000, "κόσμε", "ü" * 40_000):
+        for key in (None, MASK):
+            assert frames.build_frame(0x81, text, key) == frames.build_frame(0x81, text.encode(), key)
+
+
+def test_utf8_view_is_the_utf8_of_a_str() -> None:
+    for text in ("", "ascii", "a" * 70_000, "κόσμε"):
+        assert bytes(frames.utf8_view(text)) == text.encode()
+    with pytest.raises(TypeError):
+        frames.utf8_view(b"bytes")  # type: ignore[arg-type]
+
+
+def test_the_c_utf8_view_of_an_ascii_str_is_a_read_only_view_of_its_data_that_keeps_it_alive() -> None:
+    speedups = pytest.importorskip("ws4py._speedups")
+    view = speedups.utf8_view("".join(["abc"] * 30_000))  # a str only the view holds
+    assert isinstance(view, memoryview) and view.readonly
+    assert bytes(view) == b"abc" * 30_000
+    assert isinstance(speedups.utf8_view("κόσμε"), bytes)  # not ASCII: encoded
 
 
 @pytest.mark.parametrize("b0", [0x01, 0x80, 0x82, 0xC1, 0x89])

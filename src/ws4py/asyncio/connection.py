@@ -63,9 +63,11 @@ class Connection(Endpoint):
 
     __slots__ = (
         "_close_held",
+        "_defer_pause",
         "_echo",
         "_fragmenting",
         "_messages",
+        "_pause_due",
         "_queued_bytes",
         "_reading_paused",
         "_recv_waiter",
@@ -86,6 +88,8 @@ class Connection(Endpoint):
         self._echo: TextReceived | BinaryReceived | None = None
         self._recv_waiter: asyncio.Future[None] | None = None
         self._reading_paused = False
+        self._pause_due = False  # _pause_if_full is scheduled
+        self._defer_pause = False  # see _events
         # Set while a fragmented message is being sent: other sends wait for it.
         self._fragmenting: asyncio.Future[None] | None = None
         # The peer broke the protocol in the same read as messages the handler has
@@ -112,9 +116,36 @@ class Connection(Endpoint):
         if messages:
             self._wake_receiver()
             if not self._reading_paused and self._queue_full(messages):
-                self._reading_paused = True
-                assert self._transport is not None
-                self._transport.pause_reading()
+                if self._defer_pause and not self._pause_due:
+                    # On asyncio's socket transport, decided once the handler had its
+                    # turn: the wake-up above runs first, and a handler that keeps up (an
+                    # echo of a read of four 64 KiB messages) empties the queue there, so
+                    # reading needs no pause and no resume (two epoll_ctl calls a read).
+                    # No read of this socket comes in between: its callback is queued
+                    # after this one, and a pause cancels it. (uvloop reads up to 32
+                    # times in a row before it runs callbacks: there, pause at once.)
+                    self._pause_due = True
+                    self._loop.call_soon(self._pause_if_full)
+                else:
+                    self._pause_if_full()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._defer_pause = type(transport).__module__ == "asyncio.selector_events"
+
+    def _pause_if_full(self) -> None:
+        self._pause_due = False
+        messages = self._messages
+        transport = self._transport
+        if (
+            messages
+            and not self._reading_paused
+            and transport is not None
+            and not transport.is_closing()
+            and self._queue_full(messages)
+        ):
+            self._reading_paused = True
+            transport.pause_reading()
 
     def _queue_full(self, messages: deque[TextReceived | BinaryReceived]) -> bool:
         options = self._options
@@ -165,8 +196,18 @@ class Connection(Endpoint):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def recv(self) -> Data:
+    async def recv(self, decode: bool | None = None) -> Data:
         """The next message: ``str`` for text, ``bytes`` for binary.
+
+        ``decode=False`` gives a text message as its UTF-8 bytes instead
+        (validated as they were unmasked; a large one is then never decoded),
+        for a handler that forwards text or parses it from bytes (``json.loads``
+        takes bytes): no ``str`` is made of a large or non-ASCII text, and
+        ``send(data, text=True)`` sends the bytes back as text with no
+        encoding. (An ASCII text under 64 KiB is made a ``str`` as it is
+        unmasked, at no extra cost: its bytes are then encoded from it.)
+        ``decode=True`` gives a binary message decoded as UTF-8 (raising
+        ``UnicodeDecodeError`` if it is not).
 
         Raises :class:`~ws4py.exc.ConnectionClosedOK` once a normal close
         has been received and every message before it returned, and
@@ -198,7 +239,15 @@ class Connection(Endpoint):
             # A large text came as its bytes (the core decodes it only now): keep them
             # for an echo while the handler runs on, not once it waits for something else.
             self._loop.call_soon(self._forget_echo, event)
-        return event.data
+        if decode is None:
+            return event.data
+        if type(event) is TextReceived:
+            if decode:
+                return event.data
+            raw = event.raw
+            return raw if raw is not None else event.data.encode()
+        data = event.data
+        return data.decode() if decode else data  # type: ignore[union-attr]
 
     def _forget_echo(self, event: TextReceived) -> None:
         if self._echo is event:
@@ -215,23 +264,32 @@ class Connection(Endpoint):
 
     # -- sending ---------------------------------------------------------
 
-    async def send(self, message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data]) -> None:
+    async def send(
+        self,
+        message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data],
+        text: bool | None = None,
+    ) -> None:
         """Send a message: ``str`` as text, bytes-like as binary.
 
         An iterable or async iterable of them is sent as one fragmented
-        message, a frame per item (all ``str`` or all bytes-like). Raises
-        :class:`~ws4py.exc.ConnectionClosed` once the connection is closing.
+        message, a frame per item (all ``str`` or all bytes-like). ``text=True``
+        sends bytes-like data as a text message, as they are: UTF-8 already
+        (the caller's promise: nothing is encoded or checked), such as what
+        ``recv(decode=False)`` returned or what ``json.dumps(...).encode()``
+        made; ``text=False`` sends a ``str`` as a binary message (its UTF-8).
+        Raises :class:`~ws4py.exc.ConnectionClosed` once the connection is
+        closing.
         """
         while self._fragmenting is not None:
             await asyncio.shield(self._fragmenting)
         if isinstance(message, _CHUNK_TYPES):
-            self._write_message(message)
+            self._write_message(message, text)
         elif isinstance(message, dict):
             raise TypeError("a dict is not a message; send str, bytes or an iterable of them")
         elif isinstance(message, AsyncIterable):
-            await self._send_fragments(message.__aiter__(), True)
+            await self._send_fragments(message.__aiter__(), True, text)
         elif isinstance(message, Iterable):
-            await self._send_fragments(iter(message), False)
+            await self._send_fragments(iter(message), False, text)
         else:
             raise TypeError(f"cannot send {type(message).__name__}: send str, bytes or an iterable of them")
         if self._write_paused:
@@ -240,9 +298,22 @@ class Connection(Endpoint):
                 # The peer left while this message waited in the buffer: it may not have arrived.
                 raise self._closed_exception()
 
-    def _write_message(self, message: str | bytes | bytearray | memoryview) -> None:
+    # Copies of an echoed payload byte, socket -> handler -> socket (issue 23), for a
+    # message in one frame from a client (masked), whole in one read; the kernel's
+    # copies count. The core's rows for frames over several reads: protocol/connection.py.
+    #
+    #                      read  unmask  decode  queue  encode  frame  write   before -> now
+    #   binary >= 64 KiB    1     1       -       0      -       0      1      3 -> 3
+    #   binary < 64 KiB     1     1       -       0      -       1      1      4 -> 4
+    #   text >= 64 KiB      1     1 (str if ASCII, same pass)              ASCII 4 -> 3 (no encode: the
+    #                                                                      str's data is written, utf8_view)
+    #   text < 64 KiB       1     1       0      0      1 -> 0  1      1      ASCII 5 -> 4 (framed from the
+    #                                                                      str's data, build_frame)
+    #   text, not ASCII: + 1 UTF-8 pass, + decode 1 (< 64 KiB; a larger one: when recv() returns it),
+    #   + encode 1 unless the handler sends back the very str it received (its bytes are sent).
+    def _write_message(self, message: str | bytes | bytearray | memoryview, text: bool | None = None) -> None:
         core = self._open_core()
-        binary = not isinstance(message, str)
+        binary = not isinstance(message, str) if text is None else not text
         if len(message) >= LARGE_PAYLOAD:
             echo = self._echo
             if type(echo) is TextReceived and echo.decoded is message and echo.raw is not None:
@@ -250,7 +321,10 @@ class Connection(Endpoint):
             self._echo = None
             self.write_large_frame(*core.frame_parts(message, binary))
             return
-        frame = core.send_binary(message) if binary else core.send_text(message)  # type: ignore[arg-type]
+        if binary:
+            frame = core.send_binary(message.encode() if isinstance(message, str) else message)
+        else:
+            frame = core.send_text(message)
         if self._pending is not None or self._messages:
             # The handler has more messages to read without waiting (a pipelining
             # peer): gather its answers and write them together when it yields.
@@ -258,12 +332,12 @@ class Connection(Endpoint):
         else:
             self.write_frame(frame)
 
-    async def _send_fragments(self, chunks: Any, is_async: bool) -> None:
+    async def _send_fragments(self, chunks: Any, is_async: bool, text: bool | None = None) -> None:
         core = self._open_core()
         done = self._fragmenting = self._loop.create_future()
-        # The chunks' type decides text or binary; each chunk is framed when the next
-        # one comes, so the last carries FIN (an empty iterable: one empty text message).
-        message = self._fragments = OutgoingFragments(core)
+        # The chunks' type decides text or binary (unless ``text`` does); each chunk is framed
+        # when the next one comes, so the last carries FIN (an empty iterable: one empty text message).
+        message = self._fragments = OutgoingFragments(core, None if text is None else not text)
         taken = False
         try:
             while True:

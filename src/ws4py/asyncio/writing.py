@@ -199,7 +199,7 @@ class WriteSide(asyncio.BufferedProtocol):
             if len(pending) >= CORK_LIMIT:
                 self.flush_frames()
 
-    def write_large_frame(self, header: bytes, payload: bytes) -> None:
+    def write_large_frame(self, header: bytes, payload: bytes | memoryview) -> None:
         """A large frame's header and payload, in one system call when that costs no copy of the payload."""
         self._disarm()
         corked = self._pending is not None
@@ -220,7 +220,7 @@ class WriteSide(asyncio.BufferedProtocol):
         if corked:
             self._pending = []
 
-    def _writev(self, transport: asyncio.Transport, header: bytes, payload: bytes) -> None:
+    def _writev(self, transport: asyncio.Transport, header: bytes, payload: bytes | memoryview) -> None:
         """Header and payload in one ``writev`` on the socket; what it did not take, to the transport."""
         sent = 0
         # With bytes queued before these (or the transport going), only the

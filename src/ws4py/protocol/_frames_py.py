@@ -1,23 +1,33 @@
 """Pure-Python frame codec: the twin of the C module ``ws4py._speedups``.
 
-Both modules export the same three functions with the same behaviour, byte for
+Both modules export the same five functions with the same behaviour, byte for
 byte and error for error; ``tests/core`` runs every test against both. Keep
 them in step: a change here is a change in ``src/ws4py/_speedups.c`` too.
 
 ``parse_frames(buf, pos, expect_mask, allowed_rsv, max_frame_size, ascii_text_as_str=False)``
     Parses every complete frame of ``buf`` from offset ``pos``. Returns
     ``(frames, pos, error)``: ``frames`` is a list of ``(first_byte, payload)``
-    pairs with the payload unmasked (with ``ascii_text_as_str``, the payload
-    of a whole uncompressed text frame that is all ASCII comes as ``str``:
-    valid text, decoded at no extra cost), ``pos`` where the first incomplete frame
+    pairs with the payload unmasked, ``pos`` where the first incomplete frame
     starts, and ``error`` ``None`` or a ``(close_code, reason)`` pair for the
     frame at ``pos`` that broke a framing rule. Frames before a bad one are
     still returned, so no valid data is lost. A frame's length is checked
     against ``max_frame_size`` from its header alone, before its payload is
     waited for, so a header that claims 2**63-1 bytes never allocates.
+    The payload of a whole uncompressed text frame (first byte ``0x81``) is
+    validated UTF-8, checked in the pass that unmasks it (ASCII costs no other
+    pass): a frame that is not is the error ``(1007, "invalid UTF-8 in a text
+    message")``. With ``ascii_text_as_str`` such a payload that is all ASCII
+    comes as ``str``, made by that same pass.
 
 ``build_frame(first_byte, payload, mask_key)``
-    Serialises one frame; ``mask_key`` is 4 bytes or ``None``.
+    Serialises one frame; ``payload`` is bytes-like, or a ``str`` framed as
+    its UTF-8 (the C codec frames an ASCII ``str`` from its own data, with no
+    encoded copy); ``mask_key`` is 4 bytes or ``None``.
+
+``utf8_view(text)``
+    The UTF-8 of ``text``, to write after a frame header: the C codec gives
+    an ASCII ``str``'s own data as a read-only ``memoryview`` (no copy; the
+    view keeps the ``str`` alive), this twin ``text.encode()``.
 
 ``apply_mask(data, mask_key)``
     XORs ``data`` with the repeated 4-byte key (masking and unmasking).
@@ -41,6 +51,8 @@ _LITTLE: Final[Literal["little"]] = "little"
 # _XOR_TABLES[k] maps every byte b to b ^ k, for bytes.translate.
 _XOR_TABLES = [bytes(b ^ k for b in range(256)) for k in range(256)]
 _TRANSLATE_FROM = 2048
+#: The reason of the 1007 error for a whole text frame that is not UTF-8.
+INVALID_TEXT = "invalid UTF-8 in a text message"
 
 
 def apply_mask(data: bytes | bytearray | memoryview, mask_key: bytes) -> bytes:
@@ -121,7 +133,13 @@ def parse_frames(
             if end - start < length:
                 break
             payload = bytes(buf[start : start + length])
-        if ascii_text_as_str and b0 == 0x81 and payload.isascii():
+        if b0 == 0x81 and not payload.isascii():
+            try:
+                payload.decode()
+            except UnicodeDecodeError:
+                return frames, pos, (1007, INVALID_TEXT)
+            frames.append((b0, payload))
+        elif b0 == 0x81 and ascii_text_as_str:
             frames.append((b0, payload.decode("ascii")))
         else:
             frames.append((b0, payload))
@@ -129,8 +147,10 @@ def parse_frames(
     return frames, pos, None
 
 
-def build_frame(first_byte: int, payload: bytes | bytearray | memoryview, mask_key: bytes | None) -> bytes:
-    """Serialise one frame whose first header byte is ``first_byte``."""
+def build_frame(first_byte: int, payload: str | bytes | bytearray | memoryview, mask_key: bytes | None) -> bytes:
+    """Serialise one frame whose first header byte is ``first_byte`` (a ``str`` payload as its UTF-8)."""
+    if isinstance(payload, str):
+        payload = payload.encode()
     n = len(payload)
     mask_bit = 0x80 if mask_key is not None else 0
     if n < 126:
@@ -142,6 +162,13 @@ def build_frame(first_byte: int, payload: bytes | bytearray | memoryview, mask_k
     if mask_key is None:
         return header + payload
     return header + mask_key + apply_mask(payload, mask_key)
+
+
+def utf8_view(text: str) -> bytes | memoryview:
+    """The UTF-8 of ``text``, to write (the C codec's is a view of an ASCII ``str``'s own data)."""
+    if not isinstance(text, str):
+        raise TypeError(f"utf8_view() takes a str, not {type(text).__name__}")
+    return text.encode()
 
 
 _UTF8Decoder = codecs.getincrementaldecoder("utf-8")

@@ -337,23 +337,57 @@ class Connection:
         spare_buffers.give(big)
         return events
 
+    # Copies of a received payload byte in the core (issue 23), from the adapter's
+    # read buffer to the message object; "pass": read without being written.
+    # Every stack's receive path goes through here (asyncio's two APIs, threaded).
+    #
+    #                                           before (973b7f8)          now
+    #   frame whole in one read                 unmask 1                  unmask 1
+    #   whole text, ASCII                       + 1 UTF-8 pass (no str    + 0 (the ASCII test rides
+    #                                           wanted) / 0 (str wanted)  in the unmasking pass)
+    #   whole text, not ASCII                   + 1 pass (validate or     + 1 pass (parse_frames) and,
+    #                                           decode on its own)        str wanted and < 64 KiB, decode 1
+    #   frame over reads, < 64 KiB              + 1 into the buffer for   + 1 for its own bytes only
+    #                                           it AND for every frame
+    #                                           after it in the read
+    #   frame over reads, >= 64 KiB (own        start + 2 (buffer, then   start + 1 (straight into its
+    #   buffer, reused)                         its own), rest + 1 (0 if  own), rest as before
+    #                                           asyncio reads into it)
+    #   text over reads                         + 1 pass as it arrives    + 1 pass as it arrives (fail
+    #                                           (fail fast, RFC 6455 8.1) fast); not ASCII: + 1 at the end
     def _receive(
         self, data: bytes | bytearray | memoryview, messages: list[tuple[int, bytes | str]] | None
     ) -> list[Event]:
         """Parse and process ``data``; with ``messages``, the leading plain messages go there instead of events."""
         buf = self._buffer
-        if buf:
-            buf += data
-            source: bytes | bytearray | memoryview = buf
+        parse = _frames.parse_frames
+        mask, rsv, limit, as_str = self._expect_mask, self._allowed_rsv, self.max_frame_size, self.decode_text
+        source: bytes | bytearray | memoryview = data
+        if not buf:
+            frames, pos, error = parse(data, 0, mask, rsv, limit, as_str)
+        elif 0 < (lacking := _frames.frame_length(buf) - len(buf)) < len(data):
+            # The frame waiting in the buffer takes only the bytes it lacks: the
+            # frames after it are parsed where they arrived, not copied here first.
+            with memoryview(data) as view:
+                buf += view[:lacking]
+            frames, pos, error = parse(buf, 0, mask, rsv, limit, as_str)
+            if error is None:
+                buf.clear()
+                more, pos, error = parse(data, lacking, mask, rsv, limit, as_str)
+                frames += more
+            else:
+                source = buf
         else:
-            source = data
-        frames, pos, error = _frames.parse_frames(
-            source, 0, self._expect_mask, self._allowed_rsv, self.max_frame_size, self.decode_text
-        )
+            buf += data
+            source = buf
+            frames, pos, error = parse(buf, 0, mask, rsv, limit, as_str)
+        # What follows the complete frames: the start of the next one, left where it
+        # arrived until the end (then copied into the buffer, or a large frame's own).
+        tail: bytearray | memoryview = buf
         if source is buf:
             del buf[:pos]
         elif pos < len(data):
-            buf += data[pos:]
+            tail = memoryview(data)[pos:]
         events: list[Event] = []
         if frames:
             if messages is not None:
@@ -371,19 +405,22 @@ class Connection:
             buf.clear()
         elif error is not None:
             code, reason = error
-            cls = FrameTooLargeException if code == 1009 else ProtocolException
-            self._fail(cls(reason, code), events)
-        elif len(buf) > self.max_queued_bytes:
+            if code == 1007:  # a whole text frame that is not UTF-8 (checked as it was unmasked)
+                self._fail(TextFrameEncodingException(reason), events)
+            else:
+                cls = FrameTooLargeException if code == 1009 else ProtocolException
+                self._fail(cls(reason, code), events)
+        elif len(tail) > self.max_queued_bytes:
             self._fail(FrameTooLargeException(f"over {self.max_queued_bytes} bytes buffered"), events)
-        elif buf and (total := _frames.frame_length(buf)) > self.max_queued_bytes:  # (none: the usual case)
+        elif tail and (total := _frames.frame_length(tail)) > self.max_queued_bytes:  # (none: the usual case)
             # It could never be buffered whole (with no limits: longer than any buffer).
             self._fail(FrameTooLargeException(f"a frame of {total} bytes is over {self.max_queued_bytes}"), events)
-        elif buf:
-            if not buf[0] & 0x48:
+        elif tail:
+            if not tail[0] & 0x48:
                 # An uncompressed data frame is incomplete: fail fast on its bad UTF-8
                 # now instead of when its last byte arrives (RFC 6455 8.1, Autobahn 6.4.3).
                 try:
-                    self._check_partial_text(buf)
+                    self._check_partial_text(tail)
                 except ProtocolException as exc:
                     self._fail(exc, events)
                     return events
@@ -393,16 +430,19 @@ class Connection:
             # frame arrived (until then its bytes wait in the shared buffer like any
             # others), so it never commits more than four times what the peer sent.
             # One buffer of the frame's size, not one grown step by step: each step
-            # would be a fresh allocation and a copy.
+            # would be a fresh allocation and a copy. What arrived of the frame goes
+            # there straight from where it arrived.
             big = spare_buffers.take(total) if total >= _LARGE else None
-            if big is None and total >= _LARGE and 4 * len(buf) >= total:
+            if big is None and total >= _LARGE and 4 * len(tail) >= total:
                 big = bytearray(total)
             if big is not None:
-                filled = len(buf)
+                filled = len(tail)
                 with memoryview(big) as into:
-                    into[:filled] = buf
+                    into[:filled] = tail
                 buf.clear()
                 self._big, self._big_filled, self._big_end = big, filled, total
+            elif tail is not buf:
+                buf += tail
         return events
 
     def _check_partial_text(self, buf: bytearray | memoryview) -> None:
@@ -420,21 +460,17 @@ class Connection:
         partial.advance(buf, initial)
 
     def _plain_messages(self, frames: list[tuple[int, bytes | str]]) -> int:
-        """How many of ``frames``, from the first, are whole uncompressed messages within the limits, texts valid.
+        """How many of ``frames``, from the first, are whole uncompressed messages within the limits.
 
         Only while no fragmented message is in progress (the caller's check):
         such a frame then is a message of its own, with nothing for
-        :meth:`_process` to do but make its event.
+        :meth:`_process` to do but make its event (a text's UTF-8 was checked
+        by ``parse_frames`` as it unmasked it).
         """
         limit = self.max_message_size
         count = 0
         for first_byte, payload in frames:
-            if len(payload) > limit:
-                break
-            if first_byte == _WHOLE_TEXT:
-                if not isinstance(payload, str) and _frames.utf8_check(payload, 0) != 0:
-                    break
-            elif first_byte != _WHOLE_BINARY:
+            if len(payload) > limit or (first_byte != _WHOLE_TEXT and first_byte != _WHOLE_BINARY):
                 break
             count += 1
         return count
@@ -453,24 +489,27 @@ class Connection:
                     elif len(payload) > self.max_message_size:
                         raise FrameTooLargeException(f"message exceeds the limit of {self.max_message_size} bytes")
                     if opcode == _TEXT:
-                        partial = self._partial
                         self._partial = None
                         if isinstance(payload, str):  # ASCII, so valid: decoded by the parser
                             append(TextReceived(payload))
-                        elif partial is not None or len(payload) >= _LARGE:
-                            # Validated without decoding (its start maybe as it arrived):
-                            # a large text is decoded only if someone asks for the str,
-                            # so it is never held as both bytes and str.
-                            checked, state = (0, 0) if partial is None else (partial.checked, partial.state)
-                            with memoryview(payload) as view:
-                                if _frames.utf8_check(view[checked:], state) != 0:
+                        elif compressed:
+                            # Inflated here, so checked here: a large text without decoding
+                            # (decoded only if someone asks for the str, so it is never
+                            # held as both bytes and str), a small one by decoding it.
+                            if len(payload) >= _LARGE:
+                                if _frames.utf8_check(payload, 0) != 0:
                                     raise TextFrameEncodingException(INVALID_TEXT)
+                                append(TextReceived(None, payload))
+                            else:
+                                try:
+                                    append(TextReceived(payload.decode(), payload))
+                                except UnicodeDecodeError:
+                                    raise TextFrameEncodingException(INVALID_TEXT) from None
+                        elif len(payload) >= _LARGE:
+                            # Checked by parse_frames as it unmasked it; decoded only if asked.
                             append(TextReceived(None, payload))
                         else:
-                            try:
-                                append(TextReceived(payload.decode(), payload))
-                            except UnicodeDecodeError:
-                                raise TextFrameEncodingException(INVALID_TEXT) from None
+                            append(TextReceived(payload.decode(), payload))  # valid: parse_frames checked it
                     else:
                         append(BinaryReceived(payload))
                 else:
@@ -596,7 +635,7 @@ class Connection:
 
     # -- sending ---------------------------------------------------------
 
-    def _frame(self, first_byte: int, payload: bytes | bytearray | memoryview) -> bytes:
+    def _frame(self, first_byte: int, payload: str | bytes | bytearray | memoryview) -> bytes:
         if self.is_client:
             return _frames.build_frame(first_byte, payload, _mask_keys.next())
         return _frames.build_frame(first_byte, payload, None)
@@ -605,7 +644,7 @@ class Connection:
         if self.state is not State.OPEN:
             raise InvalidState(f"cannot send: the connection is {self.state.name}")
 
-    def _send_data(self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool) -> bytes:
+    def _send_data(self, opcode: int, payload: str | bytes | bytearray | memoryview, fin: bool) -> bytes:
         if self.state is not _OPEN:
             self._check_open()
         if self._send_frag_opcode:
@@ -613,7 +652,7 @@ class Connection:
         b0 = opcode
         deflate = self.deflate
         if deflate is not None and deflate.compresses:
-            payload = deflate.compress(payload, fin)
+            payload = deflate.compress(payload.encode() if isinstance(payload, str) else payload, fin)
             b0 |= _frames.RSV1
             self._send_compressed = True
         else:
@@ -627,29 +666,34 @@ class Connection:
     def send_text(self, data: str | bytes | bytearray | memoryview, fin: bool = True) -> bytes:
         """Frame a text message (or its first fragment when ``fin`` is false).
 
-        ``bytes`` are taken as already UTF-8 encoded and sent as they are.
+        ``bytes`` are taken as already UTF-8 encoded and sent as they are. An
+        ASCII ``str`` is framed from its own data, with no encoded copy in
+        between (by the C codec).
         """
-        if isinstance(data, str):
-            data = data.encode()
         return self._send_data(_TEXT, data, fin)
 
-    def frame_parts(self, data: str | bytes | bytearray | memoryview, binary: bool) -> tuple[bytes, bytes]:
+    def frame_parts(self, data: str | bytes | bytearray | memoryview, binary: bool) -> tuple[bytes, bytes | memoryview]:
         """Frame a whole message as ``(header, payload)``, to be written in that order.
 
         For a large payload that needs neither masking nor compression the
         payload is the object given, not a copy (a server echoing 1 MiB writes
-        the header and the received bytes, with no 1 MiB frame in between).
-        Otherwise the whole frame is in ``header`` and ``payload`` is empty.
+        the header and the received bytes, with no 1 MiB frame in between); a
+        large ASCII ``str`` goes as its own data (a read-only view of it, with
+        the C codec: ``utf8_view``), other text encoded once. Otherwise the
+        whole frame is in ``header`` and ``payload`` is empty.
         """
-        if isinstance(data, str):
-            data = data.encode()
-        elif not isinstance(data, bytes):
-            data = bytes(data)  # it may be kept until written: not a buffer the caller can change
         opcode = _BINARY if binary else _TEXT
+        if isinstance(data, str) and not data.isascii():  # (a flag of the str: no scan)
+            data = data.encode()
         if self.is_client or len(data) < _LARGE or (self.deflate is not None and self.deflate.compresses):
             return self._send_data(opcode, data, True), b""
+        if isinstance(data, str):
+            payload: bytes | memoryview = _frames.utf8_view(data)
+        else:
+            # It may be kept until written: not a buffer the caller can change.
+            payload = data if isinstance(data, bytes) else bytes(data)
         empty = self._send_data(opcode, b"", True)  # every check, and the first header byte
-        return _frames.frame_header(empty[0], len(data)), data
+        return _frames.frame_header(empty[0], len(payload)), payload
 
     def send_binary(self, data: bytes | bytearray | memoryview, fin: bool = True) -> bytes:
         """Frame a binary message (or its first fragment when ``fin`` is false)."""

@@ -1,6 +1,7 @@
 """Opcodes and the frame codec, compiled or pure Python.
 
-The codec functions (``parse_frames``, ``build_frame``, ``apply_mask``) come
+The codec functions (``parse_frames``, ``build_frame``, ``apply_mask``,
+``utf8_check``, ``utf8_view``) come
 from the C module ``ws4py._speedups`` when it is built, else from the
 pure-Python twin ``ws4py.protocol._frames_py``; ``WS4PY_PURE_PYTHON=1`` forces
 the twin. Callers look them up on this module at call time, so :func:`use`
@@ -32,6 +33,7 @@ __all__ = [
     "utf8_check",
     "build_frame",
     "parse_frames",
+    "utf8_view",
     "implementation",
     "available_implementations",
     "use",
@@ -111,6 +113,7 @@ parse_frames = _frames_py.parse_frames
 build_frame = _frames_py.build_frame
 apply_mask = _frames_py.apply_mask
 utf8_check = _frames_py.utf8_check
+utf8_view = _frames_py.utf8_view
 
 
 def available_implementations() -> list[str]:
@@ -120,7 +123,7 @@ def available_implementations() -> list[str]:
 
 def use(name: str) -> None:
     """Switch the frame codec of the whole process to ``"c"`` or ``"python"``."""
-    global implementation, parse_frames, build_frame, apply_mask, utf8_check
+    global implementation, parse_frames, build_frame, apply_mask, utf8_check, utf8_view
     try:
         module = _IMPLEMENTATIONS[name]
     except KeyError:
@@ -130,6 +133,7 @@ def use(name: str) -> None:
     build_frame = module.build_frame
     apply_mask = module.apply_mask
     utf8_check = module.utf8_check
+    utf8_view = module.utf8_view
 
 
 @contextmanager
