@@ -218,19 +218,23 @@ static void fanout(void) {
     fan_len = 0;
 }
 
+/* Room for `need` bytes in *buf (of *cap), doubling. */
+static void grow(uint8_t **buf, size_t *cap, size_t need) {
+    if (need <= *cap)
+        return;
+    size_t c = *cap ? *cap : 4096;
+    while (c < need)
+        c *= 2;
+    uint8_t *p = realloc(*buf, c);
+    if (!p)
+        die("realloc");
+    *buf = p;
+    *cap = c;
+}
+
 static void frame_into(uint8_t **buf, size_t *len, size_t *cap, uint8_t b0, const uint8_t *payload, size_t n,
                        const uint8_t *key) {
-    size_t need = *len + 10 + n;
-    if (need > *cap) {
-        size_t c = *cap ? *cap : 4096;
-        while (c < need)
-            c *= 2;
-        uint8_t *p = realloc(*buf, c);
-        if (!p)
-            die("realloc");
-        *buf = p;
-        *cap = c;
-    }
+    grow(buf, cap, *len + 10 + n);
     uint8_t *h = *buf + *len;
     size_t hl = 2;
     h[0] = b0;
@@ -255,19 +259,6 @@ static void reply(conn_t *c, uint8_t b0, const uint8_t *payload, size_t n, const
     size_t len = 0;
     frame_into(&buf, &len, &cap, b0, payload, n, key);
     out_append(c, buf, len);
-}
-
-static void grow(uint8_t **buf, size_t *cap, size_t need) {
-    if (need <= *cap)
-        return;
-    size_t c = *cap ? *cap : 4096;
-    while (c < need)
-        c *= 2;
-    uint8_t *p = realloc(*buf, c);
-    if (!p)
-        die("realloc");
-    *buf = p;
-    *cap = c;
 }
 
 /* PUBLISH bench <the unmasked payload>, gathered in pubq (sent when the read is handled). */

@@ -12,11 +12,12 @@ and (tests/asyncio/conftest.py) on asyncio's loop and uvloop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import select
 import socket
 import ssl
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import trustme
@@ -334,6 +335,23 @@ async def test_a_peer_that_reset_before_the_server_noticed_is_closed_and_the_oth
 # -- the outlet: armed only while nothing would go before a straight frame ----------------------------
 
 
+@contextlib.asynccontextmanager
+async def plain_clients(count: int) -> AsyncIterator[list[tuple[Connection, socket.socket]]]:
+    """``count`` server connections (no compression), each with its blocking client socket (read by the test)."""
+    accepted = Accepted(idle)
+    async with serving(accepted, compression=None) as server:
+        clients: list[socket.socket] = []
+        try:
+            pairs = []
+            for _ in range(count):
+                clients.append(await asyncio.to_thread(blocking_client, port_of(server)))
+                pairs.append((await accepted.next(), clients[-1]))
+            yield pairs
+        finally:
+            for client in clients:
+                client.close()
+
+
 OUTLET_DISARMERS: dict[str, Callable[[Connection], object]] = {
     "write_frame": lambda conn: conn.write_frame(b"\x81\x01a"),
     "write_frame_soon": lambda conn: conn.write_frame_soon(b"\x81\x01a"),
@@ -349,32 +367,20 @@ OUTLET_DISARMERS: dict[str, Callable[[Connection], object]] = {
 
 @pytest.mark.parametrize("disarm", list(OUTLET_DISARMERS))
 async def test_anything_the_connection_writes_or_corks_disarms_its_outlet(disarm: str) -> None:
-    accepted = Accepted(idle)
-    async with serving(accepted, compression=None) as server:
-        client = await asyncio.to_thread(blocking_client, port_of(server))
-        try:
-            conn = await accepted.next()
-            assert conn.arm_outlet()
-            assert conn.outlet.fd == conn.transport.get_extra_info("socket").fileno()  # type: ignore[union-attr]
-            done = OUTLET_DISARMERS[disarm](conn)
-            if asyncio.iscoroutine(done):
-                await done
-            assert conn.outlet.fd == -1
-        finally:
-            client.close()
+    async with plain_clients(1) as [(conn, _)]:
+        assert conn.arm_outlet()
+        assert conn.outlet.fd == conn.transport.get_extra_info("socket").fileno()  # type: ignore[union-attr]
+        done = OUTLET_DISARMERS[disarm](conn)
+        if asyncio.iscoroutine(done):
+            await done
+        assert conn.outlet.fd == -1
 
 
 async def test_a_message_arriving_disarms_the_outlet() -> None:
-    accepted = Accepted(idle)  # reads nothing: the message only arrives
-    async with serving(accepted, compression=None) as server:
-        client = await asyncio.to_thread(blocking_client, port_of(server))
-        try:
-            conn = await accepted.next()
-            assert conn.arm_outlet()
-            client.sendall(b"\x81\x83abcd" + bytes(b ^ k for b, k in zip(b"hey", b"abc", strict=True)))  # masked "hey"
-            await eventually(lambda: conn.outlet.fd == -1, what="the outlet disarmed")
-        finally:
-            client.close()
+    async with plain_clients(1) as [(conn, client)]:  # the handler reads nothing: the message only arrives
+        assert conn.arm_outlet()
+        client.sendall(b"\x81\x83abcd" + bytes(b ^ k for b, k in zip(b"hey", b"abc", strict=True)))  # masked "hey"
+        await eventually(lambda: conn.outlet.fd == -1, what="the outlet disarmed")
 
 
 async def test_a_peer_that_resets_disarms_the_outlet_before_its_socket_is_closed() -> None:
@@ -392,84 +398,60 @@ async def test_a_peer_that_resets_disarms_the_outlet_before_its_socket_is_closed
 
 
 async def test_broadcasts_to_a_tuple_in_one_round_reach_each_client_together_when_the_round_ends() -> None:
-    accepted = Accepted(idle)
-    async with serving(accepted, compression=None) as server:
-        clients = [await asyncio.to_thread(blocking_client, port_of(server)) for _ in range(3)]
-        try:
-            conns = tuple([await accepted.next() for _ in clients])
-            for conn in conns:
-                assert conn.arm_outlet()
-            for i in range(5):
-                assert broadcast(conns, f"m{i}") == []
-            assert all(conn.outlet.owed is not None for conn in conns)
-            assert not any(readable(client, 0.1) for client in clients)  # owed until the round ends
-            await asyncio.sleep(0)
-            for client in clients:
-                got = await asyncio.to_thread(lambda c=client: [read_frame(c) for _ in range(5)])
-                assert got == [(0x1, f"m{i}".encode()) for i in range(5)]
-            assert all(conn.outlet.owed is None and conn.outlet.fd >= 0 for conn in conns)  # armed again
-        finally:
-            for client in clients:
-                client.close()
+    async with plain_clients(3) as pairs:
+        conns = tuple(conn for conn, _ in pairs)
+        for conn in conns:
+            assert conn.arm_outlet()
+        for i in range(5):
+            assert broadcast(conns, f"m{i}") == []
+        assert all(conn.outlet.owed is not None for conn in conns)
+        assert not any(readable(client, 0.1) for _, client in pairs)  # owed until the round ends
+        await asyncio.sleep(0)
+        for _, client in pairs:
+            got = await asyncio.to_thread(lambda c=client: [read_frame(c) for _ in range(5)])
+            assert got == [(0x1, f"m{i}".encode()) for i in range(5)]
+        assert all(conn.outlet.owed is None and conn.outlet.fd >= 0 for conn in conns)  # armed again
 
 
 async def test_a_connection_that_writes_before_the_round_ends_writes_what_it_owes_first() -> None:
-    accepted = Accepted(idle)
-    async with serving(accepted, compression=None) as server:
-        clients = [await asyncio.to_thread(blocking_client, port_of(server)) for _ in range(2)]
-        try:
-            conns = tuple([await accepted.next() for _ in clients])
-            assert broadcast(conns, "first") == []
-            await asyncio.sleep(0)  # armed by the round
-            assert broadcast(conns, "owed") == []
-            await conns[0].send("its own")  # pays "owed", then writes this
-            assert broadcast(conns, "after it") == []  # conns[0] takes this one on its own, in order
-            await asyncio.sleep(0)
-            got = await asyncio.to_thread(lambda: [read_frame(clients[0]) for _ in range(4)])
-            assert got == [(0x1, b"first"), (0x1, b"owed"), (0x1, b"its own"), (0x1, b"after it")]
-            got = await asyncio.to_thread(lambda: [read_frame(clients[1]) for _ in range(3)])
-            assert got == [(0x1, b"first"), (0x1, b"owed"), (0x1, b"after it")]
-        finally:
-            for client in clients:
-                client.close()
+    async with plain_clients(2) as [(writer, writer_client), (other, other_client)]:
+        conns = (writer, other)
+        assert broadcast(conns, "first") == []
+        await asyncio.sleep(0)  # armed by the round
+        assert broadcast(conns, "owed") == []
+        await writer.send("its own")  # pays "owed", then writes this
+        assert broadcast(conns, "after it") == []  # the writer takes this one on its own, in order
+        await asyncio.sleep(0)
+        got = await asyncio.to_thread(lambda: [read_frame(writer_client) for _ in range(4)])
+        assert got == [(0x1, b"first"), (0x1, b"owed"), (0x1, b"its own"), (0x1, b"after it")]
+        got = await asyncio.to_thread(lambda: [read_frame(other_client) for _ in range(3)])
+        assert got == [(0x1, b"first"), (0x1, b"owed"), (0x1, b"after it")]
 
 
 async def test_a_connection_closing_before_the_round_ends_sends_what_it_owes_before_its_close_frame() -> None:
-    accepted = Accepted(idle)
-    async with serving(accepted, compression=None) as server:
-        client = await asyncio.to_thread(blocking_client, port_of(server))
-        try:
-            conn = await accepted.next()
-            conns = (conn,)
-            assert conn.arm_outlet()
-            assert broadcast(conns, "owed") == []
-            conn.start_close(1001, "going away")
-            assert broadcast(conns, "too late") == [Skipped(conn, "closed")]
-            got = await asyncio.to_thread(lambda: [read_frame(client) for _ in range(2)])
-            assert got == [(0x1, b"owed"), (0x8, struct.pack("!H", 1001) + b"going away")]
-        finally:
-            client.close()
+    async with plain_clients(1) as [(conn, client)]:
+        conns = (conn,)
+        assert conn.arm_outlet()
+        assert broadcast(conns, "owed") == []
+        conn.start_close(1001, "going away")
+        assert broadcast(conns, "too late") == [Skipped(conn, "closed")]
+        got = await asyncio.to_thread(lambda: [read_frame(client) for _ in range(2)])
+        assert got == [(0x1, b"owed"), (0x8, struct.pack("!H", 1001) + b"going away")]
 
 
 async def test_a_tuple_broadcast_many_times_in_one_round_sends_before_the_round_ends_when_the_tail_is_full() -> None:
-    accepted = Accepted(idle)
-    async with serving(accepted, compression=None) as server:
-        client = await asyncio.to_thread(blocking_client, port_of(server))
-        try:
-            conn = await accepted.next()
-            conns = (conn,)
-            assert conn.arm_outlet()
-            count = CORK_LIMIT + 3
-            for i in range(count):
-                assert broadcast(conns, f"m{i}") == []
-            # The first CORK_LIMIT left without waiting for the round: the loop has not run since.
-            first = [read_frame(client) for _ in range(CORK_LIMIT)]
-            assert first == [(0x1, f"m{i}".encode()) for i in range(CORK_LIMIT)]
-            await asyncio.sleep(0)
-            rest = await asyncio.to_thread(lambda: [read_frame(client) for _ in range(3)])
-            assert rest == [(0x1, f"m{i}".encode()) for i in range(CORK_LIMIT, count)]
-        finally:
-            client.close()
+    async with plain_clients(1) as [(conn, client)]:
+        conns = (conn,)
+        assert conn.arm_outlet()
+        count = CORK_LIMIT + 3
+        for i in range(count):
+            assert broadcast(conns, f"m{i}") == []
+        # The first CORK_LIMIT left without waiting for the round: the loop has not run since.
+        first = [read_frame(client) for _ in range(CORK_LIMIT)]
+        assert first == [(0x1, f"m{i}".encode()) for i in range(CORK_LIMIT)]
+        await asyncio.sleep(0)
+        rest = await asyncio.to_thread(lambda: [read_frame(client) for _ in range(3)])
+        assert rest == [(0x1, f"m{i}".encode()) for i in range(CORK_LIMIT, count)]
 
 
 async def test_a_callback_that_sends_to_another_connection_and_then_broadcasts_keeps_the_order() -> None:
