@@ -241,6 +241,10 @@ def read_frame(sock: socket.socket) -> tuple[int, bytes]:
     return first & 0x0F, received(sock, length)
 
 
+def read_frames(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    return [read_frame(sock) for _ in range(count)]
+
+
 async def test_the_first_broadcasts_of_a_round_are_on_the_wire_at_once_and_the_next_wait_for_the_round() -> None:
     accepted = Accepted(idle)
     async with serving(accepted, compression=None) as server:
@@ -408,7 +412,7 @@ async def test_broadcasts_to_a_tuple_in_one_round_reach_each_client_together_whe
         assert not any(readable(client, 0.1) for _, client in pairs)  # owed until the round ends
         await asyncio.sleep(0)
         for _, client in pairs:
-            got = await asyncio.to_thread(lambda c=client: [read_frame(c) for _ in range(5)])
+            got = await asyncio.to_thread(read_frames, client, 5)
             assert got == [(0x1, f"m{i}".encode()) for i in range(5)]
         assert all(conn.outlet.owed is None and conn.outlet.fd >= 0 for conn in conns)  # armed again
 
