@@ -495,7 +495,7 @@ def test_parse_frames_on_random_bytes_never_raises_and_the_codecs_agree(
     result = frames.parse_frames(buf, pos, expect_mask, allowed_rsv, max_frame_size)
     _, end, error = result
     assert pos <= end <= len(buf)
-    assert error is None or error[0] in (1002, 1009)
+    assert error is None or error[0] in (1002, 1007, 1009)  # 1007: a whole text frame that is not UTF-8
     if cframes is None:
         pytest.skip("ws4py._speedups is not built")
     for source in (buf, bytearray(buf), memoryview(buf)):
