@@ -307,17 +307,31 @@ PyDoc_STRVAR(send_ready_doc,
 "TypeError for an outlet whose fd is not an int (AttributeError for one\n"
 "without fd or owed), before anything is sent.");
 
+/* send_ready(outlets, data) or, with_owed, send_owed(outlets, owed, data): their arguments, then fan_out. */
+static PyObject *
+fan_out_call(PyObject *args, int with_owed)
+{
+    PyObject *outlets, *owed = NULL, *result;
+    Py_buffer data;
+    if (with_owed ? !PyArg_ParseTuple(args, "OOy*:send_owed", &outlets, &owed, &data)
+                  : !PyArg_ParseTuple(args, "Oy*:send_ready", &outlets, &data)) {
+        return NULL;
+    }
+    if (owed == Py_None) {
+        PyErr_SetString(PyExc_ValueError, "owed is what owe() gave the outlets, not None");
+        result = NULL;
+    }
+    else {
+        result = fan_out(outlets, &data, owed);
+    }
+    PyBuffer_Release(&data);
+    return result;
+}
+
 static PyObject *
 send_ready(PyObject *self, PyObject *args)
 {
-    PyObject *outlets, *result;
-    Py_buffer data;
-    if (!PyArg_ParseTuple(args, "Oy*:send_ready", &outlets, &data)) {
-        return NULL;
-    }
-    result = fan_out(outlets, &data, NULL);
-    PyBuffer_Release(&data);
-    return result;
+    return fan_out_call(args, 0);
 }
 
 PyDoc_STRVAR(send_owed_doc,
@@ -330,19 +344,7 @@ PyDoc_STRVAR(send_owed_doc,
 static PyObject *
 send_owed(PyObject *self, PyObject *args)
 {
-    PyObject *outlets, *owed, *result;
-    Py_buffer data;
-    if (!PyArg_ParseTuple(args, "OOy*:send_owed", &outlets, &owed, &data)) {
-        return NULL;
-    }
-    if (owed == Py_None) {
-        PyBuffer_Release(&data);
-        PyErr_SetString(PyExc_ValueError, "owed is what owe() gave the outlets, not None");
-        return NULL;
-    }
-    result = fan_out(outlets, &data, owed);
-    PyBuffer_Release(&data);
-    return result;
+    return fan_out_call(args, 1);
 }
 
 PyDoc_STRVAR(owe_doc,

@@ -13,8 +13,11 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+
+import trustme
 
 from ws4py.asyncio import Connection, Server, serve
 from ws4py.protocol import (
@@ -291,3 +294,13 @@ def frame(core: Core, opcode: str, payload: bytes, fin: bool = True) -> bytes:
 
 def server_core() -> Core:
     return Core(Role.SERVER, max_message_size=None)
+
+
+def tls_contexts(*names: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server context, client context) with a certificate for ``names`` from a new test CA."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*names).configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    return server_context, client_context

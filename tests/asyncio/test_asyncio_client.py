@@ -19,9 +19,8 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, cast
 
 import pytest
-import trustme
 from aio_proxies import ConnectProxy, SocksProxy
-from aio_support import HOST, Accepted, RawServer, Records, echo, port_of, serving, url, within
+from aio_support import HOST, Accepted, RawServer, Records, echo, port_of, serving, tls_contexts, url, within
 
 from ws4py.asyncio import (
     Connection,
@@ -42,12 +41,7 @@ async def idle(conn: Connection) -> None:
 @pytest.fixture(scope="module")
 def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server context, client context): a certificate for ``localhost`` only, from a test CA."""
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
-    return server_context, client_context
+    return tls_contexts("localhost")
 
 
 @pytest.fixture

@@ -26,8 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ClassVar
 
 import pytest
-import trustme
-from aio_support import HOST, RawPeer, RawServer, eventually, port_of, raw_client, serving, within
+from aio_support import HOST, RawPeer, RawServer, eventually, port_of, raw_client, serving, tls_contexts, within
 
 from ws4py.async_websocket import (
     EchoWebSocket,
@@ -473,12 +472,7 @@ async def test_a_burst_to_the_callbacks_echo_server_does_not_deadlock() -> None:
 @pytest.fixture(scope="module")
 def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server context, client context): a certificate for ``localhost`` from a test CA."""
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
-    return server_context, client_context
+    return tls_contexts("localhost")
 
 
 async def test_a_certificate_that_fails_verification_raises_and_calls_no_callback(

@@ -20,8 +20,7 @@ import struct
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-import trustme
-from aio_support import HOST, TIMEOUT, Accepted, eventually, port_of, serving, url, within
+from aio_support import HOST, TIMEOUT, Accepted, eventually, port_of, serving, tls_contexts, url, within
 
 from ws4py import fanout
 from ws4py.async_websocket import WebSocket, WebSocketProtocol
@@ -499,12 +498,7 @@ async def close_each(*clients: Connection) -> None:
 @pytest.fixture(scope="module")
 def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server context, client context) with a certificate for 127.0.0.1 from a test CA."""
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", HOST).configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
-    return server_context, client_context
+    return tls_contexts("localhost", HOST)
 
 
 async def test_a_tls_connection_is_never_written_around_its_transport(

@@ -11,7 +11,6 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
-import trustme
 from aio_support import (
     HOST,
     Accepted,
@@ -23,6 +22,7 @@ from aio_support import (
     port_of,
     raw_client,
     serving,
+    tls_contexts,
     url,
     within,
 )
@@ -66,12 +66,7 @@ async def idle(conn: Connection) -> None:
 @pytest.fixture(scope="module")
 def tls() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server context, client context) with a certificate for localhost and 127.0.0.1 from a test CA."""
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", HOST).configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
-    return server_context, client_context
+    return tls_contexts("localhost", HOST)
 
 
 @pytest.fixture
